@@ -1,0 +1,90 @@
+"""Typed settings of one training run: what data, what network, how long, how to stop.
+
+These are the fixed parts of a study spec (``[data]``, ``[model]``, ``[budget]``,
+``[early_stopping]``); the searched parts arrive as a plain ``params`` mapping checked against
+:mod:`trainer._catalog`. The trainer never imports the spec layer: ``studies`` builds these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
+MODELS = ("mlp", "cnn", "resnet18")
+METRICS = ("val_acc", "val_loss", "train_acc", "train_loss")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataSettings:
+    """Which dataset and how it is split.
+
+    Attributes:
+        dataset: ``digits`` (scikit-learn's bundled 8x8 digits, needs no files), or ``mnist``,
+            ``fashion_mnist``, ``cifar10`` through torchvision.
+        root: torchvision dataset root (the folder that holds ``MNIST/raw`` etc.).
+        download: let torchvision download missing files (needs network).
+        val_fraction: share of the training set held out for validation, in (0, 1).
+        subset: keep only this many training examples (stratified by class), ``None`` = all.
+        split_seed: seed of the train/val(/test for digits) split and of the subset.
+    """
+
+    dataset: Literal["digits", "mnist", "fashion_mnist", "cifar10"] = "digits"
+    root: str = "data"
+    download: bool = False
+    val_fraction: float = 0.2
+    subset: int | None = None
+    split_seed: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSettings:
+    """Which network.
+
+    Attributes:
+        kind: ``mlp``, ``cnn`` (small conv net) or ``resnet18`` (torchvision, adapted to small images).
+        hidden: widths of the MLP's hidden layers, input to output.
+        channels: output channels of the CNN's conv blocks.
+        activation: hidden non-linearity, unless the trial samples ``activation``.
+    """
+
+    kind: Literal["mlp", "cnn", "resnet18"] = "mlp"
+    hidden: tuple[int, ...] = (128, 64)
+    channels: tuple[int, ...] = (32, 64)
+    activation: str = "relu"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EarlyStopping:
+    """Stop when the objective has not improved by ``min_delta`` for ``patience`` epochs.
+
+    ``patience=None`` switches early stopping off. With ``restore_best_weights`` the test metrics
+    are computed on the weights of the best epoch (by the objective), not the last.
+    """
+
+    patience: int | None = None
+    min_delta: float = 0.0
+    restore_best_weights: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class FitSettings:
+    """How long and towards what one trial trains.
+
+    Attributes:
+        max_epochs: epochs at most (one epoch = one pass over the training split).
+        objective: the metric that defines "best epoch" and early stopping.
+        direction: ``maximize`` or ``minimize`` the objective.
+        early_stopping: see :class:`EarlyStopping`.
+        seed: seeds torch (init, shuffling, augmentation, dropout) for this trial.
+        device: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:1``...
+        num_threads: torch CPU threads for this trial (``None`` = leave torch's setting).
+    """
+
+    max_epochs: int
+    objective: Literal["val_acc", "val_loss", "train_acc", "train_loss"] = "val_acc"
+    direction: Literal["maximize", "minimize"] = "maximize"
+    early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
+    seed: int = 0
+    device: str = "auto"
+    num_threads: int | None = None
