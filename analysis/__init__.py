@@ -1,0 +1,61 @@
+"""Read a sweeplab study database and explain it: frames, importances, figures, a report.
+
+A sweeplab study is a plain single-objective Optuna study; this package only reads it (it never
+creates a database, a study or a trial), so it can run against a study that is still going.
+
+- :func:`frames` loads a study into ``Frames(trials, curves)``: one row per trial (state,
+  objective, metrics at the best epoch, timings, failure reason, ``param.<name>`` columns) and one
+  row per trial x epoch (the learning curves).
+- :func:`param_importances` gives seeded fANOVA importances over the COMPLETE trials.
+- :func:`plot_learning_curves`, :func:`plot_optimization_history` and :func:`plot_importances`
+  write PNGs (no pyplot, no global matplotlib state).
+- :func:`write_report` writes ``report.md`` and its figures, byte-identical for the same database.
+
+Importing this package has no side effects: matplotlib and seaborn are imported by the plotting
+functions when first called, and no backend is selected.
+
+Example:
+    >>> import tempfile
+    >>> import optuna
+    >>> import analysis
+    >>> storage = optuna.storages.InMemoryStorage()
+    >>> study = optuna.create_study(storage=storage, study_name="demo", direction="maximize")
+    >>> for lr in (0.1, 0.01, 0.001):
+    ...     study.enqueue_trial({"lr": lr})
+    ...     trial = study.ask()
+    ...     lr = trial.suggest_float("lr", 1e-4, 1.0, log=True)
+    ...     for epoch in (1, 2):
+    ...         trial.report(1 - lr * epoch, step=epoch)
+    ...     _ = study.tell(trial, 1 - lr * 2)
+    >>> trials, curves = analysis.frames(storage, "demo")
+    >>> trials[["number", "state", "value", "param.lr"]]
+       number     state  value  param.lr
+    0       0  COMPLETE  0.800     0.100
+    1       1  COMPLETE  0.980     0.010
+    2       2  COMPLETE  0.998     0.001
+    >>> len(curves)
+    6
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     report = analysis.write_report(storage, "demo", out)
+    ...     print(report.name, "trial #2" in report.read_text())
+    report.md True
+"""
+
+from analysis._frames import Frames, curves_frame, frames, trials_frame
+from analysis._importance import param_importances
+from analysis._plots import plot_importances, plot_learning_curves, plot_optimization_history
+from analysis._report import write_report
+from analysis._storage import StudyNotFoundError
+
+__all__ = [
+    "Frames",
+    "StudyNotFoundError",
+    "curves_frame",
+    "frames",
+    "param_importances",
+    "plot_importances",
+    "plot_learning_curves",
+    "plot_optimization_history",
+    "trials_frame",
+    "write_report",
+]

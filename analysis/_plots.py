@@ -1,0 +1,264 @@
+"""PNG figures of a study: learning curves, optimisation history, parameter importance.
+
+Figures are built on :class:`matplotlib.figure.Figure` objects, never through ``pyplot``, so this
+module picks no backend, opens no window and leaves no global figure behind; seaborn's style and
+colour-blind palette are applied only for the duration of each call. States are told apart by
+line style or marker as well as colour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from optuna.study import StudyDirection
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "metric_label",
+    "plot_importances",
+    "plot_learning_curves",
+    "plot_optimization_history",
+]
+
+_DPI = 150
+
+# Axis labels with units for the metrics sweeplab records; losses are PyTorch cross-entropy
+# (natural log, so nats).
+_METRIC_LABELS = {
+    "val_acc": "Validation accuracy (fraction correct)",
+    "train_acc": "Training accuracy (fraction correct)",
+    "test_acc": "Test accuracy (fraction correct)",
+    "val_loss": "Validation loss (cross-entropy, nats)",
+    "train_loss": "Training loss (cross-entropy, nats)",
+    "test_loss": "Test loss (cross-entropy, nats)",
+}
+
+# state -> (index into seaborn's "colorblind" palette, line style, marker)
+_STATE_STYLE = {
+    "COMPLETE": (0, "-", "o"),
+    "PRUNED": (1, "--", "X"),
+    "FAIL": (4, ":", "v"),
+    "RUNNING": (2, "-.", "s"),
+    "WAITING": (7, ":", "."),
+}
+# Drawn first to last, so finished trials sit on top of the rest.
+_DRAW_ORDER = ("WAITING", "FAIL", "PRUNED", "RUNNING", "COMPLETE")
+
+
+def metric_label(name: str) -> str:
+    """Axis label, with its unit, for a metric name; unknown names are returned unchanged.
+
+    Example:
+        >>> metric_label("val_acc")
+        'Validation accuracy (fraction correct)'
+    """
+    return _METRIC_LABELS.get(name, name)
+
+
+def _colour(state: str) -> tuple[float, float, float]:
+    import seaborn as sns
+
+    return sns.color_palette("colorblind")[_STATE_STYLE.get(state, (7, "-", "."))[0]]
+
+
+@contextmanager
+def _figure(width: float, height: float) -> Iterator[tuple[Figure, Axes]]:
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
+        fig = Figure(figsize=(width, height), layout="constrained")
+        yield fig, fig.subplots()
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # No "Software" tag: the PNG then depends on the data, not on the matplotlib version.
+    fig.savefig(path, dpi=_DPI, format="png", metadata={"Software": None})
+    return path
+
+
+def plot_learning_curves(
+    curves: pd.DataFrame,
+    path: str | Path,
+    *,
+    objective: str = "objective",
+    highlight: int | None = None,
+) -> Path:
+    """Objective against epoch for every trial, coloured and dashed by trial state.
+
+    Args:
+        curves: the curves frame (:func:`analysis.curves_frame`); reads ``number``, ``state``,
+            ``epoch``, ``objective``.
+        path: where to write the PNG (parent folders are created).
+        objective: the objective's metric name, for the axis label (e.g. ``"val_acc"``).
+        highlight: a trial number to draw bold on top (the best trial), or ``None``.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: no trial reported an objective value yet.
+
+    Example:
+        >>> import tempfile, pandas as pd
+        >>> curves = pd.DataFrame({"number": [0, 0, 1], "state": ["COMPLETE", "COMPLETE", "PRUNED"],
+        ...                        "epoch": [1, 2, 1], "objective": [0.5, 0.7, 0.3]})
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     plot_learning_curves(curves, f"{d}/curves.png", objective="val_acc").name
+        'curves.png'
+    """
+    from matplotlib.lines import Line2D
+
+    data = curves.dropna(subset=["objective"]).sort_values(["number", "epoch"])
+    if data.empty:
+        raise ValueError("no trial has reported an objective value yet; nothing to plot.")
+    n_trials = data["number"].nunique()
+    alpha = 0.9 if n_trials <= 20 else max(0.25, 20 / n_trials)
+    with _figure(8.0, 5.0) as (fig, ax):
+        handles = []
+        for state in [*_DRAW_ORDER, *sorted(set(data["state"]) - set(_DRAW_ORDER))]:
+            part = data[data["state"] == state]
+            if part.empty:
+                continue
+            _, style, _ = _STATE_STYLE.get(state, (7, "-", "."))
+            colour = _colour(state)
+            for _, trial in part.groupby("number", sort=True):
+                ax.plot(
+                    trial["epoch"], trial["objective"], style, color=colour, alpha=alpha, lw=1.4
+                )
+            count = part["number"].nunique()
+            label = f"{state} ({count} trial{'s' if count != 1 else ''})"
+            handles.append(Line2D([], [], color=colour, linestyle=style, lw=2, label=label))
+        if highlight is not None and (data["number"] == highlight).any():
+            best = data[data["number"] == highlight]
+            ax.plot(best["epoch"], best["objective"], "-", color="black", lw=2.6, zorder=5)
+            handles.append(Line2D([], [], color="black", lw=2.6, label=f"best trial #{highlight}"))
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel(metric_label(objective))
+        ax.set_title(f"Learning curves of {n_trials} trial{'s' if n_trials != 1 else ''}")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(handles=handles, loc="best", frameon=True)
+        return _save(fig, path)
+
+
+def plot_optimization_history(
+    trials: pd.DataFrame,
+    path: str | Path,
+    *,
+    direction: StudyDirection | str,
+    objective: str = "objective",
+) -> Path:
+    """Objective of each finished trial against trial number, with the best-so-far line.
+
+    COMPLETE trials are filled dots; PRUNED trials are crosses at the best value they reached
+    before ASHA stopped them (they do not count towards the best-so-far line).
+
+    Args:
+        trials: the trials frame (:func:`analysis.trials_frame`); reads ``number``, ``state``,
+            ``value``, ``best_intermediate``.
+        path: where to write the PNG.
+        direction: ``"maximize"``/``"minimize"`` or an :class:`optuna.study.StudyDirection`; sets
+            which way "best so far" runs.
+        objective: the objective's metric name, for the axis label.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: no COMPLETE trial with a value, or an unknown direction.
+
+    Example:
+        >>> import tempfile, pandas as pd
+        >>> trials = pd.DataFrame({"number": [0, 1, 2], "state": ["COMPLETE", "PRUNED", "COMPLETE"],
+        ...                        "value": [0.5, None, 0.8], "best_intermediate": [0.5, 0.3, 0.8]})
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     plot_optimization_history(trials, f"{d}/h.png", direction="maximize").name
+        'h.png'
+    """
+    if isinstance(direction, str):
+        try:
+            direction = StudyDirection[direction.upper()]
+        except KeyError as e:
+            raise ValueError(
+                f"direction must be 'maximize' or 'minimize'; got {direction!r}."
+            ) from e
+    maximize = direction == StudyDirection.MAXIMIZE
+    complete = trials[(trials["state"] == "COMPLETE") & trials["value"].notna()]
+    complete = complete.sort_values("number")
+    if complete.empty:
+        raise ValueError("no COMPLETE trial with an objective value yet; nothing to plot.")
+    pruned = trials[(trials["state"] == "PRUNED") & trials["best_intermediate"].notna()]
+    values = complete["value"].astype(float)
+    best_so_far = values.cummax() if maximize else values.cummin()
+    best_row = complete.loc[values.idxmax() if maximize else values.idxmin()]
+    last_number = int(trials["number"].max())
+
+    with _figure(8.0, 5.0) as (fig, ax):
+        if not pruned.empty:
+            ax.scatter(
+                pruned["number"], pruned["best_intermediate"], marker="X", s=45,
+                color=_colour("PRUNED"), alpha=0.8, label="PRUNED (best value before stopping)",
+            )  # fmt: skip
+        ax.scatter(
+            complete["number"], values, marker="o", s=45, color=_colour("COMPLETE"),
+            label="COMPLETE", zorder=3,
+        )  # fmt: skip
+        xs = [*complete["number"].astype(int), last_number]
+        ys = [*best_so_far, best_so_far.iloc[-1]]
+        ax.step(xs, ys, where="post", color="black", lw=2, label="best so far", zorder=4)
+        ax.annotate(
+            f"best: #{int(best_row['number'])} = {best_row['value']:.4g}",
+            (best_row["number"], best_row["value"]),
+            xytext=(8, -14 if maximize else 8), textcoords="offset points", fontsize="small",
+        )  # fmt: skip
+        ax.set_xlabel("Trial number")
+        ax.set_ylabel(metric_label(objective))
+        ax.set_title(f"Optimisation history ({'maximise' if maximize else 'minimise'})")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(loc="lower right" if maximize else "upper right", frameon=True)
+        return _save(fig, path)
+
+
+def plot_importances(importances: pd.Series, path: str | Path) -> Path:
+    """Horizontal bar chart of parameter importances, most important at the top.
+
+    Args:
+        importances: the Series from :func:`analysis.param_importances`.
+        path: where to write the PNG.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: ``importances`` is empty (the message carries its ``reason``).
+
+    Example:
+        >>> import tempfile, pandas as pd
+        >>> imp = pd.Series({"lr": 0.7, "dropout": 0.3}, name="importance")
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     plot_importances(imp, f"{d}/imp.png").name
+        'imp.png'
+    """
+    if importances.empty:
+        reason = importances.attrs.get("reason") or "the Series is empty"
+        raise ValueError(f"no importances to plot: {reason}")
+    data = importances.sort_values(ascending=True, kind="stable")
+    with _figure(7.0, 1.4 + 0.42 * len(data)) as (fig, ax):
+        bars = ax.barh([str(i) for i in data.index], data.to_numpy(), color=_colour("COMPLETE"))
+        ax.bar_label(bars, labels=[f"{v:.3f}" for v in data], padding=3, fontsize="small")
+        ax.set_xlim(0, min(1.0, float(data.max())) * 1.18)  # room for the labels
+        ax.set_xlabel("Importance (fANOVA share of objective variance; sums to 1)")
+        ax.set_ylabel("Hyperparameter")
+        n = importances.attrs.get("n_trials")
+        ax.set_title("Hyperparameter importance" + (f" ({n} complete trials)" if n else ""))
+        ax.grid(axis="y", visible=False)
+        return _save(fig, path)
