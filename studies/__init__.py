@@ -1,0 +1,46 @@
+"""Study specs, the study database, and running studies through Ray Tune.
+
+Example:
+    >>> from studies import load_spec
+    >>> spec = load_spec("quickstart").with_overrides(n_trials=4, max_epochs=3)
+    >>> spec.budget.n_trials, spec.search.sampler, spec.space.names[:3]
+    (4, 'tpe', ('lr', 'batch_size', 'init'))
+
+Running it (``run_study(spec)``, or ``sweeplab run quickstart`` from a shell) starts local Ray
+workers, so it is not executed here.
+"""
+
+from studies._errors import (
+    DatasetMissing,
+    SpecConflict,
+    SpecError,
+    StorageError,
+    StudyNotFound,
+    SweeplabError,
+    UsageError,
+)
+from studies._run import RunSummary, run_study
+from studies._spec import StudySpec, load_spec, parse_spec, preset_names, spec_from_dict
+from studies._storage import mask_url, open_storage
+from studies._study import open_study, stored_spec
+
+__all__ = [
+    "DatasetMissing",
+    "RunSummary",
+    "SpecConflict",
+    "SpecError",
+    "StorageError",
+    "StudyNotFound",
+    "StudySpec",
+    "SweeplabError",
+    "UsageError",
+    "load_spec",
+    "mask_url",
+    "open_storage",
+    "open_study",
+    "parse_spec",
+    "preset_names",
+    "run_study",
+    "spec_from_dict",
+    "stored_spec",
+]

@@ -1,0 +1,263 @@
+"""Running a study: the database decides what remains, Ray Tune runs it, ASHA prunes it.
+
+One entry point, :func:`run_study`. Resume is not a separate code path: every run first recovers
+trials a crash left RUNNING, then runs only what the budget still lacks, so running a finished
+study again does no work.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from rich.console import Console
+
+import trainer
+from studies._errors import DatasetMissing
+from studies._recovery import recover_interrupted
+from studies._spec import StudySpec
+from studies._storage import open_storage
+from studies._study import open_study
+
+# Read by Ray Tune when the run starts. Our database is the record of the study, so Tune's
+# per-trial CSV/JSON/TensorBoard loggers are pure overhead; error results carry no objective.
+_TUNE_ENV = {
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1000000",
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "RAY_TRAIN_V2_ENABLED": "0",
+}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did and where the study stands afterwards."""
+
+    study_name: str
+    counts: dict[str, int]
+    n_trials: int
+    ran: int
+    recovered: list[int]
+    wall_time_s: float
+    stop_reason: str | None
+    best_number: int | None = None
+    best_value: float | None = None
+    best_params: dict[str, Any] = field(default_factory=dict)
+    best_attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def sweeplab_version() -> str:
+    try:
+        return metadata.version("sweeplab")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+def count_states(study: optuna.Study) -> dict[str, int]:
+    """Trials per state name (lower case), every state present."""
+    counts = {s.name.lower(): 0 for s in TrialState}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name.lower()] += 1
+    return counts
+
+
+def run_study(
+    spec: StudySpec, *, address: str | None = None, console: Console | None = None
+) -> RunSummary:
+    """Run (or continue) the study a spec describes until its budget is met.
+
+    Example:
+        >>> spec = load_spec("quickstart").with_overrides(n_trials=2, max_epochs=2)  # doctest: +SKIP
+        >>> run_study(spec).counts["complete"] + run_study(spec).counts["pruned"]    # doctest: +SKIP
+        2
+
+    Args:
+        spec: the validated study spec.
+        address: a Ray cluster to attach to (``ray://...`` or ``host:port``); ``None`` starts a
+            local Ray instance, unless Ray is already initialised in this process.
+        console: where progress goes (a quiet console for tests).
+
+    Raises:
+        SpecConflict, StorageError, DatasetMissing: before anything runs or is written.
+    """
+    console = console or Console(stderr=True)
+    started = time.monotonic()
+    storage = open_storage(spec.study.storage)
+    study = open_study(spec, storage)
+    recovered = recover_interrupted(study)
+    if recovered:
+        console.print(
+            f"recovered {len(recovered)} interrupted trial(s) "
+            f"({', '.join(str(r.number) for r in recovered)}): queued to run again"
+        )
+    counts = count_states(study)
+    done = counts["complete"] + counts["pruned"]
+    ran, stop_reason = 0, None
+    if done < spec.budget.n_trials:
+        _preflight(spec)
+        ran, stop_reason = _tune(spec, study, address=address, console=console, counts=counts)
+        counts = count_states(study)
+    else:
+        console.print(
+            f"study {spec.study.name!r} already has {done} finished trials "
+            f"(budget {spec.budget.n_trials}): nothing to run"
+        )
+    return _summary(spec, study, counts, ran, [r.number for r in recovered], started, stop_reason)
+
+
+def _preflight(spec: StudySpec) -> None:
+    try:
+        trainer.check_dataset(spec.data_settings())
+    except trainer.DataError as e:
+        raise DatasetMissing(str(e)) from e
+
+
+def _tune(
+    spec: StudySpec,
+    study: optuna.Study,
+    *,
+    address: str | None,
+    console: Console,
+    counts: dict[str, int],
+) -> tuple[int, str | None]:
+    for key, value in _TUNE_ENV.items():
+        os.environ.setdefault(key, value)
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from studies._progress import ProgressView
+    from studies._searcher import StudySearcher
+    from studies._trainable import TrialTemplate, run_trial
+
+    started_ray = False
+    if not ray.is_initialized():
+        ray.init(
+            address=address or "local",
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+            configure_logging=True,
+        )
+        started_ray = True
+    searcher = StudySearcher(
+        study=study,
+        space=spec.space,
+        n_trials=spec.budget.n_trials,
+        seed=spec.study.seed,
+        objective=spec.study.objective,
+        direction=spec.study.resolved_direction,
+        use_best_value=spec.early_stopping.restore_best_weights,
+        time_limit_s=spec.budget.time_limit_s,
+        max_failures=spec.budget.max_failures,
+    )
+    mode = "max" if spec.study.resolved_direction == "maximize" else "min"
+    if spec.search.scheduler == "asha":
+        scheduler = ASHAScheduler(
+            time_attr="epoch",
+            metric=spec.study.objective,
+            mode=mode,
+            max_t=spec.budget.max_epochs,
+            grace_period=spec.search.grace_period,
+            reduction_factor=spec.search.reduction_factor,
+        )
+    else:
+        scheduler = FIFOScheduler()
+    resources = spec.search.resources
+    template = TrialTemplate(
+        data=spec.data_settings(),
+        model=spec.model_settings(),
+        fit=spec.fit_settings(seed=spec.study.seed, num_threads=None),
+        cpus=resources.cpus,
+        sweeplab_version=sweeplab_version(),
+    )
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, template=template),
+        {"cpu": resources.cpus, "gpu": resources.gpus},
+    )
+    progress = ProgressView(
+        searcher,
+        console=console,
+        n_trials=spec.budget.n_trials,
+        objective=spec.study.objective,
+        maximize=mode == "max",
+        already={k: counts[k] for k in ("complete", "pruned", "fail")},
+    )
+    scratch = tempfile.mkdtemp(prefix="sweeplab-ray-")
+    before = len(study.get_trials(deepcopy=False))
+    try:
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher,
+                scheduler=scheduler,
+                num_samples=-1,  # the searcher ends the run when the database says the budget is met
+                max_concurrent_trials=spec.search.concurrency,
+                reuse_actors=True,
+                trial_name_creator=_trial_name,
+                trial_dirname_creator=_trial_name,
+            ),
+            run_config=tune.RunConfig(
+                name=spec.study.name,
+                storage_path=scratch,
+                verbose=0,
+                callbacks=[progress],
+                failure_config=tune.FailureConfig(max_failures=0),
+            ),
+        )
+        tuner.fit()
+    finally:
+        progress.stop()
+        requeued = searcher.close()
+        if requeued:
+            console.print(f"trials {requeued} were interrupted and queued to run again")
+        shutil.rmtree(scratch, ignore_errors=True)
+        if started_ray:
+            ray.shutdown()
+    ran = len(study.get_trials(deepcopy=False)) - before
+    return ran, searcher.stop_reason
+
+
+def _trial_name(trial: Any) -> str:
+    return f"trial_{trial.config.get('number', trial.trial_id)}"
+
+
+
+
+def _summary(
+    spec: StudySpec,
+    study: optuna.Study,
+    counts: dict[str, int],
+    ran: int,
+    recovered: list[int],
+    started: float,
+    stop_reason: str | None,
+) -> RunSummary:
+    common = dict(
+        study_name=spec.study.name,
+        counts=counts,
+        n_trials=spec.budget.n_trials,
+        ran=ran,
+        recovered=recovered,
+        wall_time_s=time.monotonic() - started,
+        stop_reason=stop_reason,
+    )
+    if counts["complete"] == 0:
+        return RunSummary(**common)
+    best = study.best_trial
+    config = spec.space.config_from_params(best.params)
+    return RunSummary(
+        **common,
+        best_number=best.number,
+        best_value=best.value,
+        best_params=config,
+        best_attrs=dict(best.user_attrs),
+    )

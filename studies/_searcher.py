@@ -1,0 +1,249 @@
+"""The bridge between Ray Tune and the Optuna study database.
+
+Ray Tune's stock ``OptunaSearch`` keeps its own copy of the search state, tells Optuna a
+scheduler-stopped trial as COMPLETE, and loses its state on restore. This searcher does none of
+that: every decision reads or writes the study in the RDB storage, which stays the single source
+of truth.
+
+- ``suggest`` asks Optuna only while (complete + pruned + running) < ``n_trials``, counted in
+  the database, so a resumed or shared study never runs more or fewer trials than its budget.
+- every epoch's objective becomes an Optuna intermediate value;
+- a trial ASHA stopped is told PRUNED (with its curve), never COMPLETE;
+- a trial that raised or diverged is told FAIL with its message, and the study goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+import warnings
+from collections import defaultdict
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.search import Searcher
+
+import searchspace
+from studies._recovery import DRIVER_ATTR, driver_identity, requeue
+from studies._storage import HEARTBEAT_INTERVAL_S
+
+# Per-epoch metrics stored as one list each in the trial's user attributes.
+CURVE_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds")
+# Facts of the finished run copied from the trial's last report.
+FINAL_KEYS = (
+    "best_epoch",
+    "best_value",
+    "test_acc",
+    "test_loss",
+    "stopped_early",
+    "device",
+    "torch_version",
+    "sweeplab_version",
+    "node_ip",
+    "run_started_at",
+    "run_finished_at",
+    "wall_time_s",
+)
+
+
+def set_user_attrs(storage: optuna.storages.BaseStorage, trial_id: int, attrs: dict) -> None:
+    """Write several user attributes in one transaction where the storage allows it."""
+    if isinstance(storage, optuna.storages.RDBStorage):
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        with _create_scoped_session(storage.scoped_session, True) as session:
+            for key, value in attrs.items():
+                storage._set_trial_attr_without_commit(
+                    session, models.TrialUserAttributeModel, trial_id, key, value
+                )
+        return
+    for key, value in attrs.items():  # pragma: no cover - other storages
+        storage.set_trial_user_attr(trial_id, key, value)
+
+
+class StudySearcher(Searcher):
+    """A Ray Tune ``Searcher`` that samples from, and records into, one Optuna study.
+
+    Args:
+        study: the Optuna study (RDB storage) — the source of truth.
+        space: the search space, sampled define-by-run per trial.
+        n_trials: trials with a result (COMPLETE + PRUNED) the study should end with.
+        seed: base seed; a trial's training seed is ``seed + trial.number``.
+        objective, direction: the metric and whether it is maximised or minimised.
+        use_best_value: tell the best epoch's objective (restore-best-weights) rather than the
+            last epoch's.
+        time_limit_s: no new trial is asked for after this many seconds.
+        max_failures: stop asking after this many failed trials in this run.
+    """
+
+    def __init__(
+        self,
+        *,
+        study: optuna.Study,
+        space: searchspace.SearchSpace,
+        n_trials: int,
+        seed: int,
+        objective: str,
+        direction: str,
+        use_best_value: bool = True,
+        time_limit_s: float | None = None,
+        max_failures: int | None = None,
+    ) -> None:
+        super().__init__(metric=objective, mode="max" if direction == "maximize" else "min")
+        self.study = study
+        self.space = space
+        self.n_trials = n_trials
+        self.seed = seed
+        self.objective = objective
+        self.use_best_value = use_best_value
+        self.max_failures = max_failures if max_failures is not None else max(n_trials, 3)
+        self.deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
+        self.failed_this_run = 0
+        self.stop_reason: str | None = None
+        self.events: list[tuple[str, int, dict]] = []  # (kind, number, info) for the progress view
+        self._storage = study._storage
+        self._driver = driver_identity()
+        self._live: dict[str, optuna.Trial] = {}
+        self._curves: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+        self._lock = threading.Lock()
+        self._stop_heartbeat = threading.Event()
+        self._heartbeat = threading.Thread(target=self._beat, name="sweeplab-heartbeat", daemon=True)
+        self._heartbeat.start()
+
+    # --- Ray Tune's Searcher interface -----------------------------------------------------------
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **_: Any) -> bool:
+        return True  # metric and mode come from the spec, not from Tune
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if self.stop_reason is not None:
+            return Searcher.FINISHED
+        counts = self.counts()
+        done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
+        if done >= self.n_trials:
+            return Searcher.FINISHED
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.stop_reason = "time limit reached"
+            return Searcher.FINISHED
+        if self.failed_this_run >= self.max_failures:
+            self.stop_reason = f"{self.failed_this_run} trials failed in this run (max_failures)"
+            return Searcher.FINISHED
+        if done + counts[TrialState.RUNNING] >= self.n_trials:
+            return None  # the budget is spoken for; wait for running trials to finish
+        with warnings.catch_warnings():
+            # Optuna warns that heartbeats are meant for Study.optimize; we beat for ask/tell.
+            warnings.simplefilter("ignore", UserWarning)
+            trial = self.study.ask()
+        seed = int(trial.user_attrs.get("seed", self.seed + trial.number))
+        # Stamp the trial before sampling, so that recovery can always tell whose it is.
+        self._storage.set_trial_system_attr(trial._trial_id, DRIVER_ATTR, self._driver)
+        set_user_attrs(self._storage, trial._trial_id, {"seed": seed})
+        self._storage.record_heartbeat(trial._trial_id)
+        try:
+            config = searchspace.sample(trial, self.space)
+        except Exception:
+            self.study.tell(trial, state=TrialState.FAIL)
+            raise
+        with self._lock:
+            self._live[trial_id] = trial
+        self.events.append(("start", trial.number, config))
+        return {"params": config, "seed": seed, "number": trial.number}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self._record_epoch(trial_id, result)
+
+    def _record_epoch(self, trial_id: str, result: dict | None) -> None:
+        """Store one epoch's objective and metrics, once: Tune hands a scheduler-stopped
+        trial's last result to ``on_trial_complete`` only, a finished one's to both."""
+        trial = self._live.get(trial_id)
+        if trial is None or not result or "error" in result or "epoch" not in result:
+            return
+        curve = self._curves[trial_id]
+        epoch = int(result["epoch"])
+        if epoch <= len(curve["val_acc"]):
+            return
+        for key in CURVE_KEYS:
+            curve[key].append(result.get(key))
+        value = result.get(self.objective)
+        if value is not None and math.isfinite(value):
+            trial.report(float(value), step=epoch)
+        self.events.append(("epoch", trial.number, {"epoch": epoch, "value": value}))
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        self._record_epoch(trial_id, result)
+        with self._lock:
+            trial = self._live.pop(trial_id, None)
+        if trial is None:
+            return
+        curve = self._curves.pop(trial_id, {})
+        attrs: dict[str, Any] = {k: list(v) for k, v in curve.items()}
+        attrs["epochs_run"] = len(curve.get("val_acc", []))
+        result = result or {}
+        for key in FINAL_KEYS:
+            if result.get(key) is not None:
+                attrs[key] = result[key]
+        if error or "error" in result or not result:
+            attrs["error"] = result.get("error") or (
+                "the trial's worker process died or was killed before it reported a result"
+            )
+            attrs["fail_reason"] = result.get("fail_reason", "worker_died")
+            state, values = TrialState.FAIL, None
+            self.failed_this_run += 1
+        elif result.get("is_last"):
+            value = result.get("best_value") if self.use_best_value else result.get(self.objective)
+            state, values = TrialState.COMPLETE, value
+            if value is None or not math.isfinite(value):
+                attrs.setdefault("error", f"no finite {self.objective} at the end of the trial")
+                attrs.setdefault("fail_reason", "error")
+                state, values = TrialState.FAIL, None
+        else:
+            state, values = TrialState.PRUNED, None  # stopped by the scheduler before its budget
+        set_user_attrs(self._storage, trial._trial_id, attrs)
+        self.study.tell(trial, values, state=state, skip_if_finished=True)
+        self.events.append((state.name.lower(), trial.number, {"value": values, **attrs}))
+
+    def __getstate__(self) -> dict:
+        # Tune pickles its configuration (searcher included) for its own restore feature. The
+        # study database is our restore mechanism, so nothing of this live object is saved.
+        return {"metric": self.metric, "mode": self.mode}
+
+    def __setstate__(self, state: dict) -> None:
+        Searcher.__init__(self, metric=state["metric"], mode=state["mode"])
+        self.stop_reason = "restored from a pickle: resume from the study database instead"
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def counts(self) -> dict[TrialState, int]:
+        """Trials per state, read from the database (other drivers' trials included)."""
+        study_id = self.study._study_id
+        return {
+            state: self._storage.get_n_trials(study_id, state)
+            for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+        }
+
+    def _beat(self) -> None:
+        while not self._stop_heartbeat.wait(HEARTBEAT_INTERVAL_S):
+            with self._lock:
+                ids = [t._trial_id for t in self._live.values()]
+            for trial_id in ids:
+                with contextlib.suppress(Exception):  # a missed beat is retried next interval
+                    self._storage.record_heartbeat(trial_id)
+
+    def close(self) -> list[int]:
+        """Stop the heartbeat; requeue trials Tune left unfinished (e.g. after Ctrl-C).
+
+        Returns the numbers of the trials requeued.
+        """
+        self._stop_heartbeat.set()
+        with self._lock:
+            left, self._live = list(self._live.values()), {}
+        requeued = []
+        for trial in left:
+            frozen = self.study._storage.get_trial(trial._trial_id)
+            if frozen.state == TrialState.RUNNING and requeue(
+                self.study, frozen, reason="the run was stopped before this trial finished"
+            ):
+                requeued.append(frozen.number)
+        return requeued

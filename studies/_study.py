@@ -1,0 +1,135 @@
+"""A sweeplab study inside an Optuna storage: create it, reload it, check a spec against it.
+
+The spec a study was started with is stored in the study's user attributes, so ``resume``
+and ``report`` need nothing but the database, and a later ``run`` of a changed spec is refused
+with a list of what differs (except for how much to run and how: budget size, concurrency,
+resources, storage, which may change between runs).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import optuna
+
+import searchspace
+from studies._errors import SpecConflict
+from studies._spec import StudySpec, spec_from_dict
+from studies._storage import load_study, mask_url
+
+SPEC_ATTR = "sweeplab_spec"
+
+# Parts of a spec that define what a trial *means*; changing them mid-study mixes incomparable
+# trials, so a resume with a different value is refused.
+_IDENTITY = ("data", "model", "space", "early_stopping")
+_IDENTITY_KEYS = (("study", "objective"), ("budget", "max_epochs"))
+
+
+def make_sampler(spec: StudySpec, n_existing: int) -> optuna.samplers.BaseSampler:
+    """The spec's sampler, seeded so a resumed run does not replay the first run's draws."""
+    seed = spec.study.seed + n_existing
+    search = spec.search
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if search.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if search.sampler == "grid":
+            return optuna.samplers.GridSampler(searchspace.grid(spec.space), seed=seed)
+        tpe = optuna.samplers.TPESampler(
+            seed=seed,
+            n_startup_trials=search.n_startup_trials,
+            # Conditional spaces: `group` models each set of co-occurring parameters jointly.
+            multivariate=True,
+            group=True,
+            # Concurrent trials: pending ones count as bad, so parallel asks spread out.
+            constant_liar=True,
+        )
+        if search.sampler == "cmaes":
+            return optuna.samplers.CmaEsSampler(
+                seed=seed,
+                n_startup_trials=search.n_startup_trials,
+                independent_sampler=tpe,
+                warn_independent_sampling=False,
+            )
+        return tpe
+
+
+def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.Study:
+    """Create the spec's study, or load it after checking the spec still matches it.
+
+    Raises:
+        SpecConflict: the stored study was started with a different space/data/model/objective.
+    """
+    name, direction = spec.study.name, spec.study.resolved_direction
+    existing = {s.study_name: s for s in storage.get_all_studies()}
+    if name in existing:
+        stored = existing[name].user_attrs.get(SPEC_ATTR)
+        stored_direction = existing[name].direction.name.lower()
+        if stored is not None:
+            differences = spec_differences(stored, spec.to_dict())
+            if stored_direction != direction:
+                differences.insert(0, f"study.direction: stored {stored_direction}, spec {direction}")
+            if differences:
+                raise SpecConflict(
+                    f"study {name!r} in {mask_url(spec.study.storage)} was started with a "
+                    "different spec:\n  " + "\n  ".join(differences)
+                    + "\nrun it under a new name (--name), or restore those values to resume it"
+                )  # fmt: skip
+        n_existing = len(storage.get_all_trials(storage.get_study_id_from_name(name), deepcopy=False))
+    else:
+        n_existing = 0
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        direction=direction,
+        sampler=make_sampler(spec, n_existing),
+        load_if_exists=True,
+    )
+    study.set_user_attr(SPEC_ATTR, spec.to_dict())
+    study.set_user_attr("objective", spec.study.objective)
+    return study
+
+
+def stored_spec(storage: optuna.storages.BaseStorage, name: str, url: str) -> StudySpec:
+    """The spec a study was last run with, from the database alone."""
+    study = load_study(storage, name, url)
+    raw = study.user_attrs.get(SPEC_ATTR)
+    if raw is None:
+        raise SpecConflict(
+            f"study {name!r} in {mask_url(url)} was not created by sweeplab (it has no stored "
+            "spec); run it with a spec file instead"
+        )
+    raw = _drop_nones(raw)
+    raw["study"]["storage"] = url
+    return spec_from_dict(raw, source=f"study {name!r} (stored spec)")
+
+
+def spec_differences(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The dotted keys where two spec dicts differ in what defines a trial."""
+    out: list[str] = []
+    for section in _IDENTITY:
+        _diff(stored.get(section), new.get(section), section, out)
+    for section, key in _IDENTITY_KEYS:
+        _diff(stored.get(section, {}).get(key), new.get(section, {}).get(key), f"{section}.{key}", out)
+    return out
+
+
+def _diff(a: Any, b: Any, path: str, out: list[str]) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            _diff(a.get(key), b.get(key), f"{path}.{key}", out)
+    elif a != b:
+        out.append(f"{path}: stored {_show(a)}, spec {_show(b)}")
+
+
+def _show(value: Any) -> str:
+    return "(absent)" if value is None else repr(value)
+
+
+def _drop_nones(value: Any) -> Any:
+    """Stored specs are JSON: an unset optional is ``null``, which TOML-shaped validation
+    would reject; dropping it restores the default."""
+    if isinstance(value, dict):
+        return {k: _drop_nones(v) for k, v in value.items() if v is not None}
+    return value

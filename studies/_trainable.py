@@ -1,0 +1,73 @@
+"""The function Ray Tune runs for each trial, in a (reused) worker process.
+
+It only translates: Tune's config -> :func:`trainer.fit`, each epoch -> ``ray.tune.report``.
+Errors are reported in-band as a last result carrying ``error``, so a failing configuration
+costs no worker restart and its message reaches the study database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import trainer
+
+
+@dataclass(frozen=True)
+class TrialTemplate:
+    """What every trial of a study shares; shipped once to the workers."""
+
+    data: trainer.DataSettings
+    model: trainer.ModelSettings
+    fit: trainer.FitSettings
+    cpus: float
+    sweeplab_version: str
+
+
+def run_trial(config: dict[str, Any], template: TrialTemplate) -> None:
+    """Train one configuration, reporting every epoch to Ray Tune."""
+    import ray
+    import torch
+    from ray import tune
+
+    started = time.time()
+    facts = {
+        "run_started_at": started,
+        "torch_version": torch.__version__,
+        "sweeplab_version": template.sweeplab_version,
+        "node_ip": ray.util.get_node_ip_address(),
+        "pid": os.getpid(),
+    }
+    # As many torch threads as CPUs reserved, so concurrent trials do not oversubscribe cores.
+    threads = max(1, math.floor(template.cpus))
+    settings = dataclasses.replace(template.fit, seed=int(config["seed"]), num_threads=threads)
+    last_epoch = 0
+
+    def on_epoch(report: trainer.EpochReport) -> None:
+        nonlocal last_epoch
+        last_epoch = report.epoch
+        metrics = report.metrics()
+        if report.is_last:
+            finished = time.time()
+            metrics.update(run_finished_at=finished, wall_time_s=finished - started)
+        tune.report({**metrics, **facts})
+
+    try:
+        result = trainer.fit(template.data, template.model, config["params"], settings, on_epoch)
+        del result
+    except trainer.Diverged as e:
+        tune.report({"error": str(e), "fail_reason": "diverged", "epoch": e.epoch, **facts})
+    except Exception as e:  # noqa: BLE001 - any trial error is recorded, the study goes on
+        reason = _describe(e)
+        tune.report({"error": reason, "fail_reason": "error", "epoch": last_epoch, **facts})
+
+
+def _describe(error: Exception) -> str:
+    text = f"{type(error).__name__}: {error}"
+    if "out of memory" in str(error).lower():
+        text += " (hint: lower batch_size or the model width, or give each trial more GPU)"
+    return text

@@ -1,0 +1,96 @@
+"""Shared fixtures: tiny study specs on the bundled digits data, and one Ray per module."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# A trial needs only 1 CPU; keep torch from grabbing both cores in the test process itself.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+TINY_SPACE = """
+[space.lr]
+type = "float"
+low = 1e-3
+high = 3e-2
+log = true
+
+[space.optimizer]
+type = "categorical"
+choices = ["sgd", "adam"]
+
+[space.momentum]
+type = "float"
+low = 0.5
+high = 0.95
+when = { optimizer = "sgd" }
+
+[space.augment]
+type = "subset"
+choices = ["noise", "mixup"]
+
+[space.mixup_alpha]
+type = "float"
+low = 0.1
+high = 0.4
+when = { augment = "mixup" }
+"""
+
+
+def tiny_spec(
+    tmp_path: Path,
+    *,
+    name: str = "tiny",
+    n_trials: int = 6,
+    max_epochs: int = 4,
+    sampler: str = "random",
+    scheduler: str = "asha",
+    concurrency: int = 2,
+    space: str = TINY_SPACE,
+    extra: str = "",
+) -> Path:
+    """Write a small digits study spec and return its path (the database lives beside it)."""
+    path = tmp_path / f"{name}.toml"
+    path.write_text(
+        f"""
+[study]
+name = "{name}"
+storage = "sqlite:///{tmp_path / "study.db"}"
+seed = 1
+
+[data]
+dataset = "digits"
+
+[model]
+kind = "mlp"
+hidden = [32]
+
+[budget]
+n_trials = {n_trials}
+max_epochs = {max_epochs}
+
+[search]
+sampler = "{sampler}"
+scheduler = "{scheduler}"
+grace_period = 1
+reduction_factor = 2
+concurrency = {concurrency}
+{extra}
+{space}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """One local Ray instance per test module (starting Ray costs seconds)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
