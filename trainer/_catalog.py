@@ -42,10 +42,10 @@ class Hyperparameter:
 
     def describe_range(self) -> str:
         """The legal range in words, for error messages ("a float in (0, 1)")."""
-        if self.kind in ("categorical", "subset"):
-            return f"one of {list(self.choices)}" if self.kind == "categorical" else (
-                f"a subset of {list(self.choices)}"
-            )
+        if self.kind == "categorical":
+            return f"one of {list(self.choices)}"
+        if self.kind == "subset":
+            return f"a subset of {list(self.choices)}"
         if self.kind == "bool":
             return "true or false"
         left = "(" if self.low_open else "["
@@ -96,6 +96,8 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu", "silu")
 AUGMENTATIONS = ("flip", "crop", "noise", "mixup")
 LR_SCHEDULES = ("constant", "cosine", "step")
 
+# One row per hyperparameter, kept as a compact table rather than one argument per line.
+# fmt: off
 _ROWS: tuple[Hyperparameter, ...] = (
     # --- optimisation -------------------------------------------------------------------------
     Hyperparameter(
@@ -128,7 +130,8 @@ _ROWS: tuple[Hyperparameter, ...] = (
     ),
     Hyperparameter(
         name="lr_schedule", kind="categorical", default="constant", choices=LR_SCHEDULES,
-        doc="learning-rate schedule over the epochs: constant, cosine to 0, or step (x0.1 at 50%/75%)",
+        doc="learning-rate schedule over the epochs: constant, cosine to 0, "
+        "or step (x0.1 at 50%/75%)",
     ),
     # --- initialisation and architecture --------------------------------------------------------
     Hyperparameter(
@@ -146,7 +149,8 @@ _ROWS: tuple[Hyperparameter, ...] = (
     ),
     Hyperparameter(
         name="weight_decay", kind="float", default=0.0, low=0.0,
-        doc="L2 weight decay on weights, not biases (coupled for sgd/adam/rmsprop, decoupled for adamw)",
+        doc="L2 weight decay on weights, not biases "
+        "(coupled for sgd/adam/rmsprop, decoupled for adamw)",
     ),
     Hyperparameter(
         name="label_smoothing", kind="float", default=0.0, low=0.0, high=1.0, high_open=True,
@@ -171,6 +175,7 @@ _ROWS: tuple[Hyperparameter, ...] = (
         doc="mixup: Beta(alpha, alpha) concentration of the mixing weight",
     ),
 )
+# fmt: on
 
 HYPERPARAMETERS: dict[str, Hyperparameter] = {row.name: row for row in _ROWS}
 

@@ -42,7 +42,8 @@ class ModelSettings:
     """Which network.
 
     Attributes:
-        kind: ``mlp``, ``cnn`` (small conv net) or ``resnet18`` (torchvision, adapted to small images).
+        kind: ``mlp``, ``cnn`` (small conv net) or ``resnet18`` (torchvision, adapted to small
+            images).
         hidden: widths of the MLP's hidden layers, input to output.
         channels: output channels of the CNN's conv blocks.
         activation: hidden non-linearity, unless the trial samples ``activation``.

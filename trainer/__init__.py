@@ -1,0 +1,76 @@
+"""Training for sweeplab: one function, :func:`fit`, runs one trial of a study.
+
+The trainer knows nothing of specs, Optuna or Ray. ``studies`` builds the typed settings
+(:class:`DataSettings`, :class:`ModelSettings`, :class:`FitSettings`) from a spec, hands
+:func:`fit` a trial's sampled hyperparameters (names from :data:`HYPERPARAMETERS`; the rest take
+their defaults), and forwards each :class:`EpochReport` to Ray Tune from ``on_epoch``.
+
+Example:
+    Train an MLP on scikit-learn's bundled digits for three epochs (no files needed)::
+
+        from trainer import DataSettings, FitSettings, ModelSettings, fit
+
+        result = fit(
+            DataSettings(dataset="digits"),
+            ModelSettings(kind="mlp", hidden=(64,)),
+            {"optimizer": "adam", "lr": 3e-3},
+            FitSettings(max_epochs=3, seed=0, device="cpu"),
+            on_epoch=lambda r: print(r.epoch, f"{r.val_acc:.3f}"),
+        )
+        print(result.best_epoch, result.test_acc)
+"""
+
+from ._catalog import (
+    ACTIVATIONS,
+    AUGMENTATIONS,
+    HYPERPARAMETERS,
+    INIT_SCHEMES,
+    LR_SCHEDULES,
+    OPTIMIZERS,
+    Hyperparameter,
+    Kind,
+    resolve_params,
+)
+from ._data import Dataset, check_dataset, load_dataset
+from ._errors import DataError, DatasetNotFound, Diverged, TrainingError
+from ._fit import EpochReport, FitResult, fit
+from ._models import build_model
+from ._settings import (
+    DATASETS,
+    METRICS,
+    MODELS,
+    DataSettings,
+    EarlyStopping,
+    FitSettings,
+    ModelSettings,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "AUGMENTATIONS",
+    "DATASETS",
+    "HYPERPARAMETERS",
+    "INIT_SCHEMES",
+    "LR_SCHEDULES",
+    "METRICS",
+    "MODELS",
+    "OPTIMIZERS",
+    "DataError",
+    "DataSettings",
+    "Dataset",
+    "DatasetNotFound",
+    "Diverged",
+    "EarlyStopping",
+    "EpochReport",
+    "FitResult",
+    "FitSettings",
+    "Hyperparameter",
+    "Kind",
+    "ModelSettings",
+    "TrainingError",
+    "build_model",
+    "check_dataset",
+    "fit",
+    "load_dataset",
+    "resolve_params",
+]

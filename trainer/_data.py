@@ -1,0 +1,264 @@
+"""Datasets as normalised tensors on the training device, split once and cached per process.
+
+Every dataset becomes six tensors: images ``(N, C, H, W)`` as float32 normalised by the training
+split's per-channel mean and std, and int64 labels, for the train, validation and test splits. The
+trainer slices batches out of these directly, so there is no ``DataLoader`` and no per-sample work.
+
+Splits are stratified by class and seeded by ``DataSettings.split_seed`` (not the trial seed), so
+every trial of a study trains and validates on exactly the same examples.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from ._errors import DataError, DatasetNotFound
+from ._settings import DataSettings
+
+# scikit-learn's digits ship without a test split; this share of them is held out as one.
+DIGITS_TEST_FRACTION = 0.2
+
+# Datasets loaded per process. A Ray worker process runs many trials in turn; this keeps it from
+# re-reading and re-normalising the same files (and re-copying them to the GPU) for each one.
+_CACHE_SIZE = 4
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Dataset:
+    """The three splits of a dataset as tensors on one device.
+
+    Images are float32 ``(N, C, H, W)``, normalised with the per-channel mean and standard deviation
+    of the training split (after ``subset``); labels are int64 class indices.
+
+    Example:
+        >>> from trainer import DataSettings, load_dataset
+        >>> ds = load_dataset(DataSettings(dataset="digits"))
+        >>> ds.input_shape, ds.num_classes
+        ((1, 8, 8), 10)
+    """
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+    input_shape: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class _TorchvisionSource:
+    """Where torchvision keeps one dataset under ``root`` and which files it needs there."""
+
+    class_name: str
+    folder: str
+    files: tuple[str, ...]
+
+
+_MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+_TORCHVISION: dict[str, _TorchvisionSource] = {
+    "mnist": _TorchvisionSource("MNIST", "MNIST/raw", _MNIST_FILES),
+    "fashion_mnist": _TorchvisionSource("FashionMNIST", "FashionMNIST/raw", _MNIST_FILES),
+    "cifar10": _TorchvisionSource(
+        "CIFAR10",
+        "cifar-10-batches-py",
+        (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"),
+    ),
+}
+_NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10}
+
+
+def load_dataset(data: DataSettings, device: torch.device | str = "cpu") -> Dataset:
+    """Load, split and normalise a dataset, once per process for each settings and device.
+
+    Args:
+        data: which dataset and how to split it.
+        device: where the tensors live (``"cpu"``, ``"cuda"``, a ``torch.device``).
+
+    Returns:
+        The cached :class:`Dataset`; callers must not modify its tensors in place.
+
+    Raises:
+        DatasetNotFound: the dataset's files are missing and ``download`` is off, or the download
+            failed.
+        DataError: the split cannot be made (e.g. ``subset`` larger than the training split).
+
+    Example:
+        >>> from trainer import DataSettings, load_dataset
+        >>> ds = load_dataset(DataSettings(dataset="digits", subset=500))
+        >>> tuple(ds.train_x.shape)
+        (500, 1, 8, 8)
+    """
+    return _load_cached(data, str(torch.device(device)))
+
+
+def check_dataset(data: DataSettings) -> None:
+    """Fail fast, without reading any data, when a dataset's files are not where ``data`` says.
+
+    A no-op for ``digits`` (bundled with scikit-learn) and when ``download`` is on.
+
+    Raises:
+        DatasetNotFound: naming the dataset, the folder it was expected in, and the fix.
+        DataError: an unknown dataset name.
+    """
+    if data.dataset not in _TORCHVISION and data.dataset != "digits":
+        raise DataError(f"unknown dataset {data.dataset!r}; known: {[*_TORCHVISION, 'digits']}")
+    if data.dataset == "digits" or data.download:
+        return
+    folder = _expected_folder(data)
+    missing = [name for name in _TORCHVISION[data.dataset].files if not (folder / name).is_file()]
+    if missing:
+        raise DatasetNotFound(
+            f"dataset {data.dataset!r} not found: expected its files in {folder} "
+            f"(missing {', '.join(missing)}); set `download = true` in [data], "
+            f"or copy the files there"
+        )
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _load_cached(data: DataSettings, device: str) -> Dataset:
+    check_dataset(data)
+    if data.dataset == "digits":
+        images, labels, test_images, test_labels = _digits(data.split_seed)
+    else:
+        images, labels, test_images, test_labels = _torchvision(data)
+
+    train_idx, val_idx = _stratified_split(
+        np.arange(len(labels)), labels, data.val_fraction, data.split_seed, "the validation split"
+    )
+    if data.subset is not None:
+        low, high = _NUM_CLASSES[data.dataset], len(train_idx)
+        if not low <= data.subset <= high:
+            raise DataError(
+                f"`data.subset` must be an int in [{low}, {high}] for {data.dataset!r} (one "
+                f"example per class at least, its training split after holding out validation "
+                f"data at most); got {data.subset}"
+            )
+        if data.subset < high:
+            train_idx, _ = _stratified_split(
+                train_idx,
+                labels[train_idx],
+                len(train_idx) - data.subset,
+                data.split_seed,
+                "the training subset",
+            )
+
+    # Normalise by the statistics of the examples actually trained on, so no validation or test
+    # pixel leaks into the inputs.
+    train_x = _to_float(images[train_idx])
+    mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
+    std = train_x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-8)
+
+    def prepare(x: np.ndarray | torch.Tensor, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x if isinstance(x, torch.Tensor) else _to_float(x)
+        return ((x - mean) / std).to(device), torch.as_tensor(y, dtype=torch.int64).to(device)
+
+    train = prepare(train_x, labels[train_idx])
+    val = prepare(images[val_idx], labels[val_idx])
+    test = prepare(test_images, test_labels)
+    return Dataset(
+        train_x=train[0],
+        train_y=train[1],
+        val_x=val[0],
+        val_y=val[1],
+        test_x=test[0],
+        test_y=test[1],
+        num_classes=_NUM_CLASSES[data.dataset],
+        input_shape=tuple(train[0].shape[1:]),
+    )
+
+
+# ---- sources: each returns (train images, train labels, test images, test labels) -------------
+# Images are uint8 or float arrays shaped (N, C, H, W); labels are int arrays.
+
+
+def _digits(split_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = bunch.images[:, None].astype(np.float32) / 16.0  # pixel values are 0..16
+    labels = bunch.target.astype(np.int64)
+    rest, test = _stratified_split(
+        np.arange(len(labels)), labels, DIGITS_TEST_FRACTION, split_seed, "the digits test split"
+    )
+    return images[rest], labels[rest], images[test], labels[test]
+
+
+def _torchvision(data: DataSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    import torchvision
+
+    source = _TORCHVISION[data.dataset]
+    cls = getattr(torchvision.datasets, source.class_name)
+    arrays = []
+    for train in (True, False):
+        split = _open_split(cls, data, train)
+        images = np.asarray(split.data)
+        # MNIST-style data is (N, H, W); CIFAR is (N, H, W, C).
+        images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
+        arrays += [np.ascontiguousarray(images), np.asarray(split.targets, dtype=np.int64)]
+    return arrays[0], arrays[1], arrays[2], arrays[3]
+
+
+def _open_split(cls: type, data: DataSettings, train: bool) -> Any:
+    """One split of a torchvision dataset, its failures turned into messages that say what to do.
+
+    Torchvision's own messages name neither the folder nor the spec setting to change; they stay
+    on the chained exception for debugging.
+    """
+    folder = _expected_folder(data)
+    try:
+        return cls(data.root, train=train, download=data.download)
+    except (RuntimeError, OSError) as e:  # torchvision's "not found", or a failed download
+        if data.download:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise DatasetNotFound(
+                f"dataset {data.dataset!r} could not be downloaded into {folder} ({reason}); "
+                f"check the network, or copy the files there and set `download = false`"
+            ) from e
+        raise DatasetNotFound(
+            f"dataset {data.dataset!r} is missing or corrupted: expected its files in "
+            f"{folder}; set `download = true` in [data], or copy the files there"
+        ) from e
+    except Exception as e:  # present but unreadable: torchvision asserts on a bad header
+        raise DataError(
+            f"dataset {data.dataset!r}: the files in {folder} could not be read "
+            f"({type(e).__name__}), so they are probably truncated or corrupted; delete them and "
+            f"set `download = true` in [data], or copy intact files there"
+        ) from e
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def _expected_folder(data: DataSettings) -> Path:
+    return Path(data.root).expanduser().resolve() / _TORCHVISION[data.dataset].folder
+
+
+def _to_float(images: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(np.ascontiguousarray(images))
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+
+
+def _stratified_split(
+    idx: np.ndarray, labels: np.ndarray, held_out: float | int, seed: int, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``idx`` into (kept, held out), stratified; ``held_out`` is sklearn's ``test_size``."""
+    try:
+        kept, out = train_test_split(idx, test_size=held_out, stratify=labels, random_state=seed)
+    except ValueError as e:
+        raise DataError(f"cannot make {what}: {e}") from e
+    # Sorted so batches never depend on the order train_test_split happens to return.
+    return np.sort(kept), np.sort(out)

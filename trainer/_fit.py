@@ -1,0 +1,336 @@
+"""One training run: the loop every trial executes, written to be read top to bottom.
+
+The layout follows airbench (Jordan, 2024): settings, data, network, optimizer, then the epoch
+loop — train, evaluate, track the best epoch, decide whether to stop, report. Everything the loop
+touches per step stays on the device; the host reads numbers back once per epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._augment import Augmenter
+from ._catalog import resolve_params
+from ._data import load_dataset
+from ._errors import Diverged
+from ._models import build_model
+from ._optim import build_optimizer, build_schedule
+from ._settings import DataSettings, FitSettings, ModelSettings
+
+# Examples per forward pass when evaluating; no gradients are kept, so this can be large.
+EVAL_BATCH_SIZE = 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class EpochReport:
+    """What one epoch produced, as handed to ``on_epoch`` and kept in :attr:`FitResult.history`.
+
+    Attributes:
+        epoch: 1-based epoch number.
+        train_loss: mean training loss over the epoch's batches as trained (augmented, with label
+            smoothing; mixup-weighted), per example.
+        train_acc: share of training examples classified correctly during the epoch (mixup:
+            ``lam``-weighted over both label sets).
+        val_loss: mean cross entropy on the validation split (no smoothing), eval mode.
+        val_acc: accuracy on the validation split.
+        lr: learning rate of the epoch (of the first parameter group).
+        epoch_seconds: wall time of the epoch, training and evaluation.
+        is_last: ``True`` on the final epoch, whether the budget ran out or early stopping fired.
+        best_epoch: epoch with the best objective so far (earliest on ties).
+        best_value: the objective at ``best_epoch``.
+        stopped_early: ``True`` on the last report when early stopping ended the run.
+        test_loss: cross entropy on the test split; only on the last report, else ``None``.
+        test_acc: accuracy on the test split; only on the last report, else ``None``. Both are
+            computed on the best epoch's weights when ``restore_best_weights``, else the final ones.
+
+    Example:
+        >>> report = EpochReport(epoch=1, train_loss=0.5, train_acc=0.8, val_loss=0.4,
+        ...                      val_acc=0.9, lr=1e-3, epoch_seconds=0.1, is_last=False,
+        ...                      best_epoch=1, best_value=0.9, stopped_early=False)
+        >>> report.metrics()["val_acc"]
+        0.9
+    """
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float
+    epoch_seconds: float
+    is_last: bool
+    best_epoch: int
+    best_value: float
+    stopped_early: bool
+    test_loss: float | None = None
+    test_acc: float | None = None
+
+    def metrics(self) -> dict[str, float | int | bool | None]:
+        """All fields as a flat dict keyed by field name (what ``ray.tune.report`` takes)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class FitResult:
+    """The outcome of :func:`fit`.
+
+    Attributes:
+        history: one report per epoch run, in order.
+        epochs_run: ``len(history)``.
+        best_epoch: epoch with the best objective (1-based).
+        best_value: the objective at ``best_epoch``.
+        test_acc: test accuracy (best-epoch weights when ``restore_best_weights``).
+        test_loss: test cross entropy, same weights.
+        device: the device trained on, e.g. ``"cpu"`` or ``"cuda:0"``.
+        wall_time_s: wall time of the whole run, data loading included.
+    """
+
+    history: tuple[EpochReport, ...]
+    epochs_run: int
+    best_epoch: int
+    best_value: float
+    test_acc: float
+    test_loss: float
+    device: str
+    wall_time_s: float
+
+
+def fit(
+    data: DataSettings,
+    model: ModelSettings,
+    params: Mapping[str, Any],
+    settings: FitSettings,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+) -> FitResult:
+    """Train one network on one dataset with one set of hyperparameters.
+
+    Args:
+        data: the dataset and its split (loaded once per process, see :func:`load_dataset`).
+        model: the network.
+        params: the trial's sampled hyperparameters (catalog names); the rest take their catalog
+            defaults. ``activation`` overrides ``model.activation`` only when sampled.
+        settings: epochs, objective, early stopping, seed, device, threads.
+        on_epoch: called with each epoch's report, after the stop decision and (on the last
+            epoch) the test evaluation. May raise or never return (Ray stopping the trial); the
+            run's device memory is freed either way.
+
+    Returns:
+        The run's history, best epoch and test metrics.
+
+    Raises:
+        Diverged: the mean training loss of an epoch was not finite.
+        DatasetNotFound: the dataset's files are missing.
+        KeyError: a hyperparameter the catalog does not know.
+
+    Example:
+        >>> from trainer import DataSettings, FitSettings, ModelSettings, fit
+        >>> result = fit(DataSettings(dataset="digits"), ModelSettings(kind="mlp", hidden=(64,)),
+        ...              {"lr": 3e-3}, FitSettings(max_epochs=3, device="cpu"))
+        >>> result.epochs_run, result.test_acc > 0.8
+        (3, True)
+    """
+    if settings.max_epochs < 1:
+        raise ValueError(f"`max_epochs` must be an int >= 1; got {settings.max_epochs}")
+    started = time.perf_counter()
+    net = optimizer = schedule = best_state = batch = logits = loss = loss_b = None
+    try:
+        # ---- settings --------------------------------------------------------------------------
+        hp = resolve_params(dict(params))
+        hp["activation"] = params.get("activation", model.activation)
+        device = resolve_device(settings.device)
+        if settings.num_threads is not None:
+            torch.set_num_threads(settings.num_threads)
+        torch.manual_seed(settings.seed)  # init and dropout; shuffling and augmentation below
+        stopping = settings.early_stopping
+        maximize = settings.direction == "maximize"
+
+        # ---- data ------------------------------------------------------------------------------
+        ds = load_dataset(data, device)
+        n_train, batch_size = len(ds.train_y), int(hp["batch_size"])
+        augment = Augmenter(
+            hp["augment"],
+            crop_padding=hp["crop_padding"],
+            noise_std=hp["noise_std"],
+            mixup_alpha=hp["mixup_alpha"],
+            seed=settings.seed,
+            device=device,
+        )
+
+        # ---- network and optimizer -------------------------------------------------------------
+        net = build_model(model, hp, ds.input_shape, ds.num_classes).to(device)
+        on_gpu = device.type == "cuda"
+        if on_gpu and model.kind != "mlp":
+            net = net.to(memory_format=torch.channels_last)
+        optimizer = build_optimizer(net, hp)
+        schedule = build_schedule(optimizer, hp, settings.max_epochs)
+
+        def autocast() -> contextlib.AbstractContextManager:
+            # bf16 matmuls on GPU roughly double throughput; CPU runs stay in float32 so that
+            # tests and small sweeps are exact and reproducible.
+            return torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu)
+
+        # ---- training --------------------------------------------------------------------------
+        history: list[EpochReport] = []
+        best_epoch, best_value = 0, math.nan
+        reference, since_reference = math.nan, 0  # early stopping's last "real" improvement
+        for epoch in range(1, settings.max_epochs + 1):
+            epoch_started = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            net.train()
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device)
+            seen = 0
+            order = torch.randperm(n_train, generator=augment.generator, device=device)
+            for start in range(0, n_train, batch_size):
+                idx = order[start : start + batch_size]
+                # A trailing batch of one example would make BatchNorm's batch variance undefined.
+                if len(idx) < 2 and start > 0:
+                    break
+                batch = augment(ds.train_x[idx], ds.train_y[idx])
+                with autocast():
+                    logits = net(batch.x)
+                    loss = F.cross_entropy(logits, batch.y_a, label_smoothing=hp["label_smoothing"])
+                    if augment.mixes:
+                        loss_b = F.cross_entropy(
+                            logits, batch.y_b, label_smoothing=hp["label_smoothing"]
+                        )
+                        loss = batch.lam * loss + (1.0 - batch.lam) * loss_b
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                # Accumulated on the device: a .item() per step would stall the GPU every batch.
+                predicted = logits.detach().argmax(dim=1)
+                loss_sum += loss.detach().float() * len(idx)
+                if augment.mixes:
+                    correct += batch.lam * (predicted == batch.y_a).sum()
+                    correct += (1.0 - batch.lam) * (predicted == batch.y_b).sum()
+                else:
+                    correct += (predicted == batch.y_a).sum()
+                seen += len(idx)
+            schedule.step()
+            train_loss, train_acc = (loss_sum / seen).item(), (correct / seen).item()
+            if not math.isfinite(train_loss):
+                raise Diverged(epoch, train_loss)
+
+            # ---- evaluation and the best epoch -------------------------------------------------
+            val_loss, val_acc = evaluate(net, ds.val_x, ds.val_y, autocast)
+            value = {
+                "val_acc": val_acc,
+                "val_loss": val_loss,
+                "train_acc": train_acc,
+                "train_loss": train_loss,
+            }[settings.objective]
+            if epoch == 1 or is_better(value, best_value, maximize):
+                best_epoch, best_value = epoch, value
+                if stopping.restore_best_weights:
+                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            # Patience counts from the last improvement of at least min_delta, which need not be
+            # the best epoch: a run creeping up by less than min_delta per epoch should stop.
+            if epoch == 1 or is_better(value, reference, maximize, stopping.min_delta):
+                reference, since_reference = value, 0
+            else:
+                since_reference += 1
+
+            # ---- stop or go on; the last epoch also measures the test split --------------------
+            # patience=0 stops at the first epoch without improvement, as patience=1 does.
+            patience = stopping.patience
+            out_of_patience = patience is not None and since_reference >= max(patience, 1)
+            stopped_early = out_of_patience and epoch < settings.max_epochs
+            is_last = stopped_early or epoch == settings.max_epochs
+            test_loss = test_acc = None
+            if is_last:
+                if best_state is not None and best_epoch != epoch:
+                    net.load_state_dict(best_state)
+                test_loss, test_acc = evaluate(net, ds.test_x, ds.test_y, autocast)
+
+            report = EpochReport(
+                epoch=epoch,
+                train_loss=train_loss,
+                train_acc=train_acc,
+                val_loss=val_loss,
+                val_acc=val_acc,
+                lr=lr,
+                epoch_seconds=time.perf_counter() - epoch_started,
+                is_last=is_last,
+                best_epoch=best_epoch,
+                best_value=best_value,
+                stopped_early=stopped_early,
+                test_loss=test_loss,
+                test_acc=test_acc,
+            )
+            history.append(report)
+            if on_epoch is not None:
+                on_epoch(report)
+            if is_last:
+                break
+
+        last = history[-1]
+        return FitResult(
+            history=tuple(history),
+            epochs_run=len(history),
+            best_epoch=best_epoch,
+            best_value=best_value,
+            test_acc=last.test_acc,
+            test_loss=last.test_loss,
+            device=str(device),
+            wall_time_s=time.perf_counter() - started,
+        )
+    finally:
+        # Ray reuses worker processes: a trial that ends, fails or is stopped must not leave its
+        # network, optimizer state, autograd graph and best-weights copy holding GPU memory for
+        # the next one. An exception's traceback keeps this frame's locals alive, hence the dels.
+        del net, optimizer, schedule, best_state, batch, logits, loss, loss_b
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
+
+
+def evaluate(
+    net: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> tuple[float, float]:
+    """Mean cross entropy and accuracy of ``net`` on ``(x, y)``, in eval mode, without gradients.
+
+    Leaves ``net`` in eval mode.
+    """
+    net.eval()
+    loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device)
+    with torch.no_grad():
+        for start in range(0, len(y), EVAL_BATCH_SIZE):
+            xb, yb = x[start : start + EVAL_BATCH_SIZE], y[start : start + EVAL_BATCH_SIZE]
+            with autocast():
+                logits = net(xb)
+            loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
+            correct += (logits.argmax(dim=1) == yb).sum()
+    return (loss_sum / len(y)).item(), (correct / len(y)).item()
+
+
+def is_better(value: float, reference: float, maximize: bool, min_delta: float = 0.0) -> bool:
+    """Whether ``value`` beats ``reference`` by more than ``min_delta`` in the given direction.
+
+    A ``nan`` never beats anything and anything finite beats a ``nan`` reference.
+    """
+    if math.isnan(value):
+        return False
+    if math.isnan(reference):
+        return True
+    return value > reference + min_delta if maximize else value < reference - min_delta
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` is CUDA when available, else CPU; anything else is passed to ``torch.device``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
