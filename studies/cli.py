@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -22,7 +23,8 @@ from studies._spec import load_spec, preset_names, preset_text
 from studies._storage import load_study, mask_url, open_storage
 
 DEFAULT_STORAGE = "sqlite:///sweeplab.db"
-_out = Console(highlight=False, soft_wrap=True)
+# Logs and pipes get wide lines rather than rich's 80-column default.
+_out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _storage_option = click.option(
@@ -129,8 +131,8 @@ def status(name: str, storage: str) -> None:
     )
     params = [c for c in trials.columns if c.startswith("param.")]
     table = Table(show_edge=False)
-    for column in ("trial", "state", "value", "epochs", "test_acc", "seconds", *(p[6:] for p in params)):
-        table.add_column(column)
+    for column in ("trial", "state", "value", "epochs", "test_acc", "seconds", "parameters"):
+        table.add_column(column, overflow="fold")
     for _, row in trials.iterrows():
         table.add_row(
             str(row["number"]),
@@ -139,7 +141,7 @@ def status(name: str, storage: str) -> None:
             _fmt(row.get("epochs_run")),
             _fmt(row.get("test_acc")),
             _fmt(row.get("duration_s")),
-            *(_fmt(row[p]) for p in params),
+            _params_text(row, params),
         )
     _out.print(table)
 
@@ -242,8 +244,25 @@ def init(preset: str, output: Path, force: bool) -> None:
     _out.print(f"wrote {output}; run it with: sweeplab run {output}")
 
 
+def _params_text(row: Any, columns: list[str]) -> str:
+    """``lr=0.01 augment=crop+noise``: subset flags folded back into one list per name."""
+    parts: dict[str, str] = {}
+    for column in columns:
+        name, value = column.removeprefix("param."), row[column]
+        if _fmt(value) == "":
+            continue
+        if "." in name:  # a subset flag such as augment.crop
+            base, element = name.split(".", 1)
+            items = parts.get(base, "none").split("+")
+            items = [i for i in items if i != "none"] + ([element] if value is True else [])
+            parts[base] = "+".join(items) or "none"
+        else:
+            parts[name] = _fmt(value)
+    return " ".join(f"{k}={v}" for k, v in parts.items())
+
+
 def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, bool):
         return str(value).lower()
