@@ -52,6 +52,7 @@ def tiny_spec(
     concurrency: int = 2,
     space: str = TINY_SPACE,
     extra: str = "",
+    max_failures: int = 20,
 ) -> Path:
     """Write a small digits study spec and return its path (the database lives beside it)."""
     path = tmp_path / f"{name}.toml"
@@ -72,6 +73,7 @@ hidden = [32]
 [budget]
 n_trials = {n_trials}
 max_epochs = {max_epochs}
+max_failures = {max_failures}
 
 [search]
 sampler = "{sampler}"

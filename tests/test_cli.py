@@ -1,0 +1,90 @@
+"""The command line without Ray: presets, init, and every usage error as one line with exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_spec
+from studies import load_spec
+from studies.cli import main
+
+
+def sweeplab(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as code:
+        main(list(args))
+    out = capsys.readouterr()
+    return code.value.code, out.out, out.err
+
+
+def test_presets_lists_quickstart(capsys) -> None:
+    code, out, _ = sweeplab(capsys, "presets")
+    assert code == 0 and "quickstart" in out and "digits/mlp" in out
+
+
+def test_init_writes_an_editable_spec_that_runs(capsys, tmp_path: Path) -> None:
+    target = tmp_path / "mine.toml"
+    code, _, _ = sweeplab(capsys, "init", "quickstart", "-o", str(target))
+    assert code == 0
+    assert load_spec(str(target)).to_dict() == load_spec("quickstart").to_dict()
+    code, _, err = sweeplab(capsys, "init", "quickstart", "-o", str(target))
+    assert code == 2 and "--force" in err
+    code, _, err = sweeplab(capsys, "init", "nosuch", "-o", str(tmp_path / "x.toml"))
+    assert code == 2 and "unknown preset 'nosuch'" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "no-such-spec.toml"], "no such spec file, and not a preset"),
+        (["status", "nope"], "no study database at"),
+        (["best", "nope"], "no study database at"),
+        (["export", "nope", "-o", "x.xlsx"], "the export format is chosen by the suffix"),
+        (["resume", "nope"], "no study database at"),
+        (["run", "quickstart", "--storage", "mysql+nodriver://u:hunter2@h/db"], "cannot open the study database"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(capsys, tmp_path, monkeypatch, args, expected) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = sweeplab(capsys, *args)
+    assert code == 2
+    assert expected in err
+    assert "Traceback" not in err and "hunter2" not in err
+    assert not (tmp_path / "sweeplab.db").exists(), "a failed command must not create a database"
+
+
+def test_unknown_study_lists_the_existing_ones(capsys, tmp_path: Path) -> None:
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    optuna.create_study(study_name="alpha", storage=url)
+    code, _, err = sweeplab(capsys, "status", "beta", "--storage", url)
+    assert code == 2 and "no study named 'beta'" in err and "alpha" in err
+
+
+def test_a_conflicting_spec_is_refused_and_the_study_is_untouched(capsys, tmp_path: Path) -> None:
+    """Resuming with a changed search space names each difference and changes nothing."""
+    import optuna
+
+    from studies import open_storage, open_study
+
+    spec = load_spec(tiny_spec(tmp_path))
+    storage = open_storage(spec.study.storage)
+    open_study(spec, storage).ask()
+    before = optuna.load_study(study_name="tiny", storage=storage).user_attrs
+    changed = tiny_spec(tmp_path, name="tiny", max_epochs=9)
+    code, _, err = sweeplab(capsys, "run", str(changed))
+    assert code == 2
+    assert "budget.max_epochs: stored 4, spec 9" in err
+    after = optuna.load_study(study_name="tiny", storage=storage)
+    assert after.user_attrs == before and len(after.trials) == 1
+
+
+def test_console_script_is_installed() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "studies.cli", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "run" in result.stdout and "resume" in result.stdout

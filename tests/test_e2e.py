@@ -1,0 +1,151 @@
+"""End to end: real Ray Tune trials, real training on digits, a real SQLite study database."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+from rich.console import Console
+
+from conftest import tiny_spec
+from studies import load_spec, run_study
+from studies.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def _quiet() -> Console:
+    return Console(file=io.StringIO(), width=200)
+
+
+def _load(spec) -> optuna.Study:
+    # Plain Optuna, no sweeplab code: the database is a standard Optuna study.
+    return optuna.load_study(study_name=spec.study.name, storage=spec.study.storage)
+
+
+@pytest.fixture(scope="module")
+def finished(ray_local, tmp_path_factory):
+    """An 8-trial ASHA study, run once for the whole module."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    spec = load_spec(tiny_spec(tmp, n_trials=8, max_epochs=6))
+    summary = run_study(spec, console=_quiet())
+    return spec, summary
+
+
+def test_budget_is_met_with_pruned_trials_stored_as_pruned(finished) -> None:
+    spec, summary = finished
+    study = _load(spec)
+    states = [t.state for t in study.trials]
+    finished_count = states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED)
+    assert finished_count == 8 == summary.counts["complete"] + summary.counts["pruned"]
+    assert states.count(TrialState.PRUNED) >= 1, "ASHA with reduction factor 2 stops some trials"
+    assert states.count(TrialState.RUNNING) == 0
+    for t in study.trials:
+        attrs = t.user_attrs
+        epochs = attrs["epochs_run"]
+        # The objective curve is the intermediate values, one per epoch, equal to val_acc.
+        assert sorted(t.intermediate_values) == list(range(1, epochs + 1))
+        assert [t.intermediate_values[e] for e in range(1, epochs + 1)] == pytest.approx(attrs["val_acc"])
+        assert len(attrs["train_loss"]) == len(attrs["train_acc"]) == len(attrs["val_loss"]) == epochs
+        assert attrs["seed"] == spec.study.seed + t.number
+        assert {"torch_version", "sweeplab_version", "node_ip", "run_started_at"} <= set(attrs)
+        if t.state == TrialState.COMPLETE:
+            assert 0.0 < attrs["test_acc"] <= 1.0
+            assert t.value == pytest.approx(max(attrs["val_acc"]))  # restore_best_weights
+            assert attrs["val_acc"][attrs["best_epoch"] - 1] == pytest.approx(t.value)
+        else:
+            # Optuna's convention: a pruned trial's value is its last intermediate value.
+            assert "test_acc" not in attrs and t.value == t.intermediate_values[epochs]
+            assert epochs < spec.budget.max_epochs
+
+
+def test_conditional_parameters_only_where_they_apply(finished) -> None:
+    spec, _ = finished
+    for t in _load(spec).trials:
+        assert ("momentum" in t.params) == (t.params["optimizer"] == "sgd")
+        assert ("mixup_alpha" in t.params) == t.params["augment.mixup"]
+
+
+def test_running_again_does_no_work_and_extending_runs_exactly_the_difference(finished) -> None:
+    spec, _ = finished
+    before = {t.number: (t.state, t.value) for t in _load(spec).trials}
+    again = run_study(spec, console=_quiet())
+    assert again.ran == 0
+    assert {t.number: (t.state, t.value) for t in _load(spec).trials} == before
+
+    more = run_study(spec.with_overrides(n_trials=10), console=_quiet())
+    trials = _load(spec).trials
+    assert more.counts["complete"] + more.counts["pruned"] == 10
+    assert {t.number: (t.state, t.value) for t in trials if t.number in before} == before
+
+
+def test_inspecting_commands_read_the_study(finished, tmp_path, capsys) -> None:
+    spec, _ = finished
+    storage = ["--storage", spec.study.storage]
+
+    def sweeplab(*args: str) -> str:
+        with pytest.raises(SystemExit) as code:
+            main([*args])
+        out = capsys.readouterr()
+        assert code.value.code == 0, out.err
+        return out.out
+
+    assert "complete" in sweeplab("status", "tiny", *storage)
+    best = json.loads(sweeplab("best", "tiny", *storage, "--json"))
+    study = _load(spec)
+    assert best["number"] == study.best_trial.number and best["value"] == study.best_value
+    assert isinstance(best["params"]["augment"], list)
+    sweeplab("export", "tiny", *storage, "-o", str(tmp_path / "t.csv"))
+    sweeplab("export", "tiny", *storage, "-o", str(tmp_path / "t.parquet"))
+    csv = pd.read_csv(tmp_path / "t.csv")
+    assert len(csv) == len(study.trials) == len(pd.read_parquet(tmp_path / "t.parquet"))
+    assert {"number", "state", "value", "param.lr", "test_acc", "duration_s"} <= set(csv.columns)
+    sweeplab("report", "tiny", *storage, "-o", str(tmp_path / "report"))
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert f"trial #{study.best_trial.number}" in report
+    assert sorted(p.suffix for p in (tmp_path / "report").iterdir()).count(".png") >= 3
+
+
+def test_two_trials_really_run_at_once(ray_local, tmp_path) -> None:
+    spec = load_spec(tiny_spec(tmp_path, n_trials=6, max_epochs=12, scheduler="none"))
+    run_study(spec, console=_quiet())
+    spans = sorted(
+        (t.user_attrs["run_started_at"], t.user_attrs["run_finished_at"]) for t in _load(spec).trials
+    )
+    most_at_once = max(
+        sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans
+    )
+    assert most_at_once == 2
+
+
+DIVERGING_SPACE = """
+[space.lr]
+type = "categorical"
+choices = [0.01, 1e30]
+
+[space.optimizer]
+value = "sgd"
+"""
+
+
+def test_diverging_trials_fail_with_their_reason_and_the_study_goes_on(ray_local, tmp_path) -> None:
+    spec = load_spec(
+        tiny_spec(tmp_path, n_trials=3, max_epochs=3, scheduler="none", space=DIVERGING_SPACE)
+    )
+    summary = run_study(spec, console=_quiet())
+    trials = _load(spec).trials
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert summary.counts["complete"] == 3
+    assert failed, "lr = 1e30 with SGD must diverge"
+    for t in failed:
+        assert t.params["lr"] == 1e30
+        assert t.user_attrs["fail_reason"] == "diverged"
+        assert "diverged at epoch" in t.user_attrs["error"]
+    for t in trials:
+        if t.state == TrialState.COMPLETE:
+            assert t.params["lr"] == 0.01 and math.isfinite(t.value)
