@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,4 +88,4 @@ class FixedParam(_Param):
     value: Any
 
 
-Param = Union[FloatParam, IntParam, CategoricalParam, SubsetParam, FixedParam]
+Param = FloatParam | IntParam | CategoricalParam | SubsetParam | FixedParam

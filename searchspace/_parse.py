@@ -126,7 +126,9 @@ def _parse_choices(
         )
     for i, choice in enumerate(choices):
         allowed = (str,) if kind == "subset" else (str, int, float, bool)
-        if not isinstance(choice, allowed) or (isinstance(choice, float) and not math.isfinite(choice)):
+        if not isinstance(choice, allowed) or (
+            isinstance(choice, float) and not math.isfinite(choice)
+        ):
             what = "strings" if kind == "subset" else "strings, numbers or booleans"
             raise SpaceError(f"{key}.choices[{i}]", f"choices must be {what}; got {_show(choice)}")
     duplicates = sorted({str(c) for c in choices if choices.count(c) > 1})
@@ -186,9 +188,7 @@ def _parse_when(key: str, when: Any) -> tuple[Condition, ...]:
     return tuple(conditions)
 
 
-def _check_condition(
-    key: str, param: Param, cond: Condition, by_name: Mapping[str, Param]
-) -> None:
+def _check_condition(key: str, param: Param, cond: Condition, by_name: Mapping[str, Param]) -> None:
     parent = by_name.get(cond.parent)
     if parent is None:
         raise SpaceError(
@@ -209,7 +209,8 @@ def _check_condition(
     for value in cond.values:
         if not any(value == p and type(value) is type(p) for p in possible):
             raise SpaceError(
-                key, f"{_show(value)} is never a value of `{cond.parent}` (it takes {list(possible)})"
+                key,
+                f"{_show(value)} is never a value of `{cond.parent}` (it takes {list(possible)})",
             )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import math
 from typing import Any
 
@@ -95,5 +94,3 @@ def grid(space: SearchSpace) -> dict[str, list[Any]]:
 def grid_size(space: SearchSpace) -> int:
     """How many distinct configurations the grid has (conditional entries counted once each)."""
     return math.prod(len(v) for v in grid(space).values())
-
-

@@ -40,7 +40,9 @@ class ProgressView(Callback):
         self.started = time.monotonic()
         self._live: Live | None = None
         if console.is_terminal:
-            self._live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+            self._live = Live(
+                self._render(), console=console, refresh_per_second=4, transient=False
+            )
             self._live.start()
 
     def __getstate__(self) -> dict:
@@ -69,9 +71,11 @@ class ProgressView(Callback):
                 self.running.pop(number, None)
                 self.counts[kind] = self.counts.get(kind, 0) + 1
                 value = info.get("value")
-                if kind == "complete" and value is not None:
-                    if self.best is None or (value > self.best[0]) == self.maximize:
-                        self.best = (value, number)
+                improves = self.best is None or (
+                    value is not None and (value > self.best[0]) == self.maximize
+                )
+                if kind == "complete" and value is not None and improves:
+                    self.best = (value, number)
                 if self._live is None:
                     self.console.print(self._line(kind, number, info), highlight=False)
         if self._live is not None and events:
@@ -87,7 +91,9 @@ class ProgressView(Callback):
     def _header(self) -> Text:
         done = self.counts["complete"] + self.counts["pruned"]
         best = (
-            f"best {self.objective} {self.best[0]:.4f} (trial {self.best[1]})" if self.best else "no result yet"
+            f"best {self.objective} {self.best[0]:.4f} (trial {self.best[1]})"
+            if self.best
+            else "no result yet"
         )
         elapsed = time.monotonic() - self.started
         return Text(
@@ -116,7 +122,11 @@ class ProgressView(Callback):
             what = f"complete  {self.objective}={value:.4f}"
         elif kind == "pruned":
             curve = info.get(self.objective) or []
-            last = f" (last {self.objective}={curve[-1]:.4f})" if curve and curve[-1] is not None else ""
+            last = (
+                f" (last {self.objective}={curve[-1]:.4f})"
+                if curve and curve[-1] is not None
+                else ""
+            )
             what = f"pruned at epoch {info.get('epochs_run', '?')}{last}"
         else:
             what = f"failed: {info.get('error', '')}"

@@ -74,10 +74,11 @@ def run_study(
 ) -> RunSummary:
     """Run (or continue) the study a spec describes until its budget is met.
 
-    Example:
-        >>> spec = load_spec("quickstart").with_overrides(n_trials=2, max_epochs=2)  # doctest: +SKIP
-        >>> run_study(spec).counts["complete"] + run_study(spec).counts["pruned"]    # doctest: +SKIP
-        2
+    Example (starts local Ray, so not run as a doctest)::
+
+        spec = load_spec("quickstart").with_overrides(n_trials=4, max_epochs=3)
+        summary = run_study(spec)
+        assert summary.counts["complete"] + summary.counts["pruned"] == 4
 
     Args:
         spec: the validated study spec.
@@ -199,7 +200,8 @@ def _tune(
             tune_config=tune.TuneConfig(
                 search_alg=searcher,
                 scheduler=scheduler,
-                num_samples=-1,  # the searcher ends the run when the database says the budget is met
+                # Unbounded: the searcher ends the run when the database says the budget is met.
+                num_samples=-1,
                 max_concurrent_trials=spec.search.concurrency,
                 reuse_actors=True,
                 trial_name_creator=_trial_name,
@@ -228,8 +230,6 @@ def _tune(
 
 def _trial_name(trial: Any) -> str:
     return f"trial_{trial.config.get('number', trial.trial_id)}"
-
-
 
 
 def _summary(

@@ -111,11 +111,15 @@ class StudySearcher(Searcher):
         self._curves: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
         self._lock = threading.Lock()
         self._stop_heartbeat = threading.Event()
-        self._heartbeat = threading.Thread(target=self._beat, name="sweeplab-heartbeat", daemon=True)
+        self._heartbeat = threading.Thread(
+            target=self._beat, name="sweeplab-heartbeat", daemon=True
+        )
         self._heartbeat.start()
 
     # --- Ray Tune's Searcher interface -----------------------------------------------------------
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **_: Any) -> bool:
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict, **_: Any
+    ) -> bool:
         return True  # metric and mode come from the spec, not from Tune
 
     def suggest(self, trial_id: str) -> dict | str | None:
@@ -172,7 +176,9 @@ class StudySearcher(Searcher):
             trial.report(float(value), step=epoch)
         self.events.append(("epoch", trial.number, {"epoch": epoch, "value": value}))
 
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
         self._record_epoch(trial_id, result)
         with self._lock:
             trial = self._live.pop(trial_id, None)

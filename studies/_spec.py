@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field
 
 import searchspace
@@ -178,9 +178,10 @@ class StudySpec:
             objective=self.study.objective,
             direction=self.study.resolved_direction,
             early_stopping=trainer.EarlyStopping(
-                patience=es.patience, min_delta=es.min_delta,
+                patience=es.patience,
+                min_delta=es.min_delta,
                 restore_best_weights=es.restore_best_weights,
-            ),  # fmt: skip
+            ),
             seed=seed,
             num_threads=num_threads,
         )
@@ -192,7 +193,9 @@ class StudySpec:
 def preset_names() -> list[str]:
     """The specs shipped inside the package (``sweeplab run quickstart`` works anywhere)."""
     folder = resources.files("studies.presets")
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+    return sorted(
+        p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
+    )
 
 
 def preset_text(name: str) -> str:
@@ -216,9 +219,10 @@ def load_spec(spec: str | Path) -> StudySpec:
     elif str(spec) in preset_names():
         text, source = preset_text(str(spec)), f"preset '{spec}'"
     else:
+        names = preset_names()
         raise SpecError(
             f"{spec}: no such spec file, and not a preset "
-            f"(presets: {', '.join(preset_names())}){searchspace.closest(str(spec), preset_names())}"
+            f"(presets: {', '.join(names)}){searchspace.closest(str(spec), names)}"
         )
     return parse_spec(text, source=source)
 
@@ -265,7 +269,8 @@ def _check_against_catalog(space: searchspace.SearchSpace) -> None:
         if row is None:
             raise searchspace.SpaceError(
                 key,
-                "unknown hyperparameter" + searchspace.closest(p.name, catalog)
+                "unknown hyperparameter"
+                + searchspace.closest(p.name, catalog)
                 + f" (known: {', '.join(sorted(catalog))})",
             )
         if isinstance(p, searchspace.FixedParam):
@@ -293,9 +298,9 @@ def _check_against_catalog(space: searchspace.SearchSpace) -> None:
                         f"must be {row.describe_range()}; got {json.dumps(c)}{hint}",
                     )
         else:  # a numeric range
-            if row.kind not in ("float", "int") or (row.kind == "int" and isinstance(
-                p, searchspace.FloatParam
-            )):
+            if row.kind not in ("float", "int") or (
+                row.kind == "int" and isinstance(p, searchspace.FloatParam)
+            ):
                 raise searchspace.SpaceError(
                     f"{key}.type", f"`{p.name}` is {row.describe_range()}, not a float range"
                 )
@@ -313,7 +318,7 @@ def _check_combinations(spec: StudySpec) -> None:
         try:
             searchspace.grid(spec.space)
         except searchspace.NotGridError as e:
-            raise SpecError(f"{spec.source}: {e} (search.sampler = \"grid\")") from e
+            raise SpecError(f'{spec.source}: {e} (search.sampler = "grid")') from e
     if spec.search.scheduler == "asha" and spec.search.grace_period > spec.budget.max_epochs:
         raise SpecError(
             f"{spec.source}: search.grace_period: must be <= budget.max_epochs "

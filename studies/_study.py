@@ -69,14 +69,18 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.
         if stored is not None:
             differences = spec_differences(stored, spec.to_dict())
             if stored_direction != direction:
-                differences.insert(0, f"study.direction: stored {stored_direction}, spec {direction}")
+                differences.insert(
+                    0, f"study.direction: stored {stored_direction}, spec {direction}"
+                )
             if differences:
                 raise SpecConflict(
                     f"study {name!r} in {mask_url(spec.study.storage)} was started with a "
                     "different spec:\n  " + "\n  ".join(differences)
                     + "\nrun it under a new name (--name), or restore those values to resume it"
                 )  # fmt: skip
-        n_existing = len(storage.get_all_trials(storage.get_study_id_from_name(name), deepcopy=False))
+        n_existing = len(
+            storage.get_all_trials(storage.get_study_id_from_name(name), deepcopy=False)
+        )
     else:
         n_existing = 0
     study = optuna.create_study(
@@ -111,7 +115,9 @@ def spec_differences(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for section in _IDENTITY:
         _diff(stored.get(section), new.get(section), section, out)
     for section, key in _IDENTITY_KEYS:
-        _diff(stored.get(section, {}).get(key), new.get(section, {}).get(key), f"{section}.{key}", out)
+        _diff(
+            stored.get(section, {}).get(key), new.get(section, {}).get(key), f"{section}.{key}", out
+        )
     return out
 
 

@@ -61,7 +61,7 @@ def run_trial(config: dict[str, Any], template: TrialTemplate) -> None:
         del result
     except trainer.Diverged as e:
         tune.report({"error": str(e), "fail_reason": "diverged", "epoch": e.epoch, **facts})
-    except Exception as e:  # noqa: BLE001 - any trial error is recorded, the study goes on
+    except Exception as e:
         reason = _describe(e)
         tune.report({"error": reason, "fail_reason": "error", "epoch": last_epoch, **facts})
 

@@ -55,11 +55,15 @@ def cli() -> None:
 @cli.command()
 @click.argument("spec")
 @click.option("--name", help="Study name (default: the spec's [study] name).")
-@click.option("--storage", envvar="SWEEPLAB_STORAGE", help="Study database URL (default: the spec's).")
+@click.option(
+    "--storage", envvar="SWEEPLAB_STORAGE", help="Study database URL (default: the spec's)."
+)
 @click.option("--n-trials", type=click.IntRange(min=1), help="Trials with a result to end with.")
 @click.option("--max-epochs", type=click.IntRange(min=1), help="Epochs per trial at most.")
 @click.option("--seed", type=click.IntRange(min=0), help="Study seed.")
-@click.option("--address", help="Attach to a running Ray cluster (e.g. 10.0.0.5:6379 or ray://...).")
+@click.option(
+    "--address", help="Attach to a running Ray cluster (e.g. 10.0.0.5:6379 or ray://...)."
+)
 def run(spec: str, address: str | None, **overrides: Any) -> None:
     """Run the study SPEC (a TOML file or a preset name), or continue it if it exists."""
     from studies._run import run_study
@@ -127,7 +131,8 @@ def status(name: str, storage: str) -> None:
     counts = trials["state"].value_counts().to_dict() if len(trials) else {}
     _out.print(
         f"study {name} ({study.direction.name.lower()} {study.user_attrs.get('objective', 'value')}"
-        f"): {len(trials)} trials; " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
+        f"): {len(trials)} trials; "
+        + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
     )
     params = [c for c in trials.columns if c.startswith("param.")]
     table = Table(show_edge=False)
@@ -164,7 +169,9 @@ def best(name: str, storage: str, as_json: bool) -> None:
         from studies._study import stored_spec
 
         config = stored_spec(study._storage, name, storage).space.config_from_params(trial.params)
-    metrics = {k: trial.user_attrs.get(k) for k in ("train_acc", "val_acc", "test_acc", "test_loss")}
+    metrics = {
+        k: trial.user_attrs.get(k) for k in ("train_acc", "val_acc", "test_acc", "test_loss")
+    }
     for key in ("train_acc", "val_acc"):
         curve, at = metrics[key], trial.user_attrs.get("best_epoch")
         if isinstance(curve, list) and curve:

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import tiny_spec
+
 from studies import load_spec
 from studies.cli import main
 
@@ -44,7 +44,10 @@ def test_init_writes_an_editable_spec_that_runs(capsys, tmp_path: Path) -> None:
         (["best", "nope"], "no study database at"),
         (["export", "nope", "-o", "x.xlsx"], "the export format is chosen by the suffix"),
         (["resume", "nope"], "no study database at"),
-        (["run", "quickstart", "--storage", "mysql+nodriver://u:hunter2@h/db"], "cannot open the study database"),
+        (
+            ["run", "quickstart", "--storage", "mysql+nodriver://u:hunter2@h/db"],
+            "cannot open the study database",
+        ),
     ],
 )
 def test_usage_errors_are_one_line_exit_2(capsys, tmp_path, monkeypatch, args, expected) -> None:

@@ -9,10 +9,10 @@ import math
 import optuna
 import pandas as pd
 import pytest
+from conftest import tiny_spec
 from optuna.trial import TrialState
 from rich.console import Console
 
-from conftest import tiny_spec
 from studies import load_spec, run_study
 from studies.cli import main
 
@@ -50,8 +50,12 @@ def test_budget_is_met_with_pruned_trials_stored_as_pruned(finished) -> None:
         epochs = attrs["epochs_run"]
         # The objective curve is the intermediate values, one per epoch, equal to val_acc.
         assert sorted(t.intermediate_values) == list(range(1, epochs + 1))
-        assert [t.intermediate_values[e] for e in range(1, epochs + 1)] == pytest.approx(attrs["val_acc"])
-        assert len(attrs["train_loss"]) == len(attrs["train_acc"]) == len(attrs["val_loss"]) == epochs
+        assert [t.intermediate_values[e] for e in range(1, epochs + 1)] == pytest.approx(
+            attrs["val_acc"]
+        )
+        assert (
+            len(attrs["train_loss"]) == len(attrs["train_acc"]) == len(attrs["val_loss"]) == epochs
+        )
         assert attrs["seed"] == spec.study.seed + t.number
         assert {"torch_version", "sweeplab_version", "node_ip", "run_started_at"} <= set(attrs)
         if t.state == TrialState.COMPLETE:
@@ -115,7 +119,8 @@ def test_two_trials_really_run_at_once(ray_local, tmp_path) -> None:
     spec = load_spec(tiny_spec(tmp_path, n_trials=6, max_epochs=12, scheduler="none"))
     run_study(spec, console=_quiet())
     spans = sorted(
-        (t.user_attrs["run_started_at"], t.user_attrs["run_finished_at"]) for t in _load(spec).trials
+        (t.user_attrs["run_started_at"], t.user_attrs["run_finished_at"])
+        for t in _load(spec).trials
     )
     most_at_once = max(
         sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans

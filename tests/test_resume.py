@@ -1,4 +1,4 @@
-"""Kill a running study with SIGKILL mid-trial, resume it, and count: nothing lost, nothing twice."""
+"""Kill a running study with SIGKILL mid-trial, resume it: nothing lost, nothing twice."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
-
 from conftest import tiny_spec
+from optuna.trial import TrialState
 
 pytestmark = pytest.mark.slow
 
