@@ -32,6 +32,9 @@ _KEYS = {
 }
 
 
+_MAX_GRID_POINTS = 1e9
+
+
 class SpaceError(ValueError):
     """A search space entry is invalid. ``key`` is the dotted path of the offending key."""
 
@@ -148,10 +151,12 @@ def _parse_range(
         value = entry.get(bound)
         if value is None:
             raise SpaceError(f"{key}.{bound}", f"a {kind} parameter needs `{bound}`")
-        if isinstance(value, bool) or not isinstance(value, number) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, number) or not _finite(value):
             raise SpaceError(f"{key}.{bound}", f"must be a finite {kind}; got {_show(value)}")
         bounds[bound] = value
     low, high = bounds["low"], bounds["high"]
+    if not _finite(high - low):
+        raise SpaceError(key, f"the range [{low}, {high}] is too wide to sample")
     if low >= high:
         raise SpaceError(
             f"{key}.low",
@@ -164,8 +169,12 @@ def _parse_range(
         raise SpaceError(f"{key}.low", f"must be > 0 when `log = true`; got {_show(low)}")
     step = entry.get("step")
     if step is not None:
-        if isinstance(step, bool) or not isinstance(step, number) or step <= 0:
-            raise SpaceError(f"{key}.step", f"must be a {kind} > 0; got {_show(step)}")
+        if isinstance(step, bool) or not isinstance(step, number) or not _finite(step) or step <= 0:
+            raise SpaceError(f"{key}.step", f"must be a finite {kind} > 0; got {_show(step)}")
+        if (high - low) / step > _MAX_GRID_POINTS:
+            raise SpaceError(
+                f"{key}.step", f"gives more than {_MAX_GRID_POINTS:.0e} values; got {_show(step)}"
+            )
         if log:
             raise SpaceError(f"{key}.step", "cannot be combined with `log = true`")
     if kind == "int":
@@ -229,6 +238,13 @@ def _dependency_order(params: list[Param], section: str) -> tuple[Param, ...]:
             placed.add(p.name)
         pending = [p for p in pending if p.name not in placed]
     return tuple(ordered)
+
+
+def _finite(x: float) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an int beyond float range
+        return False
 
 
 def _check_scalar_or_list(key: str, value: Any) -> None:

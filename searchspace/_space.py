@@ -46,6 +46,8 @@ class SearchSpace:
             entry = {"type": type(p).__name__.removesuffix("Param").lower(), **asdict(p)}
             entry.pop("name")
             entry["when"] = {c["parent"]: list(c["values"]) for c in entry["when"]}
+            if entry.get("log") or entry.get("step", 0) is None:
+                entry.pop("step")  # a log range has no step; an unset float step is absent
             for key, value in entry.items():
                 if isinstance(value, tuple):
                     entry[key] = list(value)

@@ -19,6 +19,7 @@ import optuna
 from optuna.trial import TrialState
 from rich.console import Console
 
+import searchspace
 import trainer
 from studies._errors import DatasetMissing
 from studies._recovery import recover_interrupted
@@ -91,6 +92,13 @@ def run_study(
     """
     console = console or Console(stderr=True)
     started = time.monotonic()
+    if spec.search.sampler == "grid":
+        size = searchspace.grid_size(spec.space)
+        if spec.budget.n_trials > size:
+            console.print(
+                f"the grid has {size} points: n_trials lowered from {spec.budget.n_trials}"
+            )
+            spec = spec.with_overrides(n_trials=size)
     storage = open_storage(spec.study.storage)
     study = open_study(spec, storage)
     recovered = recover_interrupted(study)

@@ -51,6 +51,9 @@ FINAL_KEYS = (
 
 def set_user_attrs(storage: optuna.storages.BaseStorage, trial_id: int, attrs: dict) -> None:
     """Write several user attributes in one transaction where the storage allows it."""
+    # Study._storage wraps the RDB storage in a cache that passes attribute writes straight
+    # through, so writing to the backend directly bypasses nothing.
+    storage = getattr(storage, "_backend", storage)
     if isinstance(storage, optuna.storages.RDBStorage):
         from optuna.storages._rdb import models
         from optuna.storages._rdb.storage import _create_scoped_session

@@ -25,8 +25,18 @@ _SQLITE_BUSY_TIMEOUT_S = 60
 
 
 def mask_url(url: str) -> str:
-    """Hide the password of a database URL: ``postgresql://u:secret@h/db`` -> ``u:***@h``."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """Hide the password of a database URL: ``postgresql://u:secret@h/db`` -> ``u:***@h``.
+
+    Strings SQLAlchemy cannot parse are masked too: anything between the user name's ``:``
+    and the last ``@``.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - not a URL: fall back to the pattern
+        return re.sub(r"^((?:[^:/@]*://)?[^:/@]*:)[^@]*@", r"\1***@", url)
+    if parsed.password is None:
+        return url
+    return parsed.render_as_string(hide_password=True)
 
 
 def open_storage(url: str, *, create: bool = True) -> optuna.storages.RDBStorage:

@@ -35,7 +35,7 @@ def make_sampler(spec: StudySpec, n_existing: int) -> optuna.samplers.BaseSample
         if search.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         if search.sampler == "grid":
-            return optuna.samplers.GridSampler(searchspace.grid(spec.space), seed=seed)
+            return _AskTellGridSampler(searchspace.grid(spec.space), seed=seed)
         tpe = optuna.samplers.TPESampler(
             seed=seed,
             n_startup_trials=search.n_startup_trials,
@@ -53,6 +53,15 @@ def make_sampler(spec: StudySpec, n_existing: int) -> optuna.samplers.BaseSample
                 warn_independent_sampling=False,
             )
         return tpe
+
+
+class _AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, minus its ``study.stop()`` once the grid is covered: that call
+    only works inside ``Study.optimize`` and raises under ask/tell. The run caps ``n_trials``
+    at the grid's size instead."""
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        return None
 
 
 def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.Study:

@@ -53,6 +53,7 @@ def tiny_spec(
     space: str = TINY_SPACE,
     extra: str = "",
     max_failures: int = 20,
+    budget_extra: str = "",
 ) -> Path:
     """Write a small digits study spec and return its path (the database lives beside it)."""
     path = tmp_path / f"{name}.toml"
@@ -74,6 +75,7 @@ hidden = [32]
 n_trials = {n_trials}
 max_epochs = {max_epochs}
 max_failures = {max_failures}
+{budget_extra}
 
 [search]
 sampler = "{sampler}"

@@ -154,3 +154,56 @@ def test_diverging_trials_fail_with_their_reason_and_the_study_goes_on(ray_local
     for t in trials:
         if t.state == TrialState.COMPLETE:
             assert t.params["lr"] == 0.01 and math.isfinite(t.value)
+
+
+SMALL_SPACE = """
+[space.lr]
+type = "float"
+low = 0.005
+high = 0.03
+step = 0.005
+
+[space.optimizer]
+type = "categorical"
+choices = ["sgd", "adam"]
+"""
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "grid", "cmaes"])
+def test_every_sampler_runs_a_study(ray_local, tmp_path, sampler) -> None:
+    spec = load_spec(
+        tiny_spec(
+            tmp_path, n_trials=4, max_epochs=2, sampler=sampler, scheduler="none", space=SMALL_SPACE
+        )
+    )
+    summary = run_study(spec, console=_quiet())
+    trials = _load(spec).trials
+    assert summary.counts["complete"] == 4 == len(trials)
+    if sampler == "grid":
+        points = {(t.params["lr"], t.params["optimizer"]) for t in trials}
+        assert len(points) == 4, "the grid sampler visits distinct grid points"
+
+
+def test_grid_budget_is_capped_at_the_grid_size(ray_local, tmp_path) -> None:
+    space = '[space.optimizer]\ntype = "categorical"\nchoices = ["sgd", "adam"]\n'
+    spec = load_spec(
+        tiny_spec(tmp_path, n_trials=9, max_epochs=1, sampler="grid", scheduler="none", space=space)
+    )
+    summary = run_study(spec, console=_quiet())
+    assert summary.counts["complete"] == 2 and summary.n_trials == 2
+    assert sorted(t.params["optimizer"] for t in _load(spec).trials) == ["adam", "sgd"]
+
+
+def test_time_limit_stops_starting_new_trials(ray_local, tmp_path) -> None:
+    spec = load_spec(
+        tiny_spec(
+            tmp_path,
+            n_trials=50,
+            max_epochs=1,
+            scheduler="none",
+            budget_extra="time_limit_s = 0.001",
+        )
+    )
+    summary = run_study(spec, console=_quiet())
+    assert summary.stop_reason == "time limit reached"
+    assert summary.counts["complete"] < 50 and summary.counts["running"] == 0

@@ -1,0 +1,529 @@
+"""The study database: opening it, several writers at once, crash recovery, spec checks on resume.
+
+Everything runs against real SQLite files under ``tmp_path``; other processes are real forked
+processes, so "database is locked" and dead-driver detection are exercised, not simulated.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import socket
+import sqlite3
+import traceback
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import searchspace
+from studies import (
+    SpecConflict,
+    StorageError,
+    StudyNotFound,
+    load_spec,
+    mask_url,
+    open_storage,
+    open_study,
+    parse_spec,
+    spec_from_dict,
+    stored_spec,
+)
+from studies._recovery import DRIVER_ATTR, driver_identity, recover_interrupted
+from studies._searcher import set_user_attrs
+from studies._storage import HEARTBEAT_GRACE_S, HEARTBEAT_INTERVAL_S, load_study
+from studies._study import SPEC_ATTR, make_sampler
+
+# study.ask() on a storage with heartbeats warns that heartbeats are meant for optimize(); the
+# searcher records them itself for ask/tell, and so do these tests.
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
+
+FORK = multiprocessing.get_context("fork")
+
+
+def _url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="module")
+def _schema(tmp_path_factory) -> Path:
+    """An empty study database, made once: creating Optuna's schema costs most of a second."""
+    path = tmp_path_factory.mktemp("schema") / "empty.db"
+    storage = open_storage(_url(path))
+    with storage.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
+    storage.engine.dispose()
+    return path
+
+
+@pytest.fixture
+def db_url(tmp_path, _schema) -> str:
+    """A fresh, empty study database of this test's own."""
+    path = tmp_path / "study.db"
+    shutil.copyfile(_schema, path)
+    return _url(path)
+
+
+def _quickstart(url: str):
+    return load_spec("quickstart").with_overrides(storage=url)
+
+
+# --- open_storage -------------------------------------------------------------------------------
+
+
+def test_open_storage_creates_the_file_and_its_folder_in_wal_mode(tmp_path) -> None:
+    path = tmp_path / "new" / "folder" / "study.db"
+    storage = open_storage(_url(path))
+    assert path.is_file()
+    # WAL is a property of the file: a plain sqlite3 connection sees it too.
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with storage.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 60_000
+    assert (storage.heartbeat_interval, storage.grace_period) == (
+        HEARTBEAT_INTERVAL_S,
+        HEARTBEAT_GRACE_S,
+    )
+
+
+def test_open_storage_without_create_opens_an_existing_file(db_url) -> None:
+    optuna.create_study(study_name="s", storage=open_storage(db_url))
+    storage = open_storage(db_url, create=False)
+    assert [s.study_name for s in storage.get_all_studies()] == ["s"]
+
+
+def test_open_storage_without_create_refuses_a_missing_file(tmp_path) -> None:
+    path = tmp_path / "typo" / "study.db"
+    with pytest.raises(StorageError) as info:
+        open_storage(_url(path), create=False)
+    assert str(path) in str(info.value)
+    assert not path.exists() and not path.parent.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "notaurl",
+        "sqlite+nodriver://x",
+        "sqlite+nodriver://user:hunter2@x/db",
+        "postgresql+nodriver://user:hunter2@localhost:5432/db",
+        "user:hunter2@localhost/db",
+        "postgresql://:hunter2@localhost/db",
+    ],
+)
+def test_a_bad_url_is_a_storage_error_that_hides_the_password(url) -> None:
+    with pytest.raises(StorageError) as info:
+        open_storage(url)
+    assert "hunter2" not in str(info.value)
+    assert "Traceback" not in str(info.value)
+
+
+def test_a_sqlite_folder_that_cannot_be_created_is_a_storage_error(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StorageError, match="cannot create the folder"):
+        open_storage(_url(blocker / "study.db"))
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql+psycopg://user:hunter2@db.example.com:5432/sweeps",
+            "postgresql+psycopg://user:***@db.example.com:5432/sweeps",
+        ),
+        ("postgresql://user:p%40ss@host/db", "postgresql://user:***@host/db"),
+        ("postgresql://user:sec/ret@host/db", "postgresql://user:***@host/db"),
+        ("postgresql+psycopg://user@host/db", "postgresql+psycopg://user@host/db"),
+        ("sqlite:///sweeplab.db", "sqlite:///sweeplab.db"),
+        ("sqlite:////abs/path/with:colon/x.db", "sqlite:////abs/path/with:colon/x.db"),
+        (
+            "postgresql://:hunter2@host/db",
+            "postgresql://:***@host/db",
+        ),
+    ],
+)
+def test_mask_url(url, shown) -> None:
+    assert mask_url(url) == shown
+
+
+# --- load_study ---------------------------------------------------------------------------------
+
+
+def test_load_study_of_an_unknown_name_lists_the_existing_ones(db_url) -> None:
+    storage = open_storage(db_url)
+    with pytest.raises(StudyNotFound, match=r"studies there: none"):
+        load_study(storage, "alpha", db_url)
+    for name in ("beta", "alpha"):
+        optuna.create_study(study_name=name, storage=storage)
+    with pytest.raises(StudyNotFound) as info:
+        load_study(storage, "alpah", db_url)
+    assert "'alpah'" in str(info.value) and "studies there: alpha, beta" in str(info.value)
+    assert load_study(storage, "alpha", db_url).study_name == "alpha"
+
+
+# --- several writers ----------------------------------------------------------------------------
+
+
+def _write_trials(url: str, worker: int, n: int, start, errors) -> None:
+    try:
+        storage = open_storage(url)
+        study = optuna.load_study(
+            study_name="shared", storage=storage, sampler=optuna.samplers.RandomSampler(worker)
+        )
+        start.wait(timeout=60)
+        for i in range(n):
+            trial = study.ask()
+            x = trial.suggest_float("x", 0.0, 1.0)
+            set_user_attrs(storage, trial._trial_id, {"worker": worker, "i": i, "x": x})
+            storage.record_heartbeat(trial._trial_id)
+            study.tell(trial, x)
+    except BaseException:
+        errors.put(traceback.format_exc())
+        raise
+
+
+def test_four_processes_write_one_sqlite_file_without_locking_errors(db_url) -> None:
+    optuna.create_study(study_name="shared", storage=open_storage(db_url))
+    start, errors = FORK.Barrier(4), FORK.Queue()
+    workers = [
+        FORK.Process(target=_write_trials, args=(db_url, w, 25, start, errors)) for w in range(4)
+    ]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(timeout=120)
+    failures = []
+    while not errors.empty():
+        failures.append(errors.get())
+    assert not failures, failures[0]
+    assert [p.exitcode for p in workers] == [0, 0, 0, 0]
+    trials = optuna.load_study(study_name="shared", storage=open_storage(db_url)).trials
+    assert len(trials) == 100
+    assert {t.state for t in trials} == {TrialState.COMPLETE}
+    assert sorted((t.user_attrs["worker"], t.user_attrs["i"]) for t in trials) == [
+        (w, i) for w in range(4) for i in range(25)
+    ]
+    assert all(t.value == t.user_attrs["x"] == t.params["x"] for t in trials)
+
+
+# --- crash recovery -----------------------------------------------------------------------------
+
+
+def _report_identity(queue, stop) -> None:
+    queue.put(driver_identity())
+    if stop is not None:
+        stop.wait(timeout=60)
+
+
+def _exited_driver() -> dict[str, Any]:
+    """The identity of a real driver process that has since exited."""
+    queue = FORK.Queue()
+    child = FORK.Process(target=_report_identity, args=(queue, None))
+    child.start()
+    identity = queue.get(timeout=30)
+    child.join(timeout=30)
+    assert child.exitcode == 0
+    assert identity["pid"] == child.pid and identity["start"] is not None
+    return identity
+
+
+@pytest.fixture
+def live_driver():
+    """The identity of another driver process on this host that is still running."""
+    queue, stop = FORK.Queue(), FORK.Event()
+    child = FORK.Process(target=_report_identity, args=(queue, stop))
+    child.start()
+    yield queue.get(timeout=30)
+    stop.set()
+    child.join(timeout=30)
+
+
+def _start_trials(study: optuna.Study, space: searchspace.SearchSpace, n: int):
+    """Ask and sample ``n`` trials the way the searcher does, each with its seed stamped."""
+    trials, configs = [], []
+    for _ in range(n):
+        trial = study.ask()
+        set_user_attrs(study._storage, trial._trial_id, {"seed": 1000 + trial.number})
+        configs.append(searchspace.sample(trial, space))
+        trials.append(study._storage.get_trial(trial._trial_id))
+    return trials, configs
+
+
+def _stamp(study: optuna.Study, trial: optuna.trial.FrozenTrial, driver: dict | None) -> None:
+    if driver is not None:
+        study._storage.set_trial_system_attr(trial._trial_id, DRIVER_ATTR, driver)
+
+
+def test_recover_interrupted_fails_and_requeues_trials_of_dead_drivers(db_url) -> None:
+    storage = open_storage(db_url)
+    spec = _quickstart(db_url)
+    study = open_study(spec, storage)
+    trials, configs = _start_trials(study, spec.space, 3)
+    dead = _exited_driver()
+    _stamp(study, trials[0], dead)
+    _stamp(study, trials[1], dead)
+    _stamp(study, trials[2], driver_identity())  # this process: alive
+
+    found = recover_interrupted(study)
+
+    assert [(f.number, f.params) for f in found] == [(0, trials[0].params), (1, trials[1].params)]
+    by_number = {t.number: t for t in study.get_trials()}
+    for n in (0, 1):
+        assert by_number[n].state == TrialState.FAIL
+        attrs = by_number[n].user_attrs
+        assert attrs["interrupted"] is True and attrs["fail_reason"] == "interrupted"
+        assert attrs["error"].startswith("interrupted: ")
+    assert by_number[2].state == TrialState.RUNNING
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert [t.user_attrs for t in waiting] == [
+        {"retry_of": 0, "seed": 1000},
+        {"retry_of": 1, "seed": 1001},
+    ]
+    assert [t.system_attrs["fixed_params"] for t in waiting] == [trials[0].params, trials[1].params]
+
+    assert recover_interrupted(study) == []  # idempotent: nothing left to recover
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == 2
+
+    # The retries replay the interrupted configurations exactly, with the same seeds.
+    retried, retried_configs = _start_trials(study, spec.space, 2)
+    assert retried_configs == configs[:2]
+    assert [t.params for t in retried] == [trials[0].params, trials[1].params]
+    assert [t.user_attrs["retry_of"] for t in retried] == [0, 1]
+
+
+def test_only_drivers_that_are_certainly_gone_count_as_dead(live_driver, db_url) -> None:
+    storage = open_storage(db_url)
+    study = optuna.create_study(storage=storage)
+    drivers = {
+        "exited": _exited_driver(),
+        "reused pid": {**live_driver, "start": "not-its-start-tick"},
+        "this process": driver_identity(),
+        "live, other process": live_driver,
+        "live, start unknown": {**live_driver, "start": None},
+        "other host": {**_exited_driver(), "host": socket.gethostname() + "-elsewhere"},
+        "unstamped": None,
+    }
+    trials, _ = _start_trials(study, searchspace.parse_space({"x": {"low": 0.0, "high": 1.0}}), 7)
+    for trial, driver in zip(trials, drivers.values(), strict=True):
+        _stamp(study, trial, driver)
+    names = list(drivers)
+    recovered = {names[f.number] for f in recover_interrupted(study)}
+    assert recovered == {"exited", "reused pid"}
+
+
+def _age_heartbeat(storage, trial: optuna.trial.FrozenTrial, seconds: int) -> None:
+    """Make a trial's last heartbeat ``seconds`` old, as if its driver had gone quiet then."""
+    storage.record_heartbeat(trial._trial_id)
+    with storage.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE trial_heartbeats SET heartbeat = datetime('now', ?) WHERE trial_id = ?",
+            (f"-{seconds} seconds", trial._trial_id),
+        )
+
+
+def test_a_heartbeat_older_than_the_grace_period_recovers_a_trial_from_another_host(
+    db_url,
+) -> None:
+    storage = open_storage(db_url)
+    study = optuna.create_study(storage=storage)
+    trials, _ = _start_trials(study, searchspace.parse_space({"x": {"low": 0.0, "high": 1.0}}), 4)
+    elsewhere = {"host": socket.gethostname() + "-elsewhere", "pid": os.getpid(), "start": "1"}
+    for trial in trials:
+        _stamp(study, trial, elsewhere)
+    # A few seconds either side of the grace period, so the clock ticking on is no matter.
+    _age_heartbeat(storage, trials[0], HEARTBEAT_GRACE_S + 5)
+    _age_heartbeat(storage, trials[1], HEARTBEAT_GRACE_S - 5)
+    storage.record_heartbeat(trials[2]._trial_id)
+    # trials[3] never beat: nothing says its driver is gone, so it is left alone.
+
+    assert [f.number for f in recover_interrupted(study)] == [0]
+    states = [t.state for t in study.get_trials(states=(TrialState.RUNNING, TrialState.FAIL))]
+    assert states == [TrialState.FAIL] + [TrialState.RUNNING] * 3
+
+
+# --- open_study and the stored spec -------------------------------------------------------------
+
+
+def test_open_study_twice_loads_the_same_study(db_url) -> None:
+    storage = open_storage(db_url)
+    first = open_study(_quickstart(db_url), storage)
+    first.ask()
+    again = open_study(_quickstart(db_url), storage)
+    assert again._study_id == first._study_id
+    assert len(again.trials) == 1
+    assert [s.study_name for s in storage.get_all_studies()] == ["quickstart"]
+    assert again.direction == optuna.study.StudyDirection.MAXIMIZE
+
+
+def test_a_changed_space_is_a_conflict_listing_what_differs(db_url) -> None:
+    storage = open_storage(db_url)
+    open_study(_quickstart(db_url), storage)
+    raw = _quickstart(db_url).to_dict()
+    raw["space"]["lr"]["high"] = 0.2
+    raw["space"]["optimizer"]["choices"] = ["sgd", "adam"]
+    raw["space"]["beta2"]["when"]["optimizer"] = ["adam"]
+    with pytest.raises(SpecConflict) as info:
+        open_study(spec_from_dict(raw), storage)
+    message = str(info.value)
+    assert "space.lr.high: stored 0.3, spec 0.2" in message
+    assert (
+        "space.optimizer.choices: stored ['sgd', 'adam', 'adamw'], spec ['sgd', 'adam']" in message
+    )
+    assert "space.beta2.when.optimizer" in message
+    assert "--name" in message
+    # The refused spec was not written over the stored one.
+    stored = storage.get_all_studies()[0].user_attrs[SPEC_ATTR]
+    assert stored["space"]["lr"]["high"] == 0.3
+
+
+def test_a_changed_objective_is_a_conflict_naming_the_direction(db_url) -> None:
+    storage = open_storage(db_url)
+    open_study(_quickstart(db_url), storage)
+    raw = _quickstart(db_url).to_dict()
+    raw["study"]["objective"] = "val_loss"
+    with pytest.raises(SpecConflict) as info:
+        open_study(spec_from_dict(raw), storage)
+    assert "study.direction: stored maximize, spec minimize" in str(info.value)
+    assert "study.objective: stored 'val_acc', spec 'val_loss'" in str(info.value)
+
+
+def test_how_much_to_run_may_change_between_runs(tmp_path, db_url) -> None:
+    storage = open_storage(db_url)
+    open_study(_quickstart(db_url), storage)
+    raw = _quickstart(db_url).to_dict()
+    raw["budget"]["n_trials"] = 50
+    raw["search"]["concurrency"] = 4
+    raw["study"]["storage"] = _url(tmp_path / "." / "study.db")
+    open_study(spec_from_dict(raw), storage)
+    stored = stored_spec(storage, "quickstart", db_url)
+    assert (stored.budget.n_trials, stored.search.concurrency) == (50, 4)
+
+
+def test_stored_spec_is_the_spec_the_study_was_run_with(tmp_path, db_url) -> None:
+    storage = open_storage(db_url)
+    spec = _quickstart(db_url)
+    open_study(spec, storage)
+    other_url = _url(tmp_path / "moved.db")  # the database was opened under another URL
+    restored = stored_spec(storage, "quickstart", other_url)
+    expected = spec.to_dict()
+    expected["study"]["storage"] = other_url
+    assert restored.to_dict() == expected
+    assert restored.space == spec.space
+
+
+def test_stored_spec_of_a_study_sweeplab_did_not_create(db_url) -> None:
+    storage = open_storage(db_url)
+    optuna.create_study(study_name="foreign", storage=storage)
+    with pytest.raises(SpecConflict, match="not created by sweeplab"):
+        stored_spec(storage, "foreign", db_url)
+    with pytest.raises(StudyNotFound, match="studies there: foreign"):
+        stored_spec(storage, "quickstart", db_url)
+
+
+def test_stored_spec_with_a_log_scaled_int(db_url) -> None:
+    spec = parse_spec(
+        f'[study]\nname = "logint"\nstorage = "{db_url}"\n'
+        '[space.batch_size]\ntype = "int"\nlow = 16\nhigh = 256\nlog = true\n'
+    )
+    storage = open_storage(db_url)
+    open_study(spec, storage)
+    assert stored_spec(storage, "logint", db_url).to_dict() == spec.to_dict()
+
+
+# --- make_sampler -------------------------------------------------------------------------------
+
+GRID_SPACE = """
+[space.optimizer]
+type = "categorical"
+choices = ["sgd", "adam"]
+
+[space.batch_size]
+type = "int"
+low = 32
+high = 128
+step = 32
+"""
+
+
+@pytest.mark.parametrize(
+    ("sampler", "kind"),
+    [
+        ("tpe", optuna.samplers.TPESampler),
+        ("random", optuna.samplers.RandomSampler),
+        ("grid", optuna.samplers.GridSampler),
+        ("cmaes", optuna.samplers.CmaEsSampler),
+    ],
+)
+def test_make_sampler_builds_the_spec_sampler(sampler, kind) -> None:
+    spec = parse_spec(f'[search]\nsampler = "{sampler}"\n' + GRID_SPACE)
+    built = make_sampler(spec, 0)
+    assert isinstance(built, kind)
+    study = optuna.create_study(sampler=built)
+    config = searchspace.sample(study.ask(), spec.space)
+    assert config["optimizer"] in ("sgd", "adam") and config["batch_size"] in (32, 64, 96, 128)
+
+
+def _first_draws(spec, n_existing: int) -> list[dict[str, Any]]:
+    study = optuna.create_study(sampler=make_sampler(spec, n_existing))
+    draws = []
+    for _ in range(3):
+        trial = study.ask()
+        draws.append(searchspace.sample(trial, spec.space))
+        study.tell(trial, 0.5)
+    return draws
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes"])
+def test_a_resumed_run_does_not_replay_the_first_runs_draws(sampler) -> None:
+    raw = load_spec("quickstart").to_dict()
+    raw["search"]["sampler"] = sampler
+    spec = spec_from_dict(raw)
+    assert _first_draws(spec, 0) == _first_draws(spec, 0)  # seeded: reproducible
+    assert _first_draws(spec, 5) != _first_draws(spec, 0)
+
+
+def test_a_grid_study_can_be_told_its_last_point_under_ask_tell(db_url) -> None:
+    """The searcher drives studies by ask/tell, where Optuna's stock GridSampler raises from
+    ``study.stop()`` on the tell that uses the grid up."""
+    spec = parse_spec(f'[study]\nstorage = "{db_url}"\n[search]\nsampler = "grid"\n' + GRID_SPACE)
+    study = open_study(spec, open_storage(db_url))
+    seen = set()
+    for _ in range(searchspace.grid_size(spec.space)):
+        trial = study.ask()
+        seen.add(repr(sorted(searchspace.sample(trial, spec.space).items())))
+        study.tell(trial, 0.5)
+    assert len(seen) == searchspace.grid_size(spec.space) == 8
+
+
+# --- set_user_attrs -----------------------------------------------------------------------------
+
+
+def test_set_user_attrs_writes_several_attrs_that_read_back(db_url) -> None:
+    storage = open_storage(db_url)
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    trial.set_user_attr("seed", 1)
+    attrs = {"seed": 7, "val_acc": [0.5, 0.75], "device": "cpu", "stopped_early": False}
+    set_user_attrs(storage, trial._trial_id, attrs)
+    assert storage.get_trial(trial._trial_id).user_attrs == attrs  # seed overwritten
+
+
+@pytest.mark.parametrize(
+    "through",
+    [
+        "rdb storage",
+        "study._storage",
+    ],
+)
+def test_set_user_attrs_is_all_or_nothing(through, db_url) -> None:
+    storage = open_storage(db_url)
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    target = storage if through == "rdb storage" else study._storage
+    with pytest.raises(TypeError):  # not JSON-serialisable
+        set_user_attrs(target, trial._trial_id, {"first": 1, "bad": object()})
+    assert storage.get_trial(trial._trial_id).user_attrs == {}
