@@ -32,7 +32,7 @@ def mask_url(url: str) -> str:
     """
     try:
         parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - not a URL: fall back to the pattern
+    except Exception:
         return re.sub(r"^((?:[^:/@]*://)?[^:/@]*:)[^@]*@", r"\1***@", url)
     if parsed.password is None:
         return url
