@@ -114,7 +114,7 @@ class ProgressView(Callback):
                 "" if value is None else f"{value:.4f}",
                 _short_params(row.get("params", {})),
             )
-        return Group(self._header(), table)
+        return Group(self._header(), table) if self.running else Group(self._header())
 
     def _line(self, kind: str, number: int, info: dict[str, Any]) -> str:
         value = info.get("value")

@@ -207,3 +207,28 @@ def test_time_limit_stops_starting_new_trials(ray_local, tmp_path) -> None:
     summary = run_study(spec, console=_quiet())
     assert summary.stop_reason == "time limit reached"
     assert summary.counts["complete"] < 50 and summary.counts["running"] == 0
+
+
+def test_optuna_dashboard_reads_the_database(finished) -> None:
+    """optuna-dashboard serves the study from the database, with no sweeplab code involved."""
+    import wsgiref.util
+
+    import optuna_dashboard  # a dev dependency: never skipped
+
+    spec, _ = finished
+    app = optuna_dashboard.wsgi(spec.study.storage)
+
+    def get(path: str) -> dict:
+        environ: dict = {}
+        wsgiref.util.setup_testing_defaults(environ)
+        environ["PATH_INFO"] = path
+        status: list[str] = []
+        body = b"".join(app(environ, lambda s, headers, *exc: status.append(s)))
+        assert status == ["200 OK"], (path, status, body[:200])
+        return json.loads(body)
+
+    summaries = get("/api/studies")["study_summaries"]
+    (summary,) = [s for s in summaries if s["study_name"] == "tiny"]
+    detail = get(f"/api/studies/{summary['study_id']}")
+    assert len(detail["trials"]) == len(_load(spec).trials)
+    assert {t["state"] for t in detail["trials"]} >= {"Complete", "Pruned"}
