@@ -47,7 +47,7 @@ class StudySection(_Section):
 class DataSection(_Section):
     """``[data]``: dataset and split."""
 
-    dataset: Literal["digits", "mnist", "fashion_mnist", "cifar10"] = "digits"
+    dataset: Literal[trainer.DATASETS] = "digits"  # type: ignore[valid-type]
     root: str = "data"
     download: bool = False
     val_fraction: Annotated[float, Field(gt=0.0, lt=1.0, strict=False)] = 0.2
@@ -57,7 +57,7 @@ class DataSection(_Section):
 class ModelSection(_Section):
     """``[model]``: the network."""
 
-    kind: Literal["mlp", "cnn", "resnet18"] = "mlp"
+    kind: Literal[trainer.MODELS] = "mlp"  # type: ignore[valid-type]
     hidden: list[Annotated[int, Field(ge=1)]] = [128, 64]
     channels: list[Annotated[int, Field(ge=1)]] = [32, 64]
     activation: Literal[trainer.ACTIVATIONS] = "relu"  # type: ignore[valid-type]

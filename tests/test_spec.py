@@ -78,7 +78,7 @@ def test_overrides_are_validated() -> None:
         ),
         (
             '[data]\ndataset = "mnsit"\n' + GOOD_SPACE,
-            "data.dataset: must be 'digits', 'mnist', 'fashion_mnist' or 'cifar10'; did you mean `mnist`?",
+            "data.dataset: must be 'digits', 'mnist', 'fashion_mnist', 'cifar10' or 'cifar100'; did you mean `mnist`?",
         ),
         ('[model]\nkind = "transformer"\n' + GOOD_SPACE, "model.kind: must be"),
         ("[data]\nval_fraction = 1.5\n" + GOOD_SPACE, "data.val_fraction: must be less than 1"),

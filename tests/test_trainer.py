@@ -176,7 +176,9 @@ def test_minimize_val_loss_tracks_the_lowest_loss():
 @pytest.mark.parametrize("init", ["kaiming_normal", "orthogonal"])
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_every_optimizer_trains(optimizer, init):
-    params = {"optimizer": optimizer, "init": init, "lr": 1e-2, "weight_decay": 1e-4}
+    # Adadelta's lr is a multiplier (1 = the published method); RAdam damps its first steps.
+    lr = {"adadelta": 1.0, "radam": 3e-2}.get(optimizer, 1e-2)
+    params = {"optimizer": optimizer, "init": init, "lr": lr, "weight_decay": 1e-4}
     result = run(params, epochs=1)
     report = result.history[0]
     assert math.isfinite(report.train_loss) and math.isfinite(report.val_loss)
@@ -259,7 +261,8 @@ def test_lr_schedules_step_once_per_epoch(schedule):
     lrs = [r.lr for r in result.history]
     expected = [0.01 * lr_factor(schedule, epoch, 4) for epoch in range(4)]
     assert lrs == pytest.approx(expected)
-    assert lrs[0] == pytest.approx(0.01)
+    if schedule != "onecycle":  # one-cycle starts at lr / 25 by definition
+        assert lrs[0] == pytest.approx(0.01)
 
 
 def test_lr_factor_shapes():
@@ -396,7 +399,7 @@ def test_augmenter_is_reproducible_and_leaves_labels_alone_without_mixup():
     assert torch.equal(a.x, b.x) and not torch.equal(a.x, c.x)
     assert a.y_a is y and a.y_b is y and a.lam == 1.0
     with pytest.raises(ValueError, match="subset of"):
-        Augmenter(["rotate"], crop_padding=1, noise_std=0.1, mixup_alpha=0.2, seed=0, device="cpu")
+        Augmenter(["spin"], crop_padding=1, noise_std=0.1, mixup_alpha=0.2, seed=0, device="cpu")
 
 
 # ---- divergence --------------------------------------------------------------------------------

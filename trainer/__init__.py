@@ -23,15 +23,18 @@ Example:
 from ._catalog import (
     ACTIVATIONS,
     AUGMENTATIONS,
+    AUTOAUGMENT_POLICIES,
     HYPERPARAMETERS,
     INIT_SCHEMES,
     LR_SCHEDULES,
+    NORM_POSITIONS,
+    NORMS,
     OPTIMIZERS,
     Hyperparameter,
     Kind,
     resolve_params,
 )
-from ._data import Dataset, check_dataset, load_dataset
+from ._data import Dataset, check_dataset, corrupt_dataset, load_dataset
 from ._errors import DataError, DatasetNotFound, Diverged, TrainingError
 from ._fit import EpochReport, FitResult, fit
 from ._models import build_model
@@ -48,12 +51,15 @@ from ._settings import (
 __all__ = [
     "ACTIVATIONS",
     "AUGMENTATIONS",
+    "AUTOAUGMENT_POLICIES",
     "DATASETS",
     "HYPERPARAMETERS",
     "INIT_SCHEMES",
     "LR_SCHEDULES",
     "METRICS",
     "MODELS",
+    "NORMS",
+    "NORM_POSITIONS",
     "OPTIMIZERS",
     "DataError",
     "DataSettings",
@@ -70,6 +76,7 @@ __all__ = [
     "TrainingError",
     "build_model",
     "check_dataset",
+    "corrupt_dataset",
     "fit",
     "load_dataset",
     "resolve_params",

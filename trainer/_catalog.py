@@ -83,23 +83,36 @@ def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(x)
 
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "nadam", "radam")
 INIT_SCHEMES = (
     "default",
+    "uniform_fan_in",
     "xavier_uniform",
     "xavier_normal",
     "kaiming_uniform",
     "kaiming_normal",
+    "lecun_normal",
     "orthogonal",
+    "normal",
 )
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu", "silu")
-AUGMENTATIONS = ("flip", "crop", "noise", "mixup")
-LR_SCHEDULES = ("constant", "cosine", "step")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu", "silu", "prelu", "selu")
+NORMS = ("default", "none", "batch", "layer", "group")
+NORM_POSITIONS = ("before", "after")
+# Appended in order, never reordered: each element is its own stored on/off parameter.
+AUGMENTATIONS = (
+    "flip", "crop", "noise", "mixup", "vflip", "rotate", "affine", "jitter", "grayscale",
+    "erase", "cutout", "cutmix", "autoaugment", "randaugment", "trivialaugment",
+)  # fmt: skip
+AUTOAUGMENT_POLICIES = ("imagenet", "cifar10", "svhn")
+LR_SCHEDULES = (
+    "constant", "cosine", "step", "exponential", "plateau", "onecycle", "sgdr",
+)  # fmt: skip
 
 # One row per hyperparameter, kept as a compact table rather than one argument per line.
+# Three tables by area, each owned by the module that reads its rows.
 # fmt: off
-_ROWS: tuple[Hyperparameter, ...] = (
-    # --- optimisation -------------------------------------------------------------------------
+# --- optimisation, penalties and schedules (read by _optim.py and _fit.py) ----------------------
+_OPTIMISATION_ROWS: tuple[Hyperparameter, ...] = (
     Hyperparameter(
         name="lr", kind="float", default=1e-3, low=0.0, low_open=True,
         doc="learning rate: step size per optimizer update (not scaled by batch size)",
@@ -110,11 +123,13 @@ _ROWS: tuple[Hyperparameter, ...] = (
     ),
     Hyperparameter(
         name="optimizer", kind="categorical", default="adam", choices=OPTIMIZERS,
-        doc="update rule",
+        doc="update rule: sgd (plain with momentum=0, heavy-ball, or Nesterov with nesterov=true), "
+        "adam, adamw (Adam with decoupled weight decay), rmsprop, adagrad, adadelta (lr is a "
+        "dimensionless multiplier, 1 = Zeiler's method), nadam, radam",
     ),
     Hyperparameter(
         name="momentum", kind="float", default=0.9, low=0.0, high=1.0, high_open=True,
-        doc="heavy-ball momentum of sgd/rmsprop (dimensionless)",
+        doc="heavy-ball momentum of sgd/rmsprop (dimensionless; 0 = none)",
     ),
     Hyperparameter(
         name="nesterov", kind="bool", default=False,
@@ -122,49 +137,235 @@ _ROWS: tuple[Hyperparameter, ...] = (
     ),
     Hyperparameter(
         name="beta1", kind="float", default=0.9, low=0.0, high=1.0, high_open=True,
-        doc="Adam-family first-moment decay",
+        doc="first-moment (gradient mean) decay of adam/adamw/nadam/radam (dimensionless)",
     ),
     Hyperparameter(
         name="beta2", kind="float", default=0.999, low=0.0, high=1.0, high_open=True,
-        doc="Adam-family second-moment decay",
+        doc="second-moment (squared-gradient mean) decay of adam/adamw/nadam/radam "
+        "(dimensionless)",
+    ),
+    Hyperparameter(
+        name="eps", kind="float", default=1e-8, low=0.0, low_open=True, high=1.0,
+        doc="term added to the root-mean-square denominator of adam/adamw/nadam/radam/rmsprop, "
+        "in gradient units (search it on a log scale)",
+    ),
+    Hyperparameter(
+        name="rho", kind="float", default=0.99, low=0.0, high=1.0, high_open=True,
+        doc="decay of the running mean of squared gradients: rmsprop's alpha, adadelta's rho "
+        "(dimensionless; PyTorch's Adadelta default would be 0.9)",
+    ),
+    Hyperparameter(
+        name="initial_accumulator", kind="float", default=0.0, low=0.0,
+        doc="adagrad: starting value of each parameter's sum of squared gradients "
+        "(squared gradient units)",
     ),
     Hyperparameter(
         name="lr_schedule", kind="categorical", default="constant", choices=LR_SCHEDULES,
-        doc="learning-rate schedule over the epochs: constant, cosine to 0, "
-        "or step (x0.1 at 50%/75%)",
+        doc="learning-rate multiplier over training: constant; cosine (half cosine to 0 over "
+        "the epochs); step (x0.1 at 50%, x0.01 at 75% of the epochs); exponential "
+        "(lr_gamma^epoch); plateau (x plateau_factor after plateau_patience epochs without a "
+        "better objective); onecycle (per step: cosine up from lr/25 to lr over 30% of the "
+        "steps, then down to lr/2.5e5); sgdr (cosine restarted every sgdr_period epochs, "
+        "periods x sgdr_mult)",
     ),
-    # --- initialisation and architecture --------------------------------------------------------
     Hyperparameter(
-        name="init", kind="categorical", default="default", choices=INIT_SCHEMES,
-        doc="weight init of linear/conv layers (biases start at zero); default = PyTorch's own",
+        name="lr_gamma", kind="float", default=0.9, low=0.0, low_open=True, high=1.0,
+        doc="exponential schedule: lr multiplier per epoch (dimensionless)",
     ),
     Hyperparameter(
-        name="activation", kind="categorical", default="relu", choices=ACTIVATIONS,
-        doc="hidden-layer non-linearity (overrides [model] activation when searched)",
+        name="plateau_factor", kind="float", default=0.1, low=0.0, low_open=True, high=1.0,
+        high_open=True,
+        doc="plateau schedule: lr multiplier applied at each reduction (dimensionless)",
     ),
-    # --- regularisation -------------------------------------------------------------------------
     Hyperparameter(
-        name="dropout", kind="float", default=0.0, low=0.0, high=1.0, high_open=True,
-        doc="dropout rate of hidden layers (probability of zeroing a unit)",
+        name="plateau_patience", kind="int", default=3, low=1,
+        doc="plateau schedule: epochs without a new best objective before the lr is reduced",
+    ),
+    Hyperparameter(
+        name="sgdr_period", kind="int", default=10, low=1,
+        doc="sgdr schedule: length of the first cosine cycle, in epochs (T_0)",
+    ),
+    Hyperparameter(
+        name="sgdr_mult", kind="int", default=2, low=1,
+        doc="sgdr schedule: each cycle is this many times longer than the previous (T_mult)",
+    ),
+    Hyperparameter(
+        name="warmup_epochs", kind="float", default=0.0, low=0.0,
+        doc="linear warm-up length in epochs (fractions allowed; 0 = off): the lr of step s "
+        "(0-based, per batch) is multiplied by min(1, (s+1)/W), W = warmup_epochs x steps per "
+        "epoch, on top of any schedule",
     ),
     Hyperparameter(
         name="weight_decay", kind="float", default=0.0, low=0.0,
-        doc="L2 weight decay on weights, not biases "
-        "(coupled for sgd/adam/rmsprop, decoupled for adamw)",
+        doc="L2 weight decay coefficient on weights, not biases or norms (per step: coupled "
+        "adds wd*w to the gradient, decoupled shrinks w by lr*wd*w)",
+    ),
+    Hyperparameter(
+        name="weight_decay_mode", kind="categorical", default="auto",
+        choices=("auto", "coupled", "decoupled"),
+        doc="how weight_decay acts: coupled (L2 term in the gradient, rescaled by adaptive "
+        "optimizers), decoupled (AdamW/SGDW: w <- w - lr*wd*w), or auto (decoupled for adamw, "
+        "coupled for the rest)",
+    ),
+    Hyperparameter(
+        name="l1", kind="float", default=0.0, low=0.0,
+        doc="L1 penalty l1*sum|w| over weights (not biases or norms) added to each batch's loss, "
+        "in loss units per unit |w| (0 = off; not included in the reported train_loss)",
+    ),
+    Hyperparameter(
+        name="max_norm", kind="float", default=0.0, low=0.0,
+        doc="max-norm constraint: after every step each unit's incoming weight vector (row of a "
+        "linear weight, filter of a conv) is scaled back to L2 norm <= max_norm (0 = off)",
+    ),
+    Hyperparameter(
+        name="grad_clip", kind="float", default=0.0, low=0.0,
+        doc="clip the gradient's global L2 norm over all parameters to at most this, in "
+        "gradient units (0 = off)",
     ),
     Hyperparameter(
         name="label_smoothing", kind="float", default=0.0, low=0.0, high=1.0, high_open=True,
         doc="cross-entropy label smoothing (share of target mass spread over all classes)",
     ),
-    # --- augmentation mix -----------------------------------------------------------------------
+)
+
+# --- initialisation, architecture and the dropout family (read by _init.py and _models.py) -----
+_ARCHITECTURE_ROWS: tuple[Hyperparameter, ...] = (
+    Hyperparameter(
+        name="init", kind="categorical", default="default", choices=INIT_SCHEMES,
+        doc="weight init of linear/conv layers, biases at zero: uniform_fan_in U(±1/√fan_in), "
+        "xavier_* var 2/(fan_in+fan_out), kaiming_* var gain²/fan_in (the activation's gain), "
+        "lecun_normal var 1/fan_in, orthogonal (gain 1), normal N(0, init_std²); "
+        "default = PyTorch's own weights and biases",
+    ),
+    Hyperparameter(
+        name="init_std", kind="float", default=0.01, low=0.0, low_open=True,
+        doc="normal init: standard deviation of every weight, absolute (not scaled by fan-in)",
+    ),
+    Hyperparameter(
+        name="activation", kind="categorical", default="relu", choices=ACTIVATIONS,
+        doc="hidden-layer non-linearity (overrides [model] activation when searched); "
+        "leaky_relu slope 0.01, prelu learns one slope per layer from 0.25",
+    ),
+    Hyperparameter(
+        name="norm", kind="categorical", default="default", choices=NORMS,
+        doc="normalisation after every hidden linear/conv layer: none, batch, layer "
+        "(conv nets: GroupNorm(1, C)), group; default = the architecture's own "
+        "(none for mlp/cnn, batch for resnet9/resnet18)",
+    ),
+    Hyperparameter(
+        name="norm_position", kind="categorical", default="before", choices=NORM_POSITIONS,
+        doc="norm before the activation (layer, norm, act) or after it (layer, act, norm); "
+        "resnet18 always has torchvision's before",
+    ),
+    Hyperparameter(
+        name="group_norm_groups", kind="int", default=8, low=1,
+        doc="group norm: number of channel (feature) groups per layer; a width it does not "
+        "divide gets its largest divisor below this",
+    ),
+    Hyperparameter(
+        name="dropout", kind="float", default=0.0, low=0.0, high=1.0, high_open=True,
+        doc="hidden dropout: probability of zeroing a hidden unit in training, survivors x1/(1-p) "
+        "(mlp: after every hidden layer; conv nets: the features entering the classifier)",
+    ),
+    Hyperparameter(
+        name="input_dropout", kind="float", default=0.0, low=0.0, high=1.0, high_open=True,
+        doc="probability of zeroing an input feature (pixel value) in training, survivors x1/(1-p)",
+    ),
+    Hyperparameter(
+        name="spatial_dropout", kind="float", default=0.0, low=0.0, high=1.0, high_open=True,
+        doc="conv nets: probability of zeroing a whole feature map (channel) after every conv "
+        "block/stage in training (Dropout2d); no effect on mlp",
+    ),
+    Hyperparameter(
+        name="dropconnect", kind="float", default=0.0, low=0.0, high=1.0, high_open=True,
+        doc="probability of zeroing each weight of every Linear layer in training (one mask per "
+        "batch, survivors x1/(1-p)); exact weights in eval; conv layers are not affected",
+    ),
+    Hyperparameter(
+        name="stochastic_depth", kind="float", default=0.0, low=0.0, high=1.0, high_open=True,
+        doc="resnet9/resnet18: probability of skipping the deepest residual branch per example in "
+        "training (block l of L: l/L of it), kept branches x1/(1-p); full net in eval",
+    ),
+    Hyperparameter(
+        name="hidden_noise_std", kind="float", default=0.0, low=0.0,
+        doc="standard deviation of Gaussian noise added to every hidden activation in training, "
+        "in activation units; none in eval",
+    ),
+)
+
+# --- augmentation mix and data corruption (read by _augment.py and _data.py) ---------------------
+_DATA_ROWS: tuple[Hyperparameter, ...] = (
     Hyperparameter(
         name="augment", kind="subset", default=(), choices=AUGMENTATIONS,
-        doc="augmentations switched on: flip (horizontal), crop (random translation), "
-        "noise (Gaussian input noise), mixup",
+        doc="augmentations switched on: flip/vflip (mirror left-right/top-bottom, p = 0.5), "
+        "crop (random translation), rotate, affine, jitter (colour), grayscale, erase (random "
+        "erasing), cutout, noise (Gaussian input noise), mixup, cutmix (one of the two per batch "
+        "when both are on), autoaugment/randaugment/trivialaugment (torchvision policies, "
+        "run per image on the CPU)",
     ),
     Hyperparameter(
         name="crop_padding", kind="int", default=2, low=1,
         doc="crop: maximum shift in pixels (pad then random crop back to size)",
+    ),
+    Hyperparameter(
+        name="rotate_degrees", kind="float", default=15.0, low=0.0, high=180.0,
+        doc="rotate: largest rotation in degrees; each image turns by U(-d, d)",
+    ),
+    Hyperparameter(
+        name="affine_degrees", kind="float", default=10.0, low=0.0, high=180.0,
+        doc="affine: largest rotation in degrees, U(-d, d) per image",
+    ),
+    Hyperparameter(
+        name="affine_translate", kind="float", default=0.1, low=0.0, high=1.0, high_open=True,
+        doc="affine: largest shift as a fraction of the image width/height, per axis",
+    ),
+    Hyperparameter(
+        name="affine_scale", kind="float", default=0.1, low=0.0, high=1.0, high_open=True,
+        doc="affine: zoom factor drawn from U(1 - s, 1 + s) (dimensionless)",
+    ),
+    Hyperparameter(
+        name="affine_shear", kind="float", default=10.0, low=0.0, high=90.0, high_open=True,
+        doc="affine: largest horizontal shear angle in degrees, U(-d, d) per image",
+    ),
+    Hyperparameter(
+        name="jitter_brightness", kind="float", default=0.4, low=0.0, high=1.0,
+        doc="jitter: pixel intensities scaled by a factor from U(1 - b, 1 + b) (dimensionless)",
+    ),
+    Hyperparameter(
+        name="jitter_contrast", kind="float", default=0.4, low=0.0, high=1.0,
+        doc="jitter: contrast factor from U(1 - c, 1 + c) (blend with the image's mean grey)",
+    ),
+    Hyperparameter(
+        name="jitter_saturation", kind="float", default=0.4, low=0.0, high=1.0,
+        doc="jitter: saturation factor from U(1 - s, 1 + s); no effect on 1-channel data",
+    ),
+    Hyperparameter(
+        name="jitter_hue", kind="float", default=0.1, low=0.0, high=0.5,
+        doc="jitter: largest hue turn as a fraction of the colour circle; none on 1-channel data",
+    ),
+    Hyperparameter(
+        name="grayscale_p", kind="float", default=0.2, low=0.0, high=1.0,
+        doc="grayscale: probability per image of replacing it by its luma (none on 1-channel data)",
+    ),
+    Hyperparameter(
+        name="erase_p", kind="float", default=0.5, low=0.0, high=1.0,
+        doc="erase: probability per image of blanking one random rectangle (Zhong et al. 2020)",
+    ),
+    Hyperparameter(
+        name="erase_max_area", kind="float", default=0.33, low=0.0, high=1.0, low_open=True,
+        doc="erase: largest erased share of the image area; the share is U(0.02, max)",
+    ),
+    Hyperparameter(
+        name="erase_max_ratio", kind="float", default=3.3, low=1.0,
+        doc="erase: largest height/width ratio of the rectangle; log-uniform in [1/r, r]",
+    ),
+    Hyperparameter(
+        name="cutout_size", kind="float", default=0.5, low=0.0, high=1.0, low_open=True,
+        doc="cutout: side of the zeroed square as a fraction of the image's shorter side",
+    ),
+    Hyperparameter(
+        name="cutout_p", kind="float", default=1.0, low=0.0, high=1.0,
+        doc="cutout: probability per image of applying it (the paper: always)",
     ),
     Hyperparameter(
         name="noise_std", kind="float", default=0.1, low=0.0,
@@ -174,10 +375,46 @@ _ROWS: tuple[Hyperparameter, ...] = (
         name="mixup_alpha", kind="float", default=0.2, low=0.0, low_open=True,
         doc="mixup: Beta(alpha, alpha) concentration of the mixing weight",
     ),
+    Hyperparameter(
+        name="cutmix_alpha", kind="float", default=1.0, low=0.0, low_open=True,
+        doc="cutmix: Beta(alpha, alpha) concentration of the kept share; the loss weight is "
+        "1 - pasted area after clipping at the border",
+    ),
+    Hyperparameter(
+        name="autoaugment_policy", kind="categorical", default="cifar10",
+        choices=AUTOAUGMENT_POLICIES,
+        doc="autoaugment: which learned policy of Cubuk et al. 2019 (torchvision's)",
+    ),
+    Hyperparameter(
+        name="randaugment_n", kind="int", default=2, low=1,
+        doc="randaugment: operations applied per image (the paper's N)",
+    ),
+    Hyperparameter(
+        name="randaugment_m", kind="int", default=9, low=0, high=30,
+        doc="randaugment: magnitude of every operation, 0..30 (the paper's M; torchvision's bins)",
+    ),
+    # --- data corruption ("rethinking generalization", Zhang et al. 2017), read by _data.py ---
+    Hyperparameter(
+        name="label_noise", kind="float", default=0.0, low=0.0, high=1.0,
+        doc="share of training labels replaced by a uniformly random class (which may be the "
+        "true one); validation and test labels stay clean",
+    ),
+    Hyperparameter(
+        name="shuffle_pixels", kind="bool", default=False,
+        doc="permute pixel positions by one fixed random permutation, the same for every image "
+        "of every split",
+    ),
+    Hyperparameter(
+        name="random_pixels", kind="bool", default=False,
+        doc="replace every image of every split by Gaussian noise with the training data's "
+        "per-channel mean and std",
+    ),
 )
 # fmt: on
 
-HYPERPARAMETERS: dict[str, Hyperparameter] = {row.name: row for row in _ROWS}
+HYPERPARAMETERS: dict[str, Hyperparameter] = {
+    row.name: row for row in (*_OPTIMISATION_ROWS, *_ARCHITECTURE_ROWS, *_DATA_ROWS)
+}
 
 
 def resolve_params(params: dict[str, Any]) -> dict[str, Any]:

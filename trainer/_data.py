@@ -10,7 +10,9 @@ every trial of a study trains and validates on exactly the same examples.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,11 @@ class Dataset:
     Images are float32 ``(N, C, H, W)``, normalised with the per-channel mean and standard deviation
     of the training split (after ``subset``); labels are int64 class indices.
 
+    Attributes:
+        pixel_mean, pixel_std: the per-channel statistics the images were normalised with, in
+            pixel intensities in [0, 1]; ``pixels = x * pixel_std + pixel_mean`` recovers the
+            images (colour augmentation needs them).
+
     Example:
         >>> from trainer import DataSettings, load_dataset
         >>> ds = load_dataset(DataSettings(dataset="digits"))
@@ -52,6 +59,8 @@ class Dataset:
     test_y: torch.Tensor
     num_classes: int
     input_shape: tuple[int, int, int]
+    pixel_mean: tuple[float, ...] = (0.0,)
+    pixel_std: tuple[float, ...] = (1.0,)
 
 
 @dataclass(frozen=True)
@@ -77,8 +86,10 @@ _TORCHVISION: dict[str, _TorchvisionSource] = {
         "cifar-10-batches-py",
         (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"),
     ),
+    # The 100 fine labels (torchvision's ``targets``), not the 20 superclasses.
+    "cifar100": _TorchvisionSource("CIFAR100", "cifar-100-python", ("train", "test", "meta")),
 }
-_NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10}
+_NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
 
 
 def load_dataset(data: DataSettings, device: torch.device | str = "cpu") -> Dataset:
@@ -178,7 +189,89 @@ def _load_cached(data: DataSettings, device: str) -> Dataset:
         test_y=test[1],
         num_classes=_NUM_CLASSES[data.dataset],
         input_shape=tuple(train[0].shape[1:]),
+        pixel_mean=tuple(mean.flatten().tolist()),
+        pixel_std=tuple(std.flatten().tolist()),
     )
+
+
+# ---- corruption for generalisation studies -------------------------------------------------------
+
+
+def corrupt_dataset(ds: Dataset, params: Mapping[str, Any], seed: int) -> Dataset:
+    """Corrupt training labels or all images for a generalisation study; returns a new dataset.
+
+    The corruptions of "Understanding deep learning requires rethinking generalization" (Zhang et
+    al., 2017). ``ds`` is never modified (it is the per-process cached copy); the result shares
+    every tensor that is not corrupted. Three corruptions, each on its own random stream of
+    ``seed``, so switching one on does not change another's draws:
+
+    - ``label_noise = p``: each training label, independently with probability ``p``, becomes a
+      uniformly random class — possibly its own, so about ``p * (1 - 1/K)`` of them change (the
+      paper's "partially corrupted labels"; ``p = 1`` is "random labels"). For one seed the
+      corrupted examples at a smaller ``p`` are a subset of those at a larger one. Validation and
+      test labels stay clean: they measure how well the corrupted training generalises.
+    - ``shuffle_pixels``: one random permutation of the ``H * W`` pixel positions (channels move
+      together), applied to every image of every split ("shuffled pixels").
+    - ``random_pixels``: every image of every split replaced by independent Gaussian pixels with
+      the training split's per-channel mean and std ("random pixels"); labels untouched. Drawn on
+      the data's device, so the noise is reproducible per device type.
+
+    Args:
+        ds: the dataset from :func:`load_dataset`.
+        params: reads ``label_noise``, ``shuffle_pixels`` and ``random_pixels`` (catalog
+            defaults: none of them); other keys are ignored.
+        seed: the data split seed (``DataSettings.split_seed``), so every trial of a study sees the
+            same corruption.
+
+    Returns:
+        ``ds`` itself when nothing is switched on, else a new dataset.
+
+    Raises:
+        ValueError: ``label_noise`` outside [0, 1].
+
+    Example:
+        >>> from trainer import DataSettings, load_dataset
+        >>> ds = load_dataset(DataSettings(dataset="digits"))
+        >>> noisy = corrupt_dataset(ds, {"label_noise": 1.0}, seed=0)
+        >>> noisy.val_y is ds.val_y, bool((noisy.train_y != ds.train_y).float().mean() > 0.8)
+        (True, True)
+    """
+    label_noise = float(params.get("label_noise", 0.0))
+    shuffle = bool(params.get("shuffle_pixels", False))
+    random = bool(params.get("random_pixels", False))
+    if not 0.0 <= label_noise <= 1.0:
+        raise ValueError(f"`label_noise` must be a float in [0, 1]; got {label_noise}")
+    if label_noise == 0.0 and not shuffle and not random:
+        return ds
+    label_stream, shuffle_stream, pixel_stream = np.random.SeedSequence(seed).spawn(3)
+    changes: dict[str, torch.Tensor] = {}
+    if label_noise > 0.0:
+        rng = np.random.default_rng(label_stream)
+        n = len(ds.train_y)
+        # Both draws for every example whatever p is: that is what nests the corrupted sets.
+        corrupted = rng.random(n) < label_noise
+        random_labels = rng.integers(0, ds.num_classes, n)
+        labels = ds.train_y.cpu().numpy().copy()
+        labels[corrupted] = random_labels[corrupted]
+        changes["train_y"] = torch.as_tensor(labels).to(ds.train_y.device)
+    splits = ("train_x", "val_x", "test_x")
+    if random:
+        x = ds.train_x
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)
+        std = x.std(dim=(0, 2, 3), keepdim=True)
+        g = torch.Generator(device=x.device).manual_seed(int(pixel_stream.generate_state(1)[0]))
+        for name in splits:
+            shape = getattr(ds, name).shape
+            noise = torch.randn(shape, generator=g, device=x.device, dtype=x.dtype)
+            changes[name] = noise * std + mean
+    elif shuffle:  # random pixels carry no positions to shuffle
+        _, _, h, w = ds.train_x.shape
+        perm = torch.as_tensor(np.random.default_rng(shuffle_stream).permutation(h * w))
+        perm = perm.to(ds.train_x.device)
+        for name in splits:
+            x = getattr(ds, name)
+            changes[name] = x.flatten(2)[:, :, perm].view_as(x)
+    return dataclasses.replace(ds, **changes)
 
 
 # ---- sources: each returns (train images, train labels, test images, test labels) -------------

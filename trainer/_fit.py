@@ -21,10 +21,11 @@ from torch import nn
 
 from ._augment import Augmenter
 from ._catalog import resolve_params
-from ._data import load_dataset
+from ._data import corrupt_dataset, load_dataset
 from ._errors import Diverged
 from ._models import build_model
-from ._optim import build_optimizer, build_schedule
+from ._optim import LrSchedule, build_optimizer
+from ._penalties import l1_penalty, max_norm_, weight_tensors
 from ._settings import DataSettings, FitSettings, ModelSettings
 
 # Examples per forward pass when evaluating; no gradients are kept, so this can be large.
@@ -38,12 +39,14 @@ class EpochReport:
     Attributes:
         epoch: 1-based epoch number.
         train_loss: mean training loss over the epoch's batches as trained (augmented, with label
-            smoothing; mixup-weighted), per example.
+            smoothing; mixup-weighted), per example; without the ``l1`` penalty term, so runs
+            with and without it compare.
         train_acc: share of training examples classified correctly during the epoch (mixup:
             ``lam``-weighted over both label sets).
         val_loss: mean cross entropy on the validation split (no smoothing), eval mode.
         val_acc: accuracy on the validation split.
-        lr: learning rate of the epoch (of the first parameter group).
+        lr: learning rate of the epoch's first step (of the first parameter group; warm-up and
+            one-cycle change it within the epoch).
         epoch_seconds: wall time of the epoch, training and evaluation.
         is_last: ``True`` on the final epoch, whether the budget ran out or early stopping fired.
         best_epoch: epoch with the best objective so far (earliest on ties).
@@ -142,7 +145,9 @@ def fit(
     if settings.max_epochs < 1:
         raise ValueError(f"`max_epochs` must be an int >= 1; got {settings.max_epochs}")
     started = time.perf_counter()
-    net = optimizer = schedule = best_state = batch = logits = loss = loss_b = None
+    net = optimizer = schedule = best_state = batch = logits = loss = loss_b = penalised = None
+    trainable: list[torch.Tensor] = []
+    weights: list[torch.Tensor] = []
     try:
         # ---- settings --------------------------------------------------------------------------
         hp = resolve_params(dict(params))
@@ -155,15 +160,13 @@ def fit(
         maximize = settings.direction == "maximize"
 
         # ---- data ------------------------------------------------------------------------------
-        ds = load_dataset(data, device)
+        # The cached dataset is shared by every trial of this process; corruption makes a copy.
+        ds = corrupt_dataset(load_dataset(data, device), hp, seed=data.split_seed)
         n_train, batch_size = len(ds.train_y), int(hp["batch_size"])
-        augment = Augmenter(
-            hp["augment"],
-            crop_padding=hp["crop_padding"],
-            noise_std=hp["noise_std"],
-            mixup_alpha=hp["mixup_alpha"],
-            seed=settings.seed,
-            device=device,
+        # A trailing batch of one example would make BatchNorm's batch variance undefined.
+        starts = [s for s in range(0, n_train, batch_size) if s == 0 or n_train - s >= 2]
+        augment = Augmenter.from_params(
+            hp, seed=settings.seed, device=device, mean=ds.pixel_mean, std=ds.pixel_std
         )
 
         # ---- network and optimizer -------------------------------------------------------------
@@ -172,7 +175,13 @@ def fit(
         if on_gpu and model.kind != "mlp":
             net = net.to(memory_format=torch.channels_last)
         optimizer = build_optimizer(net, hp)
-        schedule = build_schedule(optimizer, hp, settings.max_epochs)
+        schedule = LrSchedule(
+            optimizer, hp, max_epochs=settings.max_epochs, steps_per_epoch=len(starts)
+        )
+        # Penalties and clipping on the trainable tensors; each costs nothing when it is 0.
+        trainable = [p for p in net.parameters() if p.requires_grad]
+        weights = weight_tensors(net)
+        l1, max_norm, grad_clip = float(hp["l1"]), float(hp["max_norm"]), float(hp["grad_clip"])
 
         def autocast() -> contextlib.AbstractContextManager:
             # bf16 matmuls on GPU roughly double throughput; CPU runs stay in float32 so that
@@ -191,11 +200,8 @@ def fit(
             correct = torch.zeros((), device=device)
             seen = 0
             order = torch.randperm(n_train, generator=augment.generator, device=device)
-            for start in range(0, n_train, batch_size):
+            for start in starts:
                 idx = order[start : start + batch_size]
-                # A trailing batch of one example would make BatchNorm's batch variance undefined.
-                if len(idx) < 2 and start > 0:
-                    break
                 batch = augment(ds.train_x[idx], ds.train_y[idx])
                 with autocast():
                     logits = net(batch.x)
@@ -205,9 +211,17 @@ def fit(
                             logits, batch.y_b, label_smoothing=hp["label_smoothing"]
                         )
                         loss = batch.lam * loss + (1.0 - batch.lam) * loss_b
+                # The L1 term is added outside autocast, in float32, and kept out of train_loss.
+                penalised = (loss + l1 * l1_penalty(weights)) if l1 > 0 else loss
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                penalised.backward()
+                if grad_clip > 0:
+                    # No host sync: the norm stays on the device and scales the gradients there.
+                    nn.utils.clip_grad_norm_(trainable, grad_clip)
+                optimizer.step()  # decoupled decay for sgd-like optimizers runs in a pre-step hook
+                if max_norm > 0:
+                    max_norm_(weights, max_norm)  # a projection: after the step, every step
+                schedule.after_step()
                 # Accumulated on the device: a .item() per step would stall the GPU every batch.
                 predicted = logits.detach().argmax(dim=1)
                 loss_sum += loss.detach().float() * len(idx)
@@ -217,7 +231,6 @@ def fit(
                 else:
                     correct += (predicted == batch.y_a).sum()
                 seen += len(idx)
-            schedule.step()
             train_loss, train_acc = (loss_sum / seen).item(), (correct / seen).item()
             if not math.isfinite(train_loss):
                 raise Diverged(epoch, train_loss)
@@ -234,6 +247,7 @@ def fit(
                 best_epoch, best_value = epoch, value
                 if stopping.restore_best_weights:
                     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            schedule.after_epoch(improved=best_epoch == epoch)
             # Patience counts from the last improvement of at least min_delta, which need not be
             # the best epoch: a run creeping up by less than min_delta per epoch should stop.
             if epoch == 1 or is_better(value, reference, maximize, stopping.min_delta):
@@ -289,7 +303,8 @@ def fit(
         # Ray reuses worker processes: a trial that ends, fails or is stopped must not leave its
         # network, optimizer state, autograd graph and best-weights copy holding GPU memory for
         # the next one. An exception's traceback keeps this frame's locals alive, hence the dels.
-        del net, optimizer, schedule, best_state, batch, logits, loss, loss_b
+        del net, optimizer, schedule, best_state, batch, logits, loss, loss_b, penalised
+        del trainable, weights
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             torch.cuda.empty_cache()
 

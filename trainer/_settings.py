@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
-MODELS = ("mlp", "cnn", "resnet18")
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
+MODELS = ("mlp", "cnn", "resnet9", "resnet18")
 METRICS = ("val_acc", "val_loss", "train_acc", "train_loss")
 
 
@@ -21,7 +21,7 @@ class DataSettings:
 
     Attributes:
         dataset: ``digits`` (scikit-learn's bundled 8x8 digits, needs no files), or ``mnist``,
-            ``fashion_mnist``, ``cifar10`` through torchvision.
+            ``fashion_mnist``, ``cifar10``, ``cifar100`` through torchvision.
         root: torchvision dataset root (the folder that holds ``MNIST/raw`` etc.).
         download: let torchvision download missing files (needs network).
         val_fraction: share of the training set held out for validation, in (0, 1).
@@ -29,7 +29,7 @@ class DataSettings:
         split_seed: seed of the train/val(/test for digits) split and of the subset.
     """
 
-    dataset: Literal["digits", "mnist", "fashion_mnist", "cifar10"] = "digits"
+    dataset: Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100"] = "digits"
     root: str = "data"
     download: bool = False
     val_fraction: float = 0.2
@@ -49,7 +49,7 @@ class ModelSettings:
         activation: hidden non-linearity, unless the trial samples ``activation``.
     """
 
-    kind: Literal["mlp", "cnn", "resnet18"] = "mlp"
+    kind: Literal["mlp", "cnn", "resnet9", "resnet18"] = "mlp"
     hidden: tuple[int, ...] = (128, 64)
     channels: tuple[int, ...] = (32, 64)
     activation: str = "relu"
