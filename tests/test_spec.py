@@ -169,3 +169,16 @@ def test_spec_is_data_only(tmp_path) -> None:
     text = f"[space]\nlr = \"__import__('os').system('touch {marker}')\"\noptimizer = {{ choices = ['sgd'] }}\n"
     assert "space.lr: must be a float" in _error(text)
     assert not marker.exists()
+
+
+def test_readme_documents_every_hyperparameter() -> None:
+    """The README's catalog table is the user's reference: no hyperparameter may be missing."""
+    from pathlib import Path
+
+    import trainer
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in trainer.HYPERPARAMETERS if f"| `{name}` |" not in readme]
+    assert not missing, f"README catalog lacks {missing}"
+    for name in (*trainer.DATASETS, *trainer.MODELS):
+        assert f"`{name}`" in readme
