@@ -61,6 +61,7 @@ class ModelSection(_Section):
     hidden: list[Annotated[int, Field(ge=1)]] = [128, 64]
     channels: list[Annotated[int, Field(ge=1)]] = [32, 64]
     activation: Literal[trainer.ACTIVATIONS] = "relu"  # type: ignore[valid-type]
+    compile: bool = False  # torch.compile the network (worth it on GPUs)
 
 
 class BudgetSection(_Section):
@@ -184,6 +185,7 @@ class StudySpec:
             ),
             seed=seed,
             num_threads=num_threads,
+            compile=self.model.compile,
         )
 
 

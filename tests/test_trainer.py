@@ -501,3 +501,17 @@ def test_import_has_no_side_effects():
         "assert set(trainer.__all__) <= set(dir(trainer))"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+@pytest.mark.slow
+def test_compile_runs_the_network_through_torch_compile():
+    """`compile = true` trains through torch.compile (slow on CPU: the first compile takes ~30 s)."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    data, model = DataSettings(), ModelSettings(hidden=(32,))
+    settings = FitSettings(max_epochs=2, seed=0, device="cpu", compile=True)
+    result = fit(data, model, {"optimizer": "adam", "lr": 3e-3}, settings)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0
+    assert result.history[-1].val_acc > 0.5 and result.test_acc is not None

@@ -174,6 +174,8 @@ def fit(
         on_gpu = device.type == "cuda"
         if on_gpu and model.kind != "mlp":
             net = net.to(memory_format=torch.channels_last)
+        if settings.compile:
+            net = torch.compile(net)  # the wrapper shares its parameters with the eager module
         optimizer = build_optimizer(net, hp)
         schedule = LrSchedule(
             optimizer, hp, max_epochs=settings.max_epochs, steps_per_epoch=len(starts)

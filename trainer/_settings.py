@@ -80,6 +80,8 @@ class FitSettings:
         seed: seeds torch (init, shuffling, augmentation, dropout) for this trial.
         device: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:1``...
         num_threads: torch CPU threads for this trial (``None`` = leave torch's setting).
+        compile: compile the network with ``torch.compile`` (pays off on GPUs for runs of many
+            steps; on a CPU the first compile costs tens of seconds).
     """
 
     max_epochs: int
@@ -89,3 +91,4 @@ class FitSettings:
     seed: int = 0
     device: str = "auto"
     num_threads: int | None = None
+    compile: bool = False
