@@ -43,6 +43,7 @@ FINAL_KEYS = (
     "torch_version",
     "sweeplab_version",
     "node_ip",
+    "node_id",
     "run_started_at",
     "run_finished_at",
     "wall_time_s",

@@ -40,6 +40,7 @@ def run_trial(config: dict[str, Any], template: TrialTemplate) -> None:
         "torch_version": torch.__version__,
         "sweeplab_version": template.sweeplab_version,
         "node_ip": ray.util.get_node_ip_address(),
+        "node_id": ray.get_runtime_context().get_node_id(),
         "pid": os.getpid(),
     }
     # As many torch threads as CPUs reserved, so concurrent trials do not oversubscribe cores.
