@@ -10,6 +10,11 @@ creates a database, a study or a trial), so it can run against a study that is s
 - :func:`plot_learning_curves`, :func:`plot_optimization_history` and :func:`plot_importances`
   write PNGs (no pyplot, no global matplotlib state).
 - :func:`write_report` writes ``report.md`` and its figures, byte-identical for the same database.
+- :func:`ablation_table` summarises an ablation study (trials tagged ``variant`` and ``seed``):
+  mean ± std over seeds per variant, and each variant's difference from the baseline with a
+  confidence interval and Welch's t test. :func:`to_markdown`, :func:`to_latex`, :func:`to_csv`
+  and :func:`to_html` print it as papers do; :func:`write_ablation_tables` writes all four and
+  :func:`ablation_bar_chart` draws the differences.
 
 Importing this package has no side effects: matplotlib and seaborn are imported by the plotting
 functions when first called, and no backend is selected.
@@ -41,21 +46,31 @@ Example:
     report.md True
 """
 
+from analysis._ablation import ablation_table
+from analysis._ablation_plot import ablation_bar_chart
 from analysis._frames import Frames, curves_frame, frames, trials_frame
 from analysis._importance import param_importances
 from analysis._plots import plot_importances, plot_learning_curves, plot_optimization_history
 from analysis._report import write_report
 from analysis._storage import StudyNotFoundError
+from analysis._tables import to_csv, to_html, to_latex, to_markdown, write_ablation_tables
 
 __all__ = [
     "Frames",
     "StudyNotFoundError",
+    "ablation_bar_chart",
+    "ablation_table",
     "curves_frame",
     "frames",
     "param_importances",
     "plot_importances",
     "plot_learning_curves",
     "plot_optimization_history",
+    "to_csv",
+    "to_html",
+    "to_latex",
+    "to_markdown",
     "trials_frame",
+    "write_ablation_tables",
     "write_report",
 ]

@@ -59,6 +59,8 @@ TRIAL_COLUMNS: dict[str, str] = {
     "error": "string",
     "interrupted": "boolean",
     "retry_of": "Int64",
+    "variant": "string",
+    "seed": "Int64",
 }
 
 #: Columns of :func:`curves_frame` and their dtypes.
@@ -206,6 +208,9 @@ def _trial_row(trial: FrozenTrial, direction: StudyDirection) -> dict[str, Any]:
         "error": _as_str(attrs.get("error")),
         "interrupted": _as_bool(attrs.get("interrupted")),
         "retry_of": _as_int(attrs.get("retry_of")),
+        # Ablation studies (`sweeplab ablate`) tag each trial with its variant and seed.
+        "variant": _as_str(attrs.get("variant")),
+        "seed": _as_int(attrs.get("seed")),
     }
     return row
 

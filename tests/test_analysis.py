@@ -450,13 +450,20 @@ def test_public_api() -> None:
     assert sorted(analysis.__all__) == [
         "Frames",
         "StudyNotFoundError",
+        "ablation_bar_chart",
+        "ablation_table",
         "curves_frame",
         "frames",
         "param_importances",
         "plot_importances",
         "plot_learning_curves",
         "plot_optimization_history",
+        "to_csv",
+        "to_html",
+        "to_latex",
+        "to_markdown",
         "trials_frame",
+        "write_ablation_tables",
         "write_report",
     ]
 

@@ -6,9 +6,9 @@ import io
 
 import optuna
 import pytest
+from conftest import tiny_spec
 from rich.console import Console
 
-from conftest import tiny_spec
 from studies import load_spec, run_study
 
 pytestmark = pytest.mark.slow

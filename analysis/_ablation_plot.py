@@ -1,0 +1,146 @@
+"""A bar chart of an ablation: each variant's difference from the baseline, with its interval.
+
+Built like the other figures (:mod:`analysis._plots`): a :class:`matplotlib.figure.Figure`, no
+pyplot, seaborn's colour-blind palette for the duration of the call. Significance is shown by
+hatching and by the bar label's star as well as by colour.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis._ablation import is_fraction, metric_name
+from analysis._plots import _figure, _save, metric_label
+
+__all__ = ["ablation_bar_chart"]
+
+
+def _signed(x: float, percent: bool) -> str:
+    text = f"{x:+.1f} pp" if percent else f"{x:+.3g}"
+    return text.replace("-", "−")  # a minus sign, not a hyphen
+
+
+# Index into seaborn's "colorblind" palette: blue for better, orange for worse, grey for neither.
+_BETTER, _WORSE, _NEITHER = 0, 1, 7
+
+
+def ablation_bar_chart(table: pd.DataFrame, path: str | Path, metric: str = "test_acc") -> Path:
+    """Horizontal bars of Δ = variant mean − baseline mean, with the interval as error bars.
+
+    Bars run in table order, top to bottom, the baseline being the zero line. Accuracies are
+    drawn in percentage points; any other metric in its own units. A bar is blue when the variant
+    is significantly above the baseline, orange when significantly below (whichever way is better
+    for the metric), and hatched grey otherwise; a variant without an interval (n < 2) has no
+    error bar.
+
+    Args:
+        table: the frame from :func:`analysis.ablation_table`.
+        path: where to write the PNG (parent folders are created).
+        metric: the metric the table's deltas are of; must match the table's own
+            (``table.attrs["metric"]``).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: the table compares another metric, or has no variant besides the baseline.
+
+    Example:
+        >>> import tempfile
+        >>> from analysis._ablation import ablation_table
+        >>> trials = pd.DataFrame({
+        ...     "state": ["COMPLETE"] * 6, "variant": ["baseline"] * 3 + ["+mixup"] * 3,
+        ...     "train_acc": [0.99] * 6, "val_acc": [0.9] * 6,
+        ...     "test_acc": [0.90, 0.92, 0.91, 0.95, 0.96, 0.97]})
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     ablation_bar_chart(ablation_table(trials), f"{d}/ablation.png").name
+        'ablation.png'
+    """
+    import seaborn as sns
+    from matplotlib.patches import Patch
+
+    compared = table.attrs.get("metric", metric)
+    if compared != metric:
+        raise ValueError(
+            f"the table's deltas are of {compared!r}, not {metric!r}; pass metric={compared!r} "
+            f"or rebuild the table with ablation_table(trials, metric={metric!r})."
+        )
+    baseline = str(table.attrs.get("baseline", table["variant"].iloc[0]))
+    rows = table[table["variant"] != baseline]
+    if rows.empty:
+        raise ValueError(
+            f"the table has no variant besides the baseline {baseline!r}; nothing to plot."
+        )
+
+    scale, digits = (100.0, 1) if is_fraction(metric) else (1.0, 3)
+    delta = rows["delta"].to_numpy(dtype="float64", na_value=np.nan) * scale
+    low = rows["ci_low"].to_numpy(dtype="float64", na_value=np.nan) * scale
+    high = rows["ci_high"].to_numpy(dtype="float64", na_value=np.nan) * scale
+    significant = rows["significant"].fillna(False).to_numpy(dtype=bool)
+    palette = sns.color_palette("colorblind")
+    kind = np.where(significant, np.where(delta > 0, _BETTER, _WORSE), _NEITHER)
+    y = np.arange(len(rows))
+    confidence = float(table.attrs.get("confidence", 0.95))
+    method = str(table.attrs.get("method", "welch"))
+
+    with _figure(8.0, 1.8 + 0.5 * len(rows)) as (fig, ax):
+        ax.barh(
+            y, np.nan_to_num(delta), color=[palette[k] for k in kind], edgecolor="black",
+            linewidth=0.6, hatch=["" if s else "//" for s in significant], height=0.6,
+        )  # fmt: skip
+        has_ci = ~np.isnan(low) & ~np.isnan(high)
+        if has_ci.any():
+            ax.errorbar(
+                delta[has_ci], y[has_ci], fmt="none", ecolor="black", elinewidth=1.2, capsize=4,
+                xerr=[delta[has_ci] - low[has_ci], high[has_ci] - delta[has_ci]],
+            )  # fmt: skip
+        ends = np.where(has_ci, np.where(delta >= 0, high, low), delta)
+        for yi, d, end, sig in zip(y, delta, ends, significant, strict=True):
+            if np.isnan(d):
+                continue
+            right = d >= 0
+            ax.annotate(
+                _signed(d, is_fraction(metric)) + ("*" if sig else ""),
+                (end, yi), xytext=(5 if right else -5, 0), textcoords="offset points",
+                ha="left" if right else "right", va="center", fontsize="small",
+            )  # fmt: skip
+        ax.axvline(0.0, color="black", lw=1.0)
+        ax.margins(x=0.2)
+        ax.set_yticks(y, [str(v) for v in rows["variant"]])
+        ax.invert_yaxis()
+        ax.grid(axis="y", visible=False)
+        if is_fraction(metric):
+            ax.set_xlabel(f"Δ {metric_name(metric)} vs baseline (percentage points)")
+        else:
+            ax.set_xlabel(f"Δ {metric_label(metric)} vs baseline")
+        ax.set_ylabel("Variant")
+        n_low, n_high = int(table["n"].min()), int(table["n"].max())
+        seeds = f"{n_low}" if n_low == n_high else f"{n_low}–{n_high}"
+        base = table[table["variant"] == baseline].iloc[0]
+        mean, std = base.get(f"{metric}_mean", np.nan), base.get(f"{metric}_std", np.nan)
+        level = "" if pd.isna(mean) else f": {metric_name(metric)} {mean * scale:.{digits}f}"
+        level += "" if pd.isna(std) else f" ± {std * scale:.{digits}f}"
+        level += " %" if is_fraction(metric) and level else ""
+        how = "Welch's t" if method == "welch" else "bootstrap"
+        ax.set_title(
+            f"Ablation vs baseline {baseline!r}{level}\n"
+            f"n = {seeds} seeds per variant; {round(100 * confidence, 1):g} % CI ({how})",
+            fontsize="medium",
+        )
+        legend = [
+            (_BETTER, "", "above baseline (significant)"),
+            (_WORSE, "", "below baseline (significant)"),
+            (_NEITHER, "//", "not significant or n < 2"),
+        ]
+        fig.legend(
+            handles=[
+                Patch(facecolor=palette[k], edgecolor="black", hatch=h, label=label)
+                for k, h, label in legend
+                if (kind == k).any()
+            ],
+            loc="outside lower center", ncols=3, frameon=False, fontsize="small",
+        )  # fmt: skip
+        return _save(fig, path)

@@ -1,0 +1,226 @@
+"""The cells of an ablation table, in the dialect of one output format.
+
+Markdown, LaTeX and HTML share every number and word of the table; a :class:`Dialect` says only
+how its format writes what is not plain ASCII text (a minus sign, ±, Δ, bold, the escapes).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from analysis._ablation import N_RESAMPLES, SUMMARISED, is_fraction, metric_name
+from analysis._markdown import MISSING, code, escape
+
+__all__ = ["HTML", "LATEX", "MARKDOWN", "Cells", "Dialect"]
+
+_SHORT = {"train_acc": "Train acc", "val_acc": "Val acc", "test_acc": "Test acc", "gap": "Gap"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dialect:
+    """How one output format writes the few things that are not plain ASCII text."""
+
+    text: Callable[[str], str]  # escape free text
+    var: Callable[[str], str]  # a statistic's symbol (n, p)
+    name: Callable[[str], str]  # a variant's name
+    bold: Callable[[str], str]
+    star: str  # the significance marker, after the bold cell
+    minus: str
+    pm: str  # " ± " with its spaces
+    delta: str
+    endash: str
+    lt: str
+    percent: str
+    missing: str
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    **{ch: "\\" + ch for ch in "&%$#_{}"},
+}
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def _latex_name(text: str) -> str:
+    # A row that starts with "[" would be read as the optional argument of the "\\" before it.
+    return ("{}" if text.startswith("[") else "") + _latex_escape(text)
+
+
+def _html_escape(text: str) -> str:
+    # ASCII only (entities for the rest), so the fragment reads right whatever charset the page
+    # it is pasted into declares.
+    return html.escape(text).encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
+MARKDOWN = Dialect(
+    text=escape,
+    var=lambda s: s,
+    name=lambda s: escape(code(s)),
+    bold=lambda s: f"**{s}**",
+    star="\\*",
+    minus="−",
+    pm=" ± ",
+    delta="Δ",
+    endash="–",
+    lt="<",
+    percent="%",
+    missing=MISSING,
+)
+LATEX = Dialect(
+    text=_latex_escape,
+    var=lambda s: f"${s}$",
+    name=_latex_name,
+    bold=lambda s: f"\\textbf{{{s}}}",
+    star="$^{*}$",
+    minus="$-$",
+    pm=r" $\pm$ ",
+    delta=r"$\Delta$",
+    endash="--",
+    lt="$<$",
+    percent=r"\%",
+    missing="--",
+)
+HTML = Dialect(
+    text=_html_escape,
+    var=lambda s: f"<i>{s}</i>",
+    name=_html_escape,
+    bold=lambda s: f"<strong>{s}</strong>",
+    star="*",
+    minus="&minus;",
+    pm=" &plusmn; ",
+    delta="&Delta;",
+    endash="&ndash;",
+    lt="&lt;",
+    percent="%",
+    missing="&ndash;",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cells
+# ---------------------------------------------------------------------------------------------
+
+
+def _missing(x: Any) -> bool:
+    return x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x))
+
+
+def _whole(x: Any) -> bool:
+    return not _missing(x) and float(x).is_integer()
+
+
+def _number(x: float, decimals: int, d: Dialect, *, signed: bool = False) -> str:
+    # The sign follows the rounded value, so -0.04 prints "+0.0" rather than "−0.0".
+    rounded = round(float(x), decimals)
+    sign = d.minus if rounded < 0 else ("+" if signed else "")
+    return f"{sign}{abs(rounded):.{decimals}f}"
+
+
+class Cells:
+    """Formats one table's cells in one dialect."""
+
+    def __init__(self, table: pd.DataFrame, d: Dialect, digits: int) -> None:
+        self.d = d
+        self.digits = digits
+        self.metric = str(table.attrs.get("metric", "test_acc"))
+        self.baseline = str(table.attrs.get("baseline", table["variant"].iloc[0]))
+        self.confidence = float(table.attrs.get("confidence", 0.95))
+        self.method = str(table.attrs.get("method", "welch"))
+        self.seed = int(table.attrs.get("seed", 0))
+        self.n_resamples = int(table.attrs.get("n_resamples", N_RESAMPLES))
+
+    def scaled(self, x: Any, metric: str, *, signed: bool = False) -> str:
+        """A value of ``metric``: percent for fractions (points for differences)."""
+        if _missing(x):
+            return self.d.missing
+        if is_fraction(metric):
+            return _number(100.0 * x, self.digits, self.d, signed=signed)
+        return _number(x, self.digits + 2, self.d, signed=signed)
+
+    def mean_std(self, row: pd.Series, metric: str) -> str:
+        mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
+        if _missing(mean) or _missing(std):
+            return self.scaled(mean, metric)
+        return self.scaled(mean, metric) + self.d.pm + self.scaled(std, metric)
+
+    def delta(self, row: pd.Series) -> str:
+        if row["variant"] == self.baseline or _missing(row["delta"]):
+            return self.d.missing
+        text = f"({self.scaled(row['delta'], self.metric, signed=True)})"
+        significant = not _missing(row["significant"]) and bool(row["significant"])
+        return self.d.bold(text) + self.d.star if significant else text
+
+    def ci(self, row: pd.Series) -> str:
+        if _missing(row["ci_low"]) or _missing(row["ci_high"]):
+            return self.d.missing
+        low = self.scaled(row["ci_low"], self.metric, signed=True)
+        return f"[{low}, {self.scaled(row['ci_high'], self.metric, signed=True)}]"
+
+    def p(self, x: Any) -> str:
+        if _missing(x):
+            return self.d.missing
+        return f"{self.d.lt}0.001" if x < 0.001 else f"{x:.3f}"
+
+    def plain(self, x: Any, decimals: int = 1) -> str:
+        return self.d.missing if _missing(x) else _number(x, decimals, self.d)
+
+    def headers(self) -> list[str]:
+        d, units = self.d, " (pp)" if is_fraction(self.metric) else ""
+        pct = f" ({d.percent})"
+        out = ["Variant", d.var("n"), *(f"{_SHORT[m]}{pct}" for m in SUMMARISED[:3]), "Gap (pp)"]
+        if self.metric not in SUMMARISED:
+            out.append(d.text(metric_name(self.metric).capitalize()))
+        short = _SHORT[self.metric].lower() if self.metric in _SHORT else metric_name(self.metric)
+        ci = f"{round(100 * self.confidence, 1):g}{d.percent} CI{units}"
+        delta = f"{d.delta} {d.text(short)}{units}"
+        return [*out, delta, ci, d.var("p"), "Epochs", "Time (s)"]
+
+    def rows(self, table: pd.DataFrame) -> list[list[str]]:
+        """The body of the table, one list of cells per variant."""
+        return [self.row(row) for _, row in table.iterrows()]
+
+    def row(self, row: pd.Series) -> list[str]:
+        out = [self.d.name(str(row["variant"])), str(int(row["n"]))]
+        out += [self.mean_std(row, m) for m in SUMMARISED]
+        if self.metric not in SUMMARISED:
+            out.append(self.mean_std(row, self.metric))
+        return [
+            *out,
+            self.delta(row),
+            self.ci(row),
+            self.p(row["p_value"]),
+            self.plain(row["epochs_run_mean"], 0 if _whole(row["epochs_run_mean"]) else 1),
+            self.plain(row["wall_time_s_mean"]),
+        ]
+
+    def footnote(self, table: pd.DataFrame) -> str:
+        d = self.d
+        low, high = int(table["n"].min()), int(table["n"].max())
+        seeds = f"{d.var('n')} = {low}" + ("" if low == high else f"{d.endash}{high}")
+        level = f"{1.0 - self.confidence:.3g}"
+        if self.method == "bootstrap":
+            how = f"percentile bootstrap ({self.n_resamples:,} resamples, seed {self.seed})"
+        else:
+            how = f"Welch's t interval (Welch{d.endash}Satterthwaite degrees of freedom)"
+        units = ", in percentage points" if is_fraction(self.metric) else ""
+        p = d.var("p")
+        return (
+            f"Mean{d.pm}std over {seeds} seeds per variant; accuracies in {d.percent}, "
+            f"gap = training {d.minus} test accuracy. {d.delta}: difference of the mean "
+            f"{d.text(metric_name(self.metric))} from that of {d.name(self.baseline)}{units}; "
+            f"{round(100 * self.confidence, 1):g}{d.percent} CI of {d.delta}: {how}; "
+            f"{p}: Welch's two-sided t test; {d.bold('bold')}{d.star}: {p} {d.lt} {level}."
+        )
