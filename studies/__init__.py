@@ -7,9 +7,11 @@ Example:
     (4, 'tpe', ('lr', 'batch_size', 'init'))
 
 Running it (``run_study(spec)``, or ``sweeplab run quickstart`` from a shell) starts local Ray
-workers, so it is not executed here.
+workers, so it is not executed here; nor is ``run_ablation("quickstart", storage=...)``
+(``sweeplab ablate quickstart``), which trains variants of its best configuration over seeds.
 """
 
+from studies._ablate import AblationSummary, run_ablation
 from studies._errors import (
     DatasetMissing,
     SpecConflict,
@@ -25,6 +27,7 @@ from studies._storage import mask_url, open_storage
 from studies._study import open_study, stored_spec
 
 __all__ = [
+    "AblationSummary",
     "DatasetMissing",
     "RunSummary",
     "SpecConflict",
@@ -40,6 +43,7 @@ __all__ = [
     "open_study",
     "parse_spec",
     "preset_names",
+    "run_ablation",
     "run_study",
     "spec_from_dict",
     "stored_spec",

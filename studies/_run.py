@@ -2,7 +2,8 @@
 
 One entry point, :func:`run_study`. Resume is not a separate code path: every run first recovers
 trials a crash left RUNNING, then runs only what the budget still lacks, so running a finished
-study again does no work.
+study again does no work. :func:`tune_study` is the shared Ray Tune part, which
+``sweeplab ablate`` (``studies._ablate``) drives with its own proposer instead of the sampler.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import TrialState
@@ -21,11 +22,19 @@ from rich.console import Console
 
 import searchspace
 import trainer
-from studies._errors import DatasetMissing
+from studies._errors import DatasetMissing, UsageError
 from studies._recovery import recover_interrupted
 from studies._spec import StudySpec
-from studies._storage import open_storage
+from studies._storage import mask_url, open_storage, study_names
 from studies._study import open_study
+
+if TYPE_CHECKING:  # the searcher imports Ray, which only a run should pay for
+    from studies._searcher import Proposer
+
+# Study user attributes of an ablation study (``sweeplab ablate``): the study it ablates, and
+# what was ablated how. Its trials are chosen by the ablation, never by the sampler.
+PARENT_ATTR = "sweeplab_parent"
+ABLATION_ATTR = "sweeplab_ablation"
 
 # Read by Ray Tune when the run starts. Our database is the record of the study, so Tune's
 # per-trial CSV/JSON/TensorBoard loggers are pure overhead; error results carry no objective.
@@ -100,26 +109,57 @@ def run_study(
             )
             spec = spec.with_overrides(n_trials=size)
     storage = open_storage(spec.study.storage)
+    _refuse_ablation_study(storage, spec)
+    if spec.study.name not in study_names(storage):
+        _preflight(spec)  # a new study with no data must not leave an empty study behind
     study = open_study(spec, storage)
-    recovered = recover_interrupted(study)
-    if recovered:
-        console.print(
-            f"recovered {len(recovered)} interrupted trial(s) "
-            f"({', '.join(str(r.number) for r in recovered)}): queued to run again"
-        )
+    recovered = recover(study, console)
     counts = count_states(study)
     done = counts["complete"] + counts["pruned"]
     ran, stop_reason = 0, None
     if done < spec.budget.n_trials:
-        _preflight(spec)
-        ran, stop_reason = _tune(spec, study, address=address, console=console, counts=counts)
+        ran, stop_reason = tune_study(spec, study, address=address, console=console, counts=counts)
         counts = count_states(study)
     else:
         console.print(
             f"study {spec.study.name!r} already has {done} finished trials "
             f"(budget {spec.budget.n_trials}): nothing to run"
         )
-    return _summary(spec, study, counts, ran, [r.number for r in recovered], started, stop_reason)
+    return summarize(spec, study, counts, ran, recovered, started, stop_reason)
+
+
+def _refuse_ablation_study(storage: optuna.storages.BaseStorage, spec: StudySpec) -> None:
+    """Sampling the space into an ablation study would mix search trials into its variants."""
+    for summary in storage.get_all_studies():
+        if summary.study_name == spec.study.name and ABLATION_ATTR in summary.user_attrs:
+            parent = summary.user_attrs.get(PARENT_ATTR, "?")
+            how = summary.user_attrs[ABLATION_ATTR]
+            baseline = how.get("baseline_trial")
+            baseline = "default" if baseline is None else baseline
+            command = (
+                f"sweeplab ablate {parent} --mode {how.get('mode')} --baseline {baseline} "
+                f"--seeds {how.get('seeds')}"
+            )
+            if how.get("requested_components"):
+                command += f" --components {','.join(how['requested_components'])}"
+            raise UsageError(
+                f"study {spec.study.name!r} in {mask_url(spec.study.storage)} is an ablation of "
+                f"study {parent!r}, not a search; continue it with: {command}"
+            )
+
+
+def recover(study: optuna.Study, console: Console) -> list[int]:
+    """Recover the study's interrupted trials (see :func:`recover_interrupted`) and say so.
+
+    Returns the numbers of the trials found interrupted.
+    """
+    recovered = recover_interrupted(study)
+    if recovered:
+        console.print(
+            f"recovered {len(recovered)} interrupted trial(s) "
+            f"({', '.join(str(r.number) for r in recovered)}): queued to run again"
+        )
+    return [r.number for r in recovered]
 
 
 def _preflight(spec: StudySpec) -> None:
@@ -129,14 +169,33 @@ def _preflight(spec: StudySpec) -> None:
         raise DatasetMissing(str(e)) from e
 
 
-def _tune(
+def tune_study(
     spec: StudySpec,
     study: optuna.Study,
     *,
     address: str | None,
     console: Console,
     counts: dict[str, int],
+    proposer: Proposer | None = None,
 ) -> tuple[int, str | None]:
+    """Run trials of an opened study through Ray Tune until its budget is met.
+
+    Args:
+        spec: the study's spec: budget, scheduler, concurrency, resources, trainer settings.
+        study: the opened study (interrupted trials already recovered).
+        address: a Ray cluster to attach to; ``None`` starts (and stops) a local Ray instance
+            unless Ray is already initialised in this process.
+        console: where progress goes.
+        counts: the study's trials per state before this run (:func:`count_states`).
+        proposer: chooses each trial's configuration instead of the spec's sampler.
+
+    Returns:
+        The number of trials this run started, and why it stopped early (``None``: it did not).
+
+    Raises:
+        DatasetMissing: before Ray starts.
+    """
+    _preflight(spec)
     for key, value in _TUNE_ENV.items():
         os.environ.setdefault(key, value)
     import ray
@@ -167,6 +226,7 @@ def _tune(
         use_best_value=spec.early_stopping.restore_best_weights,
         time_limit_s=spec.budget.time_limit_s,
         max_failures=spec.budget.max_failures,
+        proposer=proposer,
     )
     mode = "max" if spec.study.resolved_direction == "maximize" else "min"
     if spec.search.scheduler == "asha":
@@ -240,7 +300,7 @@ def _trial_name(trial: Any) -> str:
     return f"trial_{trial.config.get('number', trial.trial_id)}"
 
 
-def _summary(
+def summarize(
     spec: StudySpec,
     study: optuna.Study,
     counts: dict[str, int],

@@ -10,6 +10,10 @@ of truth.
 - every epoch's objective becomes an Optuna intermediate value;
 - a trial ASHA stopped is told PRUNED (with its curve), never COMPLETE;
 - a trial that raised or diverged is told FAIL with its message, and the study goes on.
+
+A :class:`Proposer` may take the sampler's place: it chooses each new trial's configuration
+itself (``sweeplab ablate`` hands out (variant, seed) pairs this way), and the run ends when it
+has nothing left to propose.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import threading
 import time
 import warnings
 from collections import defaultdict
-from typing import Any
+from typing import Any, Protocol
 
 import optuna
 from optuna.trial import TrialState
@@ -69,6 +73,22 @@ def set_user_attrs(storage: optuna.storages.BaseStorage, trial_id: int, attrs: d
         storage.set_trial_user_attr(trial_id, key, value)
 
 
+class Proposer(Protocol):
+    """Chooses the configurations of a study's new trials in place of the sampler."""
+
+    def remaining(self) -> int:
+        """How many more trials it has to propose; the run asks for no trial once it is 0."""
+        ...
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Record ``trial``'s parameters in the study and return its configuration.
+
+        A ``seed`` user attribute set on ``trial`` (with ``trial.set_user_attr``) becomes its
+        training seed.
+        """
+        ...
+
+
 class StudySearcher(Searcher):
     """A Ray Tune ``Searcher`` that samples from, and records into, one Optuna study.
 
@@ -82,6 +102,8 @@ class StudySearcher(Searcher):
             last epoch's.
         time_limit_s: no new trial is asked for after this many seconds.
         max_failures: stop asking after this many failed trials in this run.
+        proposer: chooses each trial's configuration instead of sampling ``space``; the run
+            ends when it has none left (failed trials are not replaced).
     """
 
     def __init__(
@@ -96,6 +118,7 @@ class StudySearcher(Searcher):
         use_best_value: bool = True,
         time_limit_s: float | None = None,
         max_failures: int | None = None,
+        proposer: Proposer | None = None,
     ) -> None:
         super().__init__(metric=objective, mode="max" if direction == "maximize" else "min")
         self.study = study
@@ -104,6 +127,7 @@ class StudySearcher(Searcher):
         self.seed = seed
         self.objective = objective
         self.use_best_value = use_best_value
+        self.proposer = proposer
         self.max_failures = max_failures if max_failures is not None else max(n_trials, 3)
         self.deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
         self.failed_this_run = 0
@@ -129,6 +153,8 @@ class StudySearcher(Searcher):
     def suggest(self, trial_id: str) -> dict | str | None:
         if self.stop_reason is not None:
             return Searcher.FINISHED
+        if self.proposer is not None and self.proposer.remaining() == 0:
+            return Searcher.FINISHED
         counts = self.counts()
         done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
         if done >= self.n_trials:
@@ -145,16 +171,20 @@ class StudySearcher(Searcher):
             # Optuna warns that heartbeats are meant for Study.optimize; we beat for ask/tell.
             warnings.simplefilter("ignore", UserWarning)
             trial = self.study.ask()
-        seed = int(trial.user_attrs.get("seed", self.seed + trial.number))
         # Stamp the trial before sampling, so that recovery can always tell whose it is.
         self._storage.set_trial_system_attr(trial._trial_id, DRIVER_ATTR, self._driver)
-        set_user_attrs(self._storage, trial._trial_id, {"seed": seed})
         self._storage.record_heartbeat(trial._trial_id)
         try:
-            config = searchspace.sample(trial, self.space)
+            if self.proposer is not None:
+                config = self.proposer(trial)
+            else:
+                config = searchspace.sample(trial, self.space)
         except Exception:
             self.study.tell(trial, state=TrialState.FAIL)
             raise
+        # Read after proposing: a retry (enqueued) or a proposer may have set the seed.
+        seed = int(trial.user_attrs.get("seed", self.seed + trial.number))
+        set_user_attrs(self._storage, trial._trial_id, {"seed": seed})
         with self._lock:
             self._live[trial_id] = trial
         self.events.append(("start", trial.number, config))

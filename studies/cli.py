@@ -1,4 +1,4 @@
-"""The ``sweeplab`` command line: run, resume and inspect studies.
+"""The ``sweeplab`` command line: run, resume, ablate and inspect studies.
 
 Every command that fails for a reason the user can fix prints one message naming what is
 wrong and exits with status 2, without a traceback.
@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from studies._ablation_plan import MODES
 from studies._errors import SweeplabError, UsageError
 from studies._spec import load_spec, preset_names, preset_text
 from studies._storage import load_study, mask_url, open_storage
@@ -91,6 +92,89 @@ def resume(name: str, storage: str, n_trials: int | None, address: str | None) -
     spec = stored_spec(open_storage(storage, create=False), name, storage)
     spec = spec.with_overrides(n_trials=n_trials)
     _print_summary(run_study(spec, address=address, console=_err))
+
+
+@cli.command()
+@click.argument("name")
+@_storage_option
+@click.option(
+    "--baseline",
+    default="best",
+    show_default=True,
+    help="The configuration to ablate: best (the best complete trial), default "
+    "(every component off) or a trial number.",
+)
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Trials per variant, one per seed (the same seeds for every variant).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="loo",
+    show_default=True,
+    help="loo: the baseline and each component reverted; add: the defaults and each "
+    "component switched on alone; grid: every on/off combination of the components.",
+)
+@click.option(
+    "--components",
+    help="Comma-separated components, e.g. dropout,augment.crop (default: every "
+    "searched entry, each subset element apart).",
+)
+@click.option("--address", help="Attach to a running Ray cluster.")
+def ablate(
+    name: str,
+    storage: str,
+    baseline: str,
+    seeds: int,
+    mode: str,
+    components: str | None,
+    address: str | None,
+) -> None:
+    """Train variants of a configuration of study NAME over seeds: which choices matter?
+
+    \b
+    A component is a searched hyperparameter (off = the trainer's default: dropout 0,
+    optimizer adam, lr 0.001...) or one element of a subset (augment.crop: on/off); a
+    conditional hyperparameter follows its parent. The variants run at the full epoch
+    budget, without pruning, in the study NAME.ablation-MODE-trialN (or -default) of the
+    same database; running the command again runs only what is missing.
+    """
+    import analysis
+    from studies._ablate import run_ablation
+
+    names = [c.strip() for c in components.split(",") if c.strip()] if components else None
+    summary = run_ablation(
+        name,
+        storage=storage,
+        mode=mode,
+        baseline=baseline,
+        seeds=seeds,
+        components=names,
+        address=address,
+        console=_err,
+    )
+    run = summary.run
+    c = run.counts
+    _out.print(
+        f"ablation {run.study_name} of {summary.parent} ({summary.plan.mode} from "
+        f"{summary.baseline}): {c['complete']} complete, {c['fail']} failed "
+        f"({run.n_trials} variant x seed pairs); this run started {run.ran} trial(s) in "
+        f"{run.wall_time_s:.1f}s" + (f"; stopped: {run.stop_reason}" if run.stop_reason else "")
+    )
+    study = load_study(open_storage(storage, create=False), run.study_name, storage)
+    reference = summary.plan.reference
+    try:
+        table = analysis.ablation_table(
+            analysis.trials_frame(study), baseline=reference, metric="test_acc"
+        )
+    except ValueError:  # no complete trial of the reference variant yet
+        _out.print(f"no complete trial of the {reference!r} variant yet: no table")
+        return
+    click.echo(analysis.to_markdown(table), nl=False)
 
 
 def _print_summary(summary: Any) -> None:

@@ -91,3 +91,19 @@ def test_console_script_is_installed() -> None:
         [sys.executable, "-m", "studies.cli", "--help"], capture_output=True, text=True, check=True
     )
     assert "run" in result.stdout and "resume" in result.stdout
+
+
+def test_missing_dataset_files_are_one_message_and_no_study(capsys, tmp_path: Path) -> None:
+    """Offline with the files absent: say where they were expected; leave no empty study."""
+    import optuna
+
+    spec = tiny_spec(tmp_path, name="nodata")
+    text = spec.read_text().replace(
+        'dataset = "digits"', f'dataset = "mnist"\nroot = "{tmp_path / "empty"}"'
+    )
+    spec.write_text(text)
+    code, _, err = sweeplab(capsys, "run", str(spec))
+    assert code == 2
+    assert str(tmp_path / "empty") in err and "download" in err
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    assert optuna.study.get_all_study_names(storage=url) == []

@@ -1,0 +1,404 @@
+"""Running an ablation: ``sweeplab ablate NAME`` in a linked study of the same database.
+
+The baseline configuration (the parent study's best trial, its defaults, or a trial number) is
+planned into variants (``studies._ablation_plan``), each trained with the same K seeds, at the
+full budget, without pruning, through the same Ray Tune machinery as ``run``
+(:func:`studies._run.tune_study`), with an :class:`AblationProposer` in the sampler's place.
+
+Each trial stores user attributes ``variant`` and ``seed``, and its configuration as Optuna
+parameters (subset elements as ``NAME.ELEMENT`` booleans, as in a search). The database decides
+what remains: running ``ablate`` again runs only the (variant, seed) pairs without a COMPLETE
+trial, after recovering interrupted trials as ``resume`` does. One driver per ablation study:
+two at once would each run the pairs neither has finished.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+
+import searchspace
+from studies._ablation_plan import (
+    AblationPlan,
+    Variant,
+    default_config,
+    plan_ablation,
+)
+from studies._errors import SpecConflict, UsageError
+from studies._run import (
+    ABLATION_ATTR,
+    PARENT_ATTR,
+    RunSummary,
+    count_states,
+    recover,
+    summarize,
+    tune_study,
+)
+from studies._spec import StudySpec, spec_from_dict
+from studies._storage import load_study, mask_url, open_storage
+from studies._study import open_study, stored_spec
+
+
+@dataclass(frozen=True, kw_only=True)
+class Baseline:
+    """The configuration an ablation starts from.
+
+    Attributes:
+        label: ``trial7`` or ``default``; part of the ablation study's name.
+        trial: the parent trial's number; ``None`` for the default configuration.
+        config: the configuration, as :meth:`searchspace.SearchSpace.config_from_params` gives.
+        best: whether it was chosen as the parent's best trial.
+    """
+
+    label: str
+    trial: int | None
+    config: dict[str, Any]
+    best: bool = False
+
+    def __str__(self) -> str:
+        if self.trial is None:
+            return "the defaults"
+        return f"trial {self.trial}" + (" (the best)" if self.best else "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AblationSummary:
+    """What ``run_ablation`` did, and where the ablation study stands."""
+
+    parent: str
+    baseline: Baseline
+    plan: AblationPlan
+    run: RunSummary
+
+    @property
+    def study_name(self) -> str:
+        return self.run.study_name
+
+
+def ablation_study_name(parent: str, mode: str, baseline: Baseline) -> str:
+    """The linked study's name: ``quickstart.ablation-loo-trial7``.
+
+    The baseline's trial number is part of it, so ``ablate`` resumes the same study until the
+    parent's best trial changes, and then starts an ablation of the new best.
+    """
+    return f"{parent}.ablation-{mode}-{baseline.label}"
+
+
+def resolve_baseline(
+    parent: optuna.Study, space: searchspace.SearchSpace, baseline: str
+) -> Baseline:
+    """``best``, ``default`` or a trial number of the parent study, as a configuration.
+
+    Raises:
+        UsageError: no complete trial for ``best``; no such trial, or one that has not finished
+            with a result (COMPLETE or PRUNED).
+    """
+    if baseline == "default":
+        return Baseline(label="default", trial=None, config=default_config(space))
+    name = parent.study_name
+    if baseline == "best":
+        try:
+            trial = parent.best_trial
+        except ValueError as e:
+            raise UsageError(
+                f"study {name!r} has no complete trial to ablate yet; run it first, or pass "
+                "--baseline default or a trial number"
+            ) from e
+    else:
+        if not baseline.isdigit():
+            raise UsageError(
+                f"--baseline: must be best, default or a trial number; got {baseline!r}"
+            )
+        trials = {t.number: t for t in parent.get_trials(deepcopy=False)}
+        if int(baseline) not in trials:
+            raise UsageError(
+                f"--baseline: study {name!r} has no trial {baseline} "
+                f"(its trials are numbered 0 to {len(trials) - 1})"
+            )
+        trial = trials[int(baseline)]
+        if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+            raise UsageError(
+                f"--baseline: trial {baseline} of study {name!r} is {trial.state.name}; pick a "
+                "COMPLETE or PRUNED trial"
+            )
+    return Baseline(
+        label=f"trial{trial.number}",
+        trial=trial.number,
+        config=space.config_from_params(trial.params),
+        best=baseline == "best",
+    )
+
+
+# --- what remains to run -------------------------------------------------------------------------
+
+
+def remaining_pairs(plan: AblationPlan, trials: Sequence[FrozenTrial]) -> list[tuple[Variant, int]]:
+    """The plan's (variant, seed) pairs with no COMPLETE trial, and none RUNNING elsewhere.
+
+    Call it after :func:`studies._recovery.recover_interrupted`: a trial still RUNNING then
+    belongs to a live driver.
+    """
+    taken = {
+        (t.user_attrs.get("variant"), t.user_attrs.get("seed"))
+        for t in trials
+        if t.state in (TrialState.COMPLETE, TrialState.RUNNING)
+    }
+    return [(v, s) for v, s in plan.pairs if (v.name, s) not in taken]
+
+
+def check_trials_match(plan: AblationPlan, trials: Sequence[FrozenTrial], where: str) -> None:
+    """Refuse to resume an ablation whose finished variants were run with other values.
+
+    Raises:
+        SpecConflict: naming the trial, the variant and the first parameter that differs.
+    """
+    planned = {v.name: v.params for v in plan.variants}
+    for t in trials:
+        variant = t.user_attrs.get("variant")
+        if t.state != TrialState.COMPLETE or variant not in planned or t.params == planned[variant]:
+            continue
+        key = next(
+            k
+            for k in sorted(set(t.params) | set(planned[variant]))
+            if t.params.get(k) != planned[variant].get(k)
+        )
+        raise SpecConflict(
+            f"{where}: trial {t.number} of variant {variant!r} ran with {key}="
+            f"{t.params.get(key)!r}, but that variant now has {key}={planned[variant].get(key)!r} "
+            "(the catalog defaults changed since); delete the study with `optuna delete-study` "
+            "to start it over"
+        )
+
+
+class AblationProposer:
+    """Hands each new trial of an ablation study its next (variant, seed) pair.
+
+    It records the variant's parameters and sets the trial's ``variant`` and ``seed`` user
+    attributes (the seed is then the trial's training seed). A retry that recovery queued for
+    an interrupted trial takes that trial's own pair.
+
+    Example:
+        >>> import optuna
+        >>> from searchspace import parse_space
+        >>> space = parse_space({"dropout": {"type": "float", "low": 0.1, "high": 0.5}})
+        >>> plan = plan_ablation(space, {"dropout": 0.3}, mode="loo", seeds=[7])
+        >>> study = optuna.create_study()
+        >>> propose = AblationProposer(study, plan.pairs, plan.choices)
+        >>> propose(study.ask()), propose(study.ask()), propose.remaining()
+        ({'dropout': 0.3}, {'dropout': 0.0}, 0)
+        >>> [(t.params, t.user_attrs) for t in study.trials][1]
+        ({'dropout': 0.0}, {'variant': '-dropout', 'seed': 7})
+    """
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        pending: Sequence[tuple[Variant, int]],
+        choices: Mapping[str, tuple[Any, ...]],
+    ) -> None:
+        self._study = study
+        self._pending = list(pending)
+        self._choices = dict(choices)
+
+    def remaining(self) -> int:
+        """Pairs not handed out yet."""
+        return len(self._pending)
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Give ``trial`` the next pair: record its parameters, return its configuration."""
+        variant, seed = self._take(trial)
+        for name, value in variant.params.items():
+            distribution = CategoricalDistribution(self._choices[name])
+            trial.storage.set_trial_param(
+                trial._trial_id, name, distribution.to_internal_repr(value), distribution
+            )
+        trial.set_user_attr("variant", variant.name)
+        trial.set_user_attr("seed", seed)
+        return copy.deepcopy(variant.config)
+
+    def _take(self, trial: optuna.Trial) -> tuple[Variant, int]:
+        retry_of = trial.user_attrs.get("retry_of")
+        if retry_of is not None:
+            storage, study_id = self._study._storage, self._study._study_id
+            original = storage.get_trial(
+                storage.get_trial_id_from_study_id_trial_number(study_id, retry_of)
+            )
+            key = (original.user_attrs.get("variant"), original.user_attrs.get("seed"))
+            for i, (variant, seed) in enumerate(self._pending):
+                if (variant.name, seed) == key:
+                    return self._pending.pop(i)
+            trial.set_user_attr("retry_of", None)  # that pair is done: this trial runs another
+        return self._pending.pop(0)
+
+
+# --- running -------------------------------------------------------------------------------------
+
+
+def ablation_spec(parent: StudySpec, name: str, n_trials: int) -> StudySpec:
+    """The parent's spec for the linked study: its data, model, space, objective, epochs and
+    early stopping, with no pruning and a budget of ``n_trials``."""
+    raw = parent.to_dict()
+    if raw["study"]["direction"] is None:
+        raw["study"].pop("direction")
+    raw["study"]["name"] = name
+    raw["budget"]["n_trials"] = n_trials
+    # The proposer chooses every configuration; the sampler is never asked.
+    raw["search"].update(scheduler="none", sampler="random")
+    return spec_from_dict(raw, source=f"{parent.source} (ablation {name!r})")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ablation:
+    """An opened ablation study: what it ablates, its plan, and the study itself.
+
+    Attributes:
+        parent: the name of the study it ablates.
+        baseline: the configuration it starts from.
+        plan: its variants and seeds.
+        spec: its spec: the parent's, with no pruning and the plan's size as its budget.
+        study: the linked study, in the parent's database.
+    """
+
+    parent: str
+    baseline: Baseline
+    plan: AblationPlan
+    spec: StudySpec
+    study: optuna.Study
+
+
+def open_ablation(
+    name: str,
+    *,
+    storage: str,
+    mode: str = "loo",
+    baseline: str = "best",
+    seeds: int = 3,
+    components: Sequence[str] | None = None,
+) -> Ablation:
+    """Plan the ablation of study ``name`` and create (or load) its linked study.
+
+    The arguments are those of :func:`run_ablation`. Nothing is trained.
+
+    Raises:
+        StudyNotFound, StorageError, UsageError, SpecConflict: before anything is written.
+    """
+    store = open_storage(storage, create=False)
+    parent = load_study(store, name, storage)
+    if ABLATION_ATTR in parent.user_attrs:
+        raise UsageError(
+            f"study {name!r} is itself an ablation (of {parent.user_attrs.get(PARENT_ATTR)!r}); "
+            "ablate the study it comes from"
+        )
+    parent_spec = stored_spec(store, name, storage)
+    base = resolve_baseline(parent, parent_spec.space, baseline)
+    seed_values = [parent_spec.study.seed + i for i in range(seeds)]
+    plan = plan_ablation(
+        parent_spec.space, base.config, mode=mode, seeds=seed_values, components=components
+    )
+    study_name = ablation_study_name(name, mode, base)
+    spec = ablation_spec(parent_spec, study_name, n_trials=len(plan.pairs))
+    if study_name in {s.study_name for s in store.get_all_studies()}:
+        existing = load_study(store, study_name, storage).get_trials(deepcopy=False)
+        check_trials_match(plan, existing, f"ablation study {study_name!r}")
+    study = open_study(spec, store)
+    study.set_user_attr(PARENT_ATTR, name)
+    study.set_user_attr(
+        ABLATION_ATTR,
+        {
+            "mode": mode,
+            "baseline": baseline,
+            "baseline_trial": base.trial,
+            "baseline_config": base.config,
+            "requested_components": None if components is None else list(components),
+            "components": list(plan.components),
+            "unchanged": list(plan.unchanged),
+            "seeds": len(seed_values),
+            "seed_values": seed_values,
+            "variants": [v.name for v in plan.variants],
+            "reference": plan.reference,
+        },
+    )
+    return Ablation(parent=name, baseline=base, plan=plan, spec=spec, study=study)
+
+
+def run_ablation(
+    name: str,
+    *,
+    storage: str,
+    mode: str = "loo",
+    baseline: str = "best",
+    seeds: int = 3,
+    components: Sequence[str] | None = None,
+    address: str | None = None,
+    console: Console | None = None,
+) -> AblationSummary:
+    """Create (or continue) the ablation of study ``name`` and run what it still lacks.
+
+    Example (starts local Ray, so not run as a doctest)::
+
+        summary = run_ablation("quickstart", storage="sqlite:///sweeplab.db", seeds=3)
+        print(summary.study_name, [v.name for v in summary.plan.variants])
+
+    Args:
+        name: the parent study, created by sweeplab (its spec is read from the database).
+        storage: the database URL; the ablation study is created in the same database.
+        mode: ``loo``, ``add`` or ``grid``.
+        baseline: ``best``, ``default`` or a trial number of the parent.
+        seeds: trials per variant; seed i trains with seed ``[study] seed + i``.
+        components: the component names to ablate (default: all of them).
+        address: a Ray cluster to attach to (see :func:`studies.run_study`).
+        console: where progress goes.
+
+    Raises:
+        StudyNotFound, StorageError, UsageError, SpecConflict, DatasetMissing: before anything
+            runs.
+    """
+    console = console or Console(stderr=True)
+    started = time.monotonic()
+    ablation = open_ablation(
+        name, storage=storage, mode=mode, baseline=baseline, seeds=seeds, components=components
+    )
+    plan, spec, study = ablation.plan, ablation.spec, ablation.study
+    console.print(
+        f"ablation [bold]{spec.study.name}[/bold] of {name} in {mask_url(storage)}: {mode} from "
+        f"{ablation.baseline}; {len(plan.variants)} variant(s) x {len(plan.seeds)} seed(s) x "
+        f"{spec.budget.max_epochs} epochs, no pruning, concurrency {spec.search.concurrency}"
+    )
+    if plan.unchanged:
+        console.print(
+            f"not ablated, {ablation.baseline} has them off already: {', '.join(plan.unchanged)}",
+            highlight=False,
+        )
+    recovered = recover(study, console)
+    pending = remaining_pairs(plan, study.get_trials(deepcopy=False))
+    counts = count_states(study)
+    ran, stop_reason = 0, None
+    if pending:
+        console.print(f"{len(plan.pairs) - len(pending)} of {len(plan.pairs)} pairs done")
+        # The searcher's budget: what the study has now plus every pending pair; the proposer
+        # ends the run when it has handed out the last pair (a failed one is not replaced).
+        budget = counts["complete"] + counts["pruned"] + counts["running"] + len(pending)
+        ran, stop_reason = tune_study(
+            spec.with_overrides(n_trials=budget),
+            study,
+            address=address,
+            console=console,
+            counts=counts,
+            proposer=AblationProposer(study, pending, plan.choices),
+        )
+        counts = count_states(study)
+    else:
+        console.print(
+            f"every one of the {len(plan.pairs)} (variant, seed) pairs has a complete trial: "
+            "nothing to run"
+        )
+    run = summarize(spec, study, counts, ran, recovered, started, stop_reason)
+    return AblationSummary(parent=name, baseline=ablation.baseline, plan=plan, run=run)
