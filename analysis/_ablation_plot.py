@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analysis._ablation import is_fraction, metric_name
+from analysis._ablation_path_plot import save_png_svg
 from analysis._plots import _figure, _save, metric_label
 
 __all__ = ["ablation_bar_chart"]
@@ -27,7 +28,9 @@ def _signed(x: float, percent: bool) -> str:
 _BETTER, _WORSE, _NEITHER = 0, 1, 7
 
 
-def ablation_bar_chart(table: pd.DataFrame, path: str | Path, metric: str = "test_acc") -> Path:
+def ablation_bar_chart(
+    table: pd.DataFrame, path: str | Path, metric: str = "test_acc", *, svg: bool = False
+) -> Path:
     """Horizontal bars of Δ = variant mean − baseline mean, with the interval as error bars.
 
     Bars run in table order, top to bottom, the baseline being the zero line. Accuracies are
@@ -41,6 +44,7 @@ def ablation_bar_chart(table: pd.DataFrame, path: str | Path, metric: str = "tes
         path: where to write the PNG (parent folders are created).
         metric: the metric the table's deltas are of; must match the table's own
             (``table.attrs["metric"]``).
+        svg: also write an SVG beside the PNG (same name, ``.svg``).
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -143,4 +147,4 @@ def ablation_bar_chart(table: pd.DataFrame, path: str | Path, metric: str = "tes
             ],
             loc="outside lower center", ncols=3, frameon=False, fontsize="small",
         )  # fmt: skip
-        return _save(fig, path)
+        return save_png_svg(fig, path)[0] if svg else _save(fig, path)

@@ -1,0 +1,311 @@
+"""The greedy ablation path of a ``sweeplab ablate --mode path`` study, step by step.
+
+Fawcett & Hoos (2016), "Analysing differences between algorithm configurations through
+ablation": from the default configuration, every parameter still at its default is flipped to
+its target (best) value, one at a time; the flip that improves the objective most is kept, and
+the walk repeats until the target is reached. A few flips usually explain almost all of the
+default-to-target gain (1-4 parameters, > 95 %, in their experiments).
+
+The trials of a path study carry user attributes ``variant`` (the configuration's name),
+``seed``, ``step`` (0 for the default, i for a candidate of step i), ``component`` (the parameter
+flipped), ``source`` (the variant it was flipped from) and ``change`` (the entries it changed).
+:func:`greedy_path` replays the walk from those trials alone, so the runner that chooses the
+next step and the report that shows the path read the same decisions out of the same data.
+
+For step i with mean objective m_i over the seeds (m_0 the default's, m_d the target's after
+all d flips):
+
+- Δ_i = m_i − m_{i−1} (``delta``);
+- gain share_i = Δ_i / (m_d − m_0) (``gain_share``), and the cumulative share
+  (m_i − m_0) / (m_d − m_0) (``cumulative_share``). Both are signed, so they read the same for a
+  minimised objective; a step can explain a negative share when the greedy choice was the least
+  harmful one. They are NaN until the path has reached the target, or when m_d = m_0.
+
+The target's m_d is measured on the path, with the same seeds as every step, not taken from the
+search: the best trial of a search is its luckiest draw, and would inflate the total gain.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.study import StudyDirection
+
+from analysis._frames import study_direction
+from analysis._storage import load_study
+
+__all__ = ["PATH_COLUMNS", "ablation_path", "greedy_path", "path_trials_frame"]
+
+#: Columns of :func:`greedy_path` and their dtypes. ``objective_*`` and ``delta`` are in the
+#: objective's units (fractions for accuracies); the shares are fractions (0.95, not 95 %).
+PATH_COLUMNS: dict[str, str] = {
+    "step": "int64",
+    "parameter": "string",
+    "value": "string",
+    "variant": "string",
+    "candidates": "int64",
+    "n": "int64",
+    "objective_mean": "float64",
+    "objective_std": "float64",
+    "delta": "float64",
+    "gain_share": "float64",
+    "cumulative_share": "float64",
+    "test_acc_mean": "float64",
+    "test_acc_std": "float64",
+}
+
+_TRIAL_COLUMNS = {
+    "number": "int64",
+    "state": "string",
+    "value": "float64",
+    "seed": "Int64",
+    "variant": "string",
+    "step": "Int64",
+    "component": "string",
+    "source": "string",
+    "change": "string",
+    "test_acc": "float64",
+}
+
+
+def path_trials_frame(trials: Sequence[optuna.trial.FrozenTrial]) -> pd.DataFrame:
+    """One row per trial with what :func:`greedy_path` reads; ``change`` as JSON text."""
+
+    def row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+        a = t.user_attrs
+        change = a.get("change")
+        return {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value if t.value is not None else math.nan,
+            "seed": a.get("seed"),
+            "variant": a.get("variant"),
+            "step": a.get("step"),
+            "component": a.get("component"),
+            "source": a.get("source"),
+            "change": None if change is None else json.dumps(change),
+            "test_acc": a.get("test_acc", math.nan),
+        }
+
+    rows = [row(t) for t in trials]
+    return pd.DataFrame(
+        {c: pd.Series([r[c] for r in rows], dtype=dt) for c, dt in _TRIAL_COLUMNS.items()}
+    )
+
+
+def _number(x: Any) -> str:
+    if isinstance(x, bool) or x is None:
+        return {True: "on", False: "off", None: "dropped"}[x]
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    if isinstance(x, list):
+        return "[" + ", ".join(map(str, x)) + "]"
+    return str(x)
+
+
+def describe_change(component: str, change: Mapping[str, Any]) -> str:
+    """The new value of a flipped component, its children's in parentheses.
+
+    Example:
+        >>> describe_change("optimizer", {"optimizer": "sgd", "momentum": 0.8, "beta2": None})
+        'sgd (momentum 0.8, beta2 dropped)'
+        >>> describe_change("augment.crop", {"augment": ["crop"], "crop_padding": 1})
+        'on (crop_padding 1)'
+    """
+    if component in change:
+        head, own = _number(change[component]), component
+    elif "." in component and component.split(".", 1)[0] in change:
+        own, element = component.split(".", 1)
+        head = "on" if element in (change[own] or []) else "off"
+    else:
+        head, own = "", None
+    rest = [f"{k} {_number(v)}" for k, v in change.items() if k != own]
+    if not rest:
+        return head
+    return f"{head} ({', '.join(rest)})".strip()
+
+
+def _eq(column: pd.Series, value: Any) -> np.ndarray:
+    # Nullable columns compare to NA where a value is missing; missing never matches.
+    return (column == value).fillna(False).to_numpy(dtype=bool)
+
+
+def _complete(trials: pd.DataFrame, seeds: Sequence[int] | None) -> pd.DataFrame:
+    done = trials[
+        _eq(trials["state"], "COMPLETE")
+        & trials["variant"].notna().to_numpy(dtype=bool)
+        & trials["value"].notna().to_numpy(dtype=bool)
+    ]
+    if seeds is not None:
+        done = done[done["seed"].isin(list(seeds)).fillna(False).to_numpy(dtype=bool)]
+    # A re-run of one (variant, seed) is the same experiment again; the last one counts.
+    return done[~done.duplicated(["variant", "seed"], keep="last") | done["seed"].isna()]
+
+
+def greedy_path(
+    trials: pd.DataFrame,
+    *,
+    components: Sequence[str],
+    direction: StudyDirection | str = "maximize",
+    seeds: Sequence[int] | None = None,
+) -> pd.DataFrame:
+    """Replay the greedy ablation path from a path study's trials: one row per decided step.
+
+    Step 0 is decided when the default configuration has a COMPLETE trial for every seed; step i
+    when every component not yet flipped has a candidate (``step`` i, ``source`` the winner of
+    step i − 1) with a COMPLETE trial for every seed. The winner is the candidate with the best
+    mean objective (``value``); a tie goes to the component listed first in ``components``. The
+    walk stops at the first undecided step, so a path still running shows the steps it has.
+
+    Args:
+        trials: :func:`path_trials_frame` of the study (or any frame with its columns).
+        components: the parameters the path flips, in their tie-breaking order.
+        direction: ``"maximize"`` or ``"minimize"`` (or a :class:`StudyDirection`).
+        seeds: the seeds every configuration is trained with; only their trials count, and a
+            step needs all of them. ``None``: any seed counts, and one trial is enough.
+
+    Returns:
+        Columns :data:`PATH_COLUMNS`. Step 0's ``parameter`` and ``value`` are NA, its
+        ``candidates`` 1. ``attrs`` holds ``components``, ``direction``, ``seeds`` and
+        ``complete`` (whether the path reached the target).
+
+    Example:
+        >>> t = pd.DataFrame({
+        ...     "state": ["COMPLETE"] * 4, "seed": [0] * 4, "value": [0.5, 0.6, 0.8, 0.9],
+        ...     "variant": ["default", "+a", "+b", "+a+b"], "step": [0, 1, 1, 2],
+        ...     "component": [None, "a", "b", "a"], "source": [None, "default", "default", "+b"],
+        ...     "change": [None, '{"a": 1}', '{"b": 2}', '{"a": 1}']})
+        >>> path = greedy_path(t, components=["a", "b"])
+        >>> path[["step", "parameter", "value", "objective_mean", "gain_share"]].round(3)
+           step parameter value  objective_mean  gain_share
+        0     0      <NA>  <NA>             0.5         NaN
+        1     1         b     2             0.8        0.75
+        2     2         a     1             0.9        0.25
+    """
+    direction = StudyDirection[direction.upper()] if isinstance(direction, str) else direction
+    maximize = direction == StudyDirection.MAXIMIZE
+    components = list(components)
+    done = _complete(trials, seeds)
+    need = len(set(seeds)) if seeds is not None else 1
+    has_test = "test_acc" in done.columns
+
+    def stats(group: pd.DataFrame) -> dict[str, Any]:
+        x = pd.Series(group["value"].to_numpy(dtype="float64"))
+        test = pd.Series(
+            group["test_acc"].to_numpy(dtype="float64", na_value=np.nan) if has_test else []
+        ).dropna()
+        return {
+            "variant": str(group["variant"].iloc[0]),
+            "n": len(x),
+            "objective_mean": x.mean(),
+            "objective_std": x.std(ddof=1),
+            "test_acc_mean": test.mean() if len(test) else math.nan,
+            "test_acc_std": test.std(ddof=1) if len(test) > 1 else math.nan,
+        }
+
+    def enough(group: pd.DataFrame) -> bool:
+        return group["seed"].nunique() >= need if seeds is not None else len(group) >= need
+
+    rows: list[dict[str, Any]] = []
+    default = done[_eq(done["step"], 0)]
+    if len(default) and enough(default[_eq(default["variant"], default["variant"].iloc[0])]):
+        default = default[_eq(default["variant"], default["variant"].iloc[0])]
+        rows.append(
+            {"step": 0, "parameter": None, "value": None, "candidates": 1, **stats(default)}
+        )
+        current, flipped = rows[0]["variant"], []
+        for step in range(1, len(components) + 1):
+            here = done[_eq(done["step"], step) & _eq(done["source"], current)]
+            remaining = [c for c in components if c not in flipped]
+            groups = []
+            for c in remaining:
+                group = here[_eq(here["component"], c)]
+                if group.empty:
+                    break
+                # One candidate per component by construction; of hand-made duplicates, the last.
+                group = group[_eq(group["variant"], group["variant"].iloc[-1])]
+                if not enough(group):
+                    break
+                groups.append((c, group, stats(group)))
+            if len(groups) < len(remaining):
+                break
+            best = groups[0]
+            for candidate in groups[1:]:  # strict: ties keep the earlier component
+                m, b = candidate[2]["objective_mean"], best[2]["objective_mean"]
+                if (m > b) if maximize else (m < b):
+                    best = candidate
+            component, group, summary = best
+            change = group["change"].iloc[-1]
+            value = None if pd.isna(change) else describe_change(component, json.loads(change))
+            rows.append(
+                {
+                    "step": step,
+                    "parameter": component,
+                    "value": value,
+                    "candidates": len(groups),
+                    **summary,
+                }
+            )
+            current = summary["variant"]
+            flipped.append(component)
+
+    complete = len(rows) == len(components) + 1
+    means = [r["objective_mean"] for r in rows]
+    total = means[-1] - means[0] if complete else math.nan
+    for i, r in enumerate(rows):
+        r["delta"] = math.nan if i == 0 else means[i] - means[i - 1]
+        usable = complete and total != 0 and math.isfinite(total)
+        r["gain_share"] = r["delta"] / total if usable and i else math.nan
+        r["cumulative_share"] = (means[i] - means[0]) / total if usable else math.nan
+    table = pd.DataFrame(
+        {c: pd.Series([r[c] for r in rows], dtype=dt) for c, dt in PATH_COLUMNS.items()}
+    )
+    table.attrs.update(
+        components=components,
+        direction=direction.name.lower(),
+        seeds=None if seeds is None else list(seeds),
+        complete=complete,
+    )
+    return table
+
+
+def ablation_path(
+    storage: str | optuna.storages.BaseStorage, ablation_study_name: str
+) -> pd.DataFrame:
+    """The greedy ablation path of a study written by ``sweeplab ablate --mode path``.
+
+    The components and seeds are read from the study's ``sweeplab_ablation`` user attribute,
+    the direction from the study; see :func:`greedy_path` for the rows and columns. ``attrs``
+    also holds ``objective`` (the metric name), ``study`` and ``parent``.
+
+    Raises:
+        StudyNotFoundError: no such study.
+        ValueError: the study is not a path ablation.
+    """
+    study = load_study(storage, ablation_study_name)
+    how = study.user_attrs.get("sweeplab_ablation")
+    if not isinstance(how, Mapping) or how.get("mode") != "path":
+        mode = how.get("mode") if isinstance(how, Mapping) else None
+        raise ValueError(
+            f"study {ablation_study_name!r} is not a path ablation (mode {mode!r}); create one "
+            "with `sweeplab ablate NAME --mode path`."
+        )
+    table = greedy_path(
+        path_trials_frame(study.get_trials(deepcopy=False)),
+        components=list(how.get("components", [])),
+        direction=study_direction(study),
+        seeds=how.get("seed_values"),
+    )
+    objective = study.user_attrs.get("objective")
+    table.attrs.update(
+        objective=objective if isinstance(objective, str) and objective else "objective",
+        study=ablation_study_name,
+        parent=study.user_attrs.get("sweeplab_parent"),
+    )
+    return table
