@@ -26,6 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
 import searchspace
+from studies._ablation_path import path_cost, plan_path
 from studies._ablation_plan import (
     AblationPlan,
     Variant,
@@ -220,8 +221,8 @@ class AblationProposer:
             trial.storage.set_trial_param(
                 trial._trial_id, name, distribution.to_internal_repr(value), distribution
             )
-        trial.set_user_attr("variant", variant.name)
-        trial.set_user_attr("seed", seed)
+        for key, value in {**variant.attrs, "variant": variant.name, "seed": seed}.items():
+            trial.set_user_attr(key, value)
         return copy.deepcopy(variant.config)
 
     def _take(self, trial: optuna.Trial) -> tuple[Variant, int]:
@@ -300,11 +301,16 @@ def open_ablation(
     parent_spec = stored_spec(store, name, storage)
     base = resolve_baseline(parent, parent_spec.space, baseline)
     seed_values = [parent_spec.study.seed + i for i in range(seeds)]
-    plan = plan_ablation(
-        parent_spec.space, base.config, mode=mode, seeds=seed_values, components=components
-    )
+    if mode == "path":
+        plan = plan_path(parent_spec.space, base.config, seeds=seed_values, components=components)
+        n_trials = path_cost(len(plan.components)) * len(seed_values)
+    else:
+        plan = plan_ablation(
+            parent_spec.space, base.config, mode=mode, seeds=seed_values, components=components
+        )
+        n_trials = len(plan.pairs)
     study_name = ablation_study_name(name, mode, base)
-    spec = ablation_spec(parent_spec, study_name, n_trials=len(plan.pairs))
+    spec = ablation_spec(parent_spec, study_name, n_trials=n_trials)
     if study_name in {s.study_name for s in store.get_all_studies()}:
         existing = load_study(store, study_name, storage).get_trials(deepcopy=False)
         check_trials_match(plan, existing, f"ablation study {study_name!r}")
@@ -369,7 +375,9 @@ def run_ablation(
     plan, spec, study = ablation.plan, ablation.spec, ablation.study
     console.print(
         f"ablation [bold]{spec.study.name}[/bold] of {name} in {mask_url(storage)}: {mode} from "
-        f"{ablation.baseline}; {len(plan.variants)} variant(s) x {len(plan.seeds)} seed(s) x "
+        f"{ablation.baseline}; "
+        + ("the greedy path" if mode == "path" else f"{len(plan.variants)} variant(s)")
+        + f" x {len(plan.seeds)} seed(s) x "
         f"{spec.budget.max_epochs} epochs, no pruning, concurrency {spec.search.concurrency}"
     )
     if plan.unchanged:
@@ -381,7 +389,12 @@ def run_ablation(
     pending = remaining_pairs(plan, study.get_trials(deepcopy=False))
     counts = count_states(study)
     ran, stop_reason = 0, None
-    if pending:
+    if mode == "path":
+        from studies._ablate_path import run_path
+
+        ran, stop_reason = run_path(ablation, address=address, console=console)
+        counts = count_states(study)
+    elif pending:
         console.print(f"{len(plan.pairs) - len(pending)} of {len(plan.pairs)} pairs done")
         # The searcher's budget: what the study has now plus every pending pair; the proposer
         # ends the run when it has handed out the last pair (a failed one is not replaced).

@@ -21,28 +21,33 @@ ablation", call the first two leave-one-out and add-one-in):
   alone, at the baseline's value;
 - ``grid``: every on/off combination of the named components, the others at the baseline's
   value: ``baseline`` (all on), ``augment.crop=on,weight_decay=off``...
+- ``seeds``: the baseline alone, K times: the run-to-run noise every other difference is to be
+  set against.
 
-Fawcett & Hoos's greedy ablation *path* is not implemented: it would be a fourth mode whose
-variants depend on earlier results, i.e. a proposer that plans each round from the study.
+Fawcett & Hoos's greedy ablation ``path`` is planned step by step from the results of the step
+before (``studies._ablation_path``), not here.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import searchspace
 import trainer
 from studies._errors import UsageError
 
-MODES = ("loo", "add", "grid")
+#: Every mode of ``sweeplab ablate``; ``path`` is planned by ``studies._ablation_path``.
+MODES = ("loo", "add", "path", "grid", "seeds")
+#: The modes :func:`plan_ablation` plans up front.
+PLANNED_MODES = ("loo", "add", "grid", "seeds")
 #: A grid over more components than this (2^6 = 64 variants x seeds) is refused.
 MAX_GRID_COMPONENTS = 6
 
 # The variant every other one is compared with, per mode.
-_REFERENCE = {"loo": "baseline", "add": "default", "grid": "baseline"}
+_REFERENCE = {"loo": "baseline", "add": "default", "grid": "baseline", "seeds": "baseline"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,12 +74,14 @@ class Variant:
         on: the components at the baseline's value; every other one is off.
         config: what the trainer gets (subset entries as a list, inactive entries absent).
         params: the same as stored Optuna parameters (subset elements as booleans).
+        attrs: further user attributes its trials carry (a path step's ``step``...).
     """
 
     name: str
     on: frozenset[str]
     config: dict[str, Any]
     params: dict[str, Any]
+    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +105,7 @@ class AblationPlan:
         (8, '-lr', 0)
 
     Attributes:
-        mode: ``loo``, ``add`` or ``grid``.
+        mode: ``loo``, ``add``, ``grid``, ``seeds`` (or ``path``, one step at a time).
         reference: the variant the others are compared with (``baseline``; ``default`` in add).
         components: the components ablated, in space order.
         unchanged: components asked for that the baseline already has off (nothing to ablate).
@@ -219,7 +226,9 @@ def optuna_params(space: searchspace.SearchSpace, config: Mapping[str, Any]) -> 
     return params
 
 
-def _choices(space: searchspace.SearchSpace, baseline: Mapping[str, Any]) -> dict[str, tuple]:
+def parameter_choices(
+    space: searchspace.SearchSpace, baseline: Mapping[str, Any]
+) -> dict[str, tuple]:
     # Optuna refuses a categorical parameter whose choices differ between trials of a study, so
     # each parameter gets one distribution: every value any variant can give it.
     out: dict[str, tuple] = {}
@@ -275,8 +284,8 @@ def plan_ablation(
         UsageError: an unknown mode or component name, no seed, or a grid over more than
             :data:`MAX_GRID_COMPONENTS` components.
     """
-    if mode not in MODES:
-        raise UsageError(f"--mode: must be one of {', '.join(MODES)}; got {mode!r}")
+    if mode not in PLANNED_MODES:
+        raise UsageError(f"--mode: must be one of {', '.join(PLANNED_MODES)}; got {mode!r}")
     if not seeds:
         raise UsageError("--seeds: an ablation needs at least one seed")
     every = frozenset(c.name for c in find_components(space))
@@ -285,6 +294,22 @@ def plan_ablation(
     def config(on: Iterable[str]) -> dict[str, Any]:
         return variant_config(space, baseline, on)
 
+    if mode == "seeds":
+        if components:
+            raise UsageError("--components: --mode seeds re-runs the baseline as it is; drop it")
+        # Nothing is switched: the baseline, once per seed.
+        cfg = config(every)
+        return AblationPlan(
+            mode=mode,
+            reference=_REFERENCE[mode],
+            components=(),
+            unchanged=(),
+            variants=(
+                Variant(name="baseline", on=every, config=cfg, params=optuna_params(space, cfg)),
+            ),
+            seeds=tuple(seeds),
+            choices=parameter_choices(space, baseline),
+        )
     if mode == "add":
         changes = {c: config({c}) != config(()) for c in chosen}
     else:
@@ -320,5 +345,5 @@ def plan_ablation(
         unchanged=unchanged,
         variants=tuple(variants),
         seeds=tuple(seeds),
-        choices=_choices(space, baseline),
+        choices=parameter_choices(space, baseline),
     )

@@ -12,6 +12,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -196,15 +198,21 @@ def tune_study(
         DatasetMissing: before Ray starts.
     """
     _preflight(spec)
+    with ray_session(address):
+        return _tune(spec, study, console=console, counts=counts, proposer=proposer)
+
+
+@contextmanager
+def ray_session(address: str | None) -> Iterator[None]:
+    """Ray, initialised for the block: attached to ``address`` or a local instance.
+
+    Ray already initialised in this process (a test fixture, an enclosing session) is used as it
+    is and left running; otherwise the instance started here is shut down at the end, so several
+    :func:`tune_study` calls in one block (the rounds of an ablation path) share one start.
+    """
     for key, value in _TUNE_ENV.items():
         os.environ.setdefault(key, value)
     import ray
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
-    from studies._progress import ProgressView
-    from studies._searcher import StudySearcher
-    from studies._trainable import TrialTemplate, run_trial
 
     started_ray = False
     if not ray.is_initialized():
@@ -216,6 +224,28 @@ def tune_study(
             configure_logging=True,
         )
         started_ray = True
+    try:
+        yield
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _tune(
+    spec: StudySpec,
+    study: optuna.Study,
+    *,
+    console: Console,
+    counts: dict[str, int],
+    proposer: Proposer | None,
+) -> tuple[int, str | None]:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from studies._progress import ProgressView
+    from studies._searcher import StudySearcher
+    from studies._trainable import TrialTemplate, run_trial
+
     searcher = StudySearcher(
         study=study,
         space=spec.space,
@@ -290,8 +320,6 @@ def tune_study(
         if requeued:
             console.print(f"trials {requeued} were interrupted and queued to run again")
         shutil.rmtree(scratch, ignore_errors=True)
-        if started_ray:
-            ray.shutdown()
     ran = len(study.get_trials(deepcopy=False)) - before
     return ran, searcher.stop_reason
 

@@ -117,7 +117,10 @@ def resume(name: str, storage: str, n_trials: int | None, address: str | None) -
     default="loo",
     show_default=True,
     help="loo: the baseline and each component reverted; add: the defaults and each "
-    "component switched on alone; grid: every on/off combination of the components.",
+    "component switched on alone; path: the greedy path from the defaults to the baseline, "
+    "one component per step (1 + d(d+1)/2 configurations for d components: cap d with "
+    "--components); grid: every on/off combination of the components; seeds: the baseline "
+    "alone, once per seed (run-to-run noise).",
 )
 @click.option(
     "--components",
@@ -141,7 +144,8 @@ def ablate(
     optimizer adam, lr 0.001...) or one element of a subset (augment.crop: on/off); a
     conditional hyperparameter follows its parent. The variants run at the full epoch
     budget, without pruning, in the study NAME.ablation-MODE-trialN (or -default) of the
-    same database; running the command again runs only what is missing.
+    same database; running the command again runs only what is missing (the path continues
+    from the last step the database has decided).
     """
     import analysis
     from studies._ablate import run_ablation
@@ -166,6 +170,15 @@ def ablate(
         f"{run.wall_time_s:.1f}s" + (f"; stopped: {run.stop_reason}" if run.stop_reason else "")
     )
     study = load_study(open_storage(storage, create=False), run.study_name, storage)
+    if mode == "path":
+        path = analysis.ablation_path(study._storage, run.study_name)
+        if path.empty:
+            _out.print(
+                "the default configuration has no complete trial for every seed yet: no path"
+            )
+            return
+        click.echo(analysis.path_to_markdown(path), nl=False)
+        return
     reference = summary.plan.reference
     try:
         table = analysis.ablation_table(
@@ -173,6 +186,11 @@ def ablate(
         )
     except ValueError:  # no complete trial of the reference variant yet
         _out.print(f"no complete trial of the {reference!r} variant yet: no table")
+        return
+    if mode == "seeds":
+        objective = study.user_attrs.get("objective", "objective")
+        spread = analysis.seed_variance(analysis.trials_frame(study), objective=objective)
+        click.echo(analysis.seed_variance_markdown(spread), nl=False)
         return
     click.echo(analysis.to_markdown(table), nl=False)
 

@@ -195,7 +195,7 @@ def test_components_restrict_the_plan_and_unknown_names_list_the_valid_ones() ->
     message = str(e.value)
     assert "unknown component 'droput'; did you mean `dropout`?" in message
     assert "lr, optimizer, dropout, weight_decay, augment.crop, augment.noise" in message
-    with pytest.raises(UsageError, match="--mode: must be one of loo, add, grid"):
+    with pytest.raises(UsageError, match="--mode: must be one of loo, add, grid, seeds"):
         plan_ablation(SPACE, BASELINE, mode="path", seeds=[0])
 
 
@@ -376,7 +376,7 @@ def test_usage_errors_are_one_line_exit_2(capsys, tmp_path: Path) -> None:
         (["--components", "lr,nope"], "unknown component 'nope' (components of this study: lr,"),
         (["--baseline", "99"], "study 'tiny' has no trial 99 (its trials are numbered 0 to 2)"),
         (["--baseline", "last"], "--baseline: must be best, default or a trial number"),
-        (["--mode", "path"], "'path' is not one of 'loo', 'add', 'grid'"),
+        (["--mode", "walk"], "'walk' is not one of 'loo', 'add', 'path', 'grid', 'seeds'"),
         (["--seeds", "0"], "0 is not in the range x>=1"),
     ]
     for args, expected in cases:
