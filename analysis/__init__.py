@@ -15,6 +15,13 @@ creates a database, a study or a trial), so it can run against a study that is s
   confidence interval and Welch's t test. :func:`to_markdown`, :func:`to_latex`, :func:`to_csv`
   and :func:`to_html` print it as papers do; :func:`write_ablation_tables` writes all four and
   :func:`ablation_bar_chart` draws the differences.
+- :func:`ablation_path` replays the greedy ablation path of a ``--mode path`` study (Fawcett &
+  Hoos 2016): per step the parameter flipped, its value, the objective after the step and the
+  share of the default-to-target gain it explains; :func:`path_to_markdown`,
+  :func:`path_to_latex`, :func:`write_path_tables` and :func:`ablation_path_chart` show it.
+- :func:`seed_variance` is the spread of one configuration over seeds (``--mode seeds``).
+- :func:`render_ablation_sections` writes every ablation linked to a study and returns the
+  report's ``## Ablations`` section.
 
 Importing this package has no side effects: matplotlib and seaborn are imported by the plotting
 functions when first called, and no backend is selected.
@@ -47,11 +54,21 @@ Example:
 """
 
 from analysis._ablation import ablation_table
+from analysis._ablation_path import ablation_path, greedy_path, path_trials_frame
+from analysis._ablation_path_plot import ablation_path_chart
+from analysis._ablation_path_tables import (
+    path_to_html,
+    path_to_latex,
+    path_to_markdown,
+    write_path_tables,
+)
 from analysis._ablation_plot import ablation_bar_chart
+from analysis._ablation_report import render_ablation_sections
 from analysis._frames import Frames, curves_frame, frames, trials_frame
 from analysis._importance import param_importances
 from analysis._plots import plot_importances, plot_learning_curves, plot_optimization_history
 from analysis._report import write_report
+from analysis._seed_variance import seed_variance, seed_variance_markdown
 from analysis._storage import StudyNotFoundError
 from analysis._tables import to_csv, to_html, to_latex, to_markdown, write_ablation_tables
 
@@ -59,18 +76,29 @@ __all__ = [
     "Frames",
     "StudyNotFoundError",
     "ablation_bar_chart",
+    "ablation_path",
+    "ablation_path_chart",
     "ablation_table",
     "curves_frame",
     "frames",
+    "greedy_path",
     "param_importances",
+    "path_to_html",
+    "path_to_latex",
+    "path_to_markdown",
+    "path_trials_frame",
     "plot_importances",
     "plot_learning_curves",
     "plot_optimization_history",
+    "render_ablation_sections",
+    "seed_variance",
+    "seed_variance_markdown",
     "to_csv",
     "to_html",
     "to_latex",
     "to_markdown",
     "trials_frame",
     "write_ablation_tables",
+    "write_path_tables",
     "write_report",
 ]

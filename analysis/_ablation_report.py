@@ -1,0 +1,198 @@
+"""The ``## Ablations`` section of a study's report: every linked ablation, its tables and figures.
+
+An ablation study (``sweeplab ablate``) lives in the same database as the study it ablates and
+names it in its user attribute ``sweeplab_parent``; ``sweeplab_ablation`` says how it was run
+(mode, baseline, seeds...). :func:`render_ablation_sections` finds them all, writes each one's
+tables and figures under ``out_dir/ablations/<ablation study>/`` and returns the Markdown that
+shows them, with links relative to ``out_dir``. Same database, same bytes: studies in name
+order, no timestamps, deterministic figures.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from analysis._ablation import ablation_table
+from analysis._ablation_path import ablation_path
+from analysis._ablation_path_plot import ablation_path_chart
+from analysis._ablation_path_tables import path_to_markdown, write_path_tables
+from analysis._ablation_plot import ablation_bar_chart
+from analysis._frames import trials_frame
+from analysis._markdown import code
+from analysis._seed_variance import seed_variance, seed_variance_markdown
+from analysis._storage import load_study
+from analysis._tables import to_markdown, write_ablation_tables
+
+__all__ = ["ABLATIONS_DIR", "linked_ablations", "render_ablation_sections"]
+
+#: Where, under the report's folder, each ablation's files go (one folder per ablation study).
+ABLATIONS_DIR = "ablations"
+
+_MODES = {
+    "loo": "leave-one-out (each component reverted to its default)",
+    "add": "add-one-in (each component switched on alone, from the defaults)",
+    "grid": "full factorial over the named components",
+    "path": "greedy ablation path from the defaults to the baseline (Fawcett & Hoos 2016)",
+    "seeds": "seed variance (the baseline re-run once per seed)",
+}
+
+
+def linked_ablations(
+    storage: str | optuna.storages.BaseStorage, study_name: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """The ablation studies of ``study_name`` in ``storage``, by name: ``(name, how)`` pairs."""
+    # Through load_study: a misspelt name or a missing SQLite file fails clearly, creates nothing.
+    backend = load_study(storage, study_name)._storage
+    out = []
+    for s in backend.get_all_studies():
+        how = s.user_attrs.get("sweeplab_ablation")
+        if s.user_attrs.get("sweeplab_parent") == study_name and isinstance(how, Mapping):
+            out.append((s.study_name, dict(how)))
+    return sorted(out, key=lambda x: x[0])
+
+
+def _folder(name: str) -> str:
+    # A study name is free text; a folder name must not climb out of the report or hide.
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".")
+    return safe or "ablation"
+
+
+def _describe(how: Mapping[str, Any]) -> str:
+    mode = str(how.get("mode"))
+    trial = how.get("baseline_trial")
+    baseline = "the default configuration" if trial is None else f"trial #{trial}"
+    if how.get("baseline") == "best" and trial is not None:
+        baseline += " (the best of the search)"
+    parts = [f"Mode {code(mode)}: {_MODES.get(mode, mode)}", f"baseline {baseline}"]
+    parts.append(f"{how.get('seeds')} seed(s) per configuration, full budget, no pruning")
+    components = how.get("components") or []
+    if components:
+        parts.append("components " + ", ".join(code(str(c)) for c in components))
+    return "; ".join(parts) + "."
+
+
+def _image(rel: Path, alt: str) -> str:
+    return f"![{alt}]({rel.as_posix()})"
+
+
+def _section(
+    storage: str | optuna.storages.BaseStorage, name: str, how: Mapping[str, Any], out_dir: Path
+) -> list[str]:
+    rel_dir = Path(ABLATIONS_DIR) / _folder(name)
+    folder = out_dir / rel_dir
+    lines = [f"### {code(name)}", "", _describe(how), ""]
+    study = load_study(storage, name)
+    trials = trials_frame(study)
+    mode = how.get("mode")
+    empty = ["No trial of this ablation has completed yet.", ""]
+
+    if mode == "path":
+        path = ablation_path(storage, name)
+        if path.empty:
+            return [*lines, *empty]
+        write_path_tables(path, folder, stem="path")
+        ablation_path_chart(path, folder / "path.png")
+        return [
+            *lines,
+            path_to_markdown(path),
+            _image(rel_dir / "path.png", f"Ablation path of {name}"),
+            "",
+            f"Tables: [Markdown]({(rel_dir / 'path.md').as_posix()}), "
+            f"[LaTeX]({(rel_dir / 'path.tex').as_posix()}), "
+            f"[CSV]({(rel_dir / 'path.csv').as_posix()}), "
+            f"[HTML]({(rel_dir / 'path.html').as_posix()}); figure also as "
+            f"[SVG]({(rel_dir / 'path.svg').as_posix()}).",
+            "",
+        ]
+
+    reference = str(how.get("reference") or "baseline")
+    try:
+        table = ablation_table(trials, baseline=reference, metric="test_acc")
+    except ValueError:  # no complete trial of the reference variant yet
+        return [*lines, *empty]
+    write_ablation_tables(table, folder, stem="ablation")
+    out = [*lines]
+    if mode == "seeds":
+        objective = study.user_attrs.get("objective")
+        spread = seed_variance(
+            trials, objective=objective if isinstance(objective, str) else "objective"
+        )
+        (folder / "seeds.md").write_text(
+            seed_variance_markdown(spread), encoding="utf-8", newline="\n"
+        )
+        spread.to_csv(folder / "seeds.csv", index=False, lineterminator="\n")
+        out += [seed_variance_markdown(spread)]
+    else:
+        out += [to_markdown(table)]
+    links = (
+        f"Tables: [Markdown]({(rel_dir / 'ablation.md').as_posix()}), "
+        f"[LaTeX]({(rel_dir / 'ablation.tex').as_posix()}), "
+        f"[CSV]({(rel_dir / 'ablation.csv').as_posix()}), "
+        f"[HTML]({(rel_dir / 'ablation.html').as_posix()})"
+    )
+    if len(table) > 1:
+        ablation_bar_chart(table, folder / "ablation.png", svg=True)
+        out += [
+            _image(rel_dir / "ablation.png", f"Ablation of {name}: difference from {reference}"),
+            "",
+            links + f"; figure also as [SVG]({(rel_dir / 'ablation.svg').as_posix()}).",
+            "",
+        ]
+    else:
+        out += [links + ".", ""]
+    return out
+
+
+def render_ablation_sections(
+    storage: str | optuna.storages.BaseStorage, study_name: str, out_dir: Path
+) -> str:
+    """Write every linked ablation's tables and figures and return the report's Markdown for them.
+
+    For each ablation study of ``study_name`` (in name order), under
+    ``out_dir/ablations/<ablation study>/``: the ablation table as ``ablation.{md,tex,csv,html}``
+    and its bar chart ``ablation.{png,svg}`` (modes loo, add, grid, seeds); for the path mode
+    ``path.{md,tex,csv,html}`` and the path chart ``path.{png,svg}``; for the seeds mode also
+    ``seeds.{md,csv}``.
+
+    Args:
+        storage: the database (URL or storage object) holding the study and its ablations.
+        study_name: the ablated study.
+        out_dir: the report's folder; image and table links in the returned text are relative
+            to it.
+
+    Raises:
+        StudyNotFoundError: no study ``study_name`` in ``storage``.
+
+    Returns:
+        A ``## Ablations`` section (one ``###`` subsection per ablation study: a line on how it
+        was run, its table inline, its figure), ending in a newline; ``""`` when no ablation
+        study is linked to ``study_name``.
+
+    Example:
+        >>> import tempfile
+        >>> s = optuna.storages.InMemoryStorage()
+        >>> _ = optuna.create_study(storage=s, study_name="demo")
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     render_ablation_sections(s, "demo", Path(d))
+        ''
+    """
+    linked = linked_ablations(storage, study_name)
+    if not linked:
+        return ""
+    storage = load_study(storage, study_name)._storage  # one connection for every section
+    out_dir = Path(out_dir)
+    lines = [
+        "## Ablations",
+        "",
+        f"{len(linked)} ablation stud{'y' if len(linked) == 1 else 'ies'} of "
+        f"{code(study_name)} in this database (`sweeplab ablate`).",
+        "",
+    ]
+    for name, how in linked:
+        lines += _section(storage, name, how, out_dir)
+    return "\n".join(lines).rstrip("\n") + "\n"
