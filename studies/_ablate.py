@@ -1,7 +1,8 @@
 """Running an ablation: ``sweeplab ablate NAME`` in a linked study of the same database.
 
 The baseline configuration (the parent study's best trial, its defaults, or a trial number) is
-planned into variants (``studies._ablation_plan``), each trained with the same K seeds, at the
+planned into variants (``studies._ablation_plan``; the path mode step by step,
+``studies._ablation_path`` and ``studies._ablate_path``), each trained with the same K seeds, at the
 full budget, without pruning, through the same Ray Tune machinery as ``run``
 (:func:`studies._run.tune_study`), with an :class:`AblationProposer` in the sampler's place.
 
@@ -356,7 +357,8 @@ def run_ablation(
     Args:
         name: the parent study, created by sweeplab (its spec is read from the database).
         storage: the database URL; the ablation study is created in the same database.
-        mode: ``loo``, ``add`` or ``grid``.
+        mode: ``loo``, ``add``, ``path`` (the greedy path from the defaults to the baseline,
+            one round per step: see ``studies._ablation_path``), ``grid`` or ``seeds``.
         baseline: ``best``, ``default`` or a trial number of the parent.
         seeds: trials per variant; seed i trains with seed ``[study] seed + i``.
         components: the component names to ablate (default: all of them).

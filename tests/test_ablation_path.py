@@ -396,3 +396,20 @@ def test_ablate_path_walks_to_the_target_and_prints_the_path(ray_local, tmp_path
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert len(optuna.load_study(study_name=name, storage=url).trials) == 8
+
+
+def test_seeds_and_path_studies_are_named_by_mode_and_refuse_bad_input(capsys, tmp_path) -> None:
+    url = _parent(tmp_path)
+    seeds = open_ablation("tiny", storage=url, mode="seeds", seeds=4)
+    assert seeds.study.study_name.startswith("tiny.ablation-seeds-trial")
+    assert [(v.name, s) for v, s in seeds.plan.pairs] == [("baseline", s) for s in (1, 2, 3, 4)]
+    assert seeds.study.user_attrs["sweeplab_spec"]["budget"]["n_trials"] == 4
+    before = optuna.get_all_study_names(url)
+    for args, expected in [
+        (["--mode", "seeds", "--components", "lr"], "--mode seeds re-runs the baseline as it is"),
+        (["--mode", "path", "--baseline", "default"], "there is no path to walk"),
+        (["--mode", "path", "--components", "lr,nope"], "unknown component 'nope'"),
+    ]:
+        code, _, err = _sweeplab(capsys, "ablate", "tiny", "--storage", url, *args)
+        assert code == 2 and expected in err and "Traceback" not in err, (args, err)
+    assert optuna.get_all_study_names(url) == before, "a refused ablation writes nothing"

@@ -39,8 +39,9 @@ def _ablation(storage, name: str, how: dict, rows) -> None:
         study.add_trial(_trial(test, {**attrs, **curves}))
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
+@pytest.fixture(scope="module")
+def url(tmp_path_factory) -> str:
+    tmp_path = tmp_path_factory.mktemp("fixed")
     url = f"sqlite:///{tmp_path / 'fixed.db'}"
     storage = optuna.storages.RDBStorage(url)
     parent = optuna.create_study(storage=storage, study_name="toy", direction="maximize")
@@ -69,13 +70,14 @@ def url(tmp_path: Path) -> str:
     return url
 
 
-def _render(url: str, out: Path) -> str:
-    return analysis.render_ablation_sections(url, "toy", out)
+@pytest.fixture(scope="module")
+def rendered(url: str, tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("report")
+    return out, analysis.render_ablation_sections(url, "toy", out)
 
 
-def test_the_section_shows_every_linked_ablation_with_its_numbers(url: str, tmp_path: Path) -> None:
-    out = tmp_path / "report"
-    text = _render(url, out)
+def test_the_section_shows_every_linked_ablation_with_its_numbers(rendered) -> None:
+    out, text = rendered
     assert text.startswith("## Ablations\n\n3 ablation studies of `toy` in this database")
     # One subsection each, in name order.
     headings = [line for line in text.splitlines() if line.startswith("### ")]
@@ -108,7 +110,7 @@ def test_the_section_shows_every_linked_ablation_with_its_numbers(url: str, tmp_
         f"[LaTeX](ablations/{LOO}/ablation.tex)",
     ):
         assert link in text
-    assert str(tmp_path) not in text
+    assert str(out) not in text and str(out.parent) not in text
     for name, files in {
         LOO: ["ablation.csv", "ablation.html", "ablation.md", "ablation.png", "ablation.svg",
               "ablation.tex"],
@@ -119,9 +121,10 @@ def test_the_section_shows_every_linked_ablation_with_its_numbers(url: str, tmp_
         assert sorted(p.name for p in (out / "ablations" / name).iterdir()) == files
 
 
-def test_the_same_database_gives_the_same_bytes(url: str, tmp_path: Path) -> None:
-    first, second = tmp_path / "a", tmp_path / "b"
-    assert _render(url, first) == _render(url, second)
+def test_the_same_database_gives_the_same_bytes(url: str, rendered, tmp_path: Path) -> None:
+    first, text = rendered
+    second = tmp_path / "again"
+    assert analysis.render_ablation_sections(url, "toy", second) == text
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert len(files) == 18
     for rel in files:
