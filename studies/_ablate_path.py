@@ -12,7 +12,11 @@ next ``ablate`` retries them.
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
+import threading
 from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
 
@@ -78,6 +82,23 @@ def next_round(ablation: Ablation) -> PathRound:
     )
 
 
+def _tune_handles_sigint() -> bool:
+    return threading.current_thread() is threading.main_thread() and not int(
+        os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0")
+    )
+
+
+def _tune_caught_sigint(before: Any) -> bool:
+    """Whether Ray Tune's run just ended on a Ctrl-C.
+
+    Tune swaps in its own SIGINT handler for a run and ends the run gracefully on SIGINT, so
+    ``fit`` returns as usual; the one trace it leaves is that its handler has put the previous
+    one back (it does so only on SIGINT, Ray 2.x ``tune.tune._setup_signal_catching``). Without
+    this, a Ctrl-C would end one round and the path would start the next.
+    """
+    return _tune_handles_sigint() and signal.getsignal(signal.SIGINT) is before
+
+
 def run_path(
     ablation: Ablation, *, address: str | None, console: Console
 ) -> tuple[int, str | None]:
@@ -112,17 +133,25 @@ def run_path(
             )
             counts = count_states(study)
             budget = counts["complete"] + counts["pruned"] + counts["running"] + len(now.pending)
-            started, stop_reason = tune_study(
-                spec.with_overrides(n_trials=budget),
-                study,
-                address=address,
-                console=console,
-                counts=counts,
-                proposer=AblationProposer(study, now.pending, plan.choices),
-            )
+            handler = signal.getsignal(signal.SIGINT)
+            try:
+                started, stop_reason = tune_study(
+                    spec.with_overrides(n_trials=budget),
+                    study,
+                    address=address,
+                    console=console,
+                    counts=counts,
+                    proposer=AblationProposer(study, now.pending, plan.choices),
+                )
+            finally:
+                interrupted = _tune_caught_sigint(handler)
+                if _tune_handles_sigint():
+                    signal.signal(signal.SIGINT, handler)
             ran += started
             if stop_reason is not None:
                 return ran, stop_reason
+            if interrupted:
+                return ran, "interrupted: run the same command again to continue the path"
             missing = remaining_pairs(now.plan, study.get_trials(deepcopy=False))
             if missing:
                 return ran, (
