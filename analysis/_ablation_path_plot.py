@@ -42,7 +42,8 @@ def save_png_svg(fig: Figure, path: str | Path) -> tuple[Path, Path]:
 
 
 def ablation_path_chart(table: pd.DataFrame, path: str | Path) -> tuple[Path, Path]:
-    """Objective against step, mean ± std over seeds, the flipped parameter under each tick.
+    """Objective against step, mean ± std over seeds; under each tick the parameter flipped and
+    the cumulative share of the default-to-target gain.
 
     Accuracies are drawn in percent. The test accuracy (when recorded) is drawn as a second,
     dashed line, so a step that helps the objective but not held-out accuracy stands out.
@@ -78,49 +79,48 @@ def ablation_path_chart(table: pd.DataFrame, path: str | Path) -> tuple[Path, Pa
     steps = table["step"].to_numpy(dtype="int64")
     mean = table["objective_mean"].to_numpy(dtype="float64", na_value=np.nan) * scale
     std = table["objective_std"].to_numpy(dtype="float64", na_value=np.nan) * scale
+    shares = table["cumulative_share"].to_numpy(dtype="float64", na_value=np.nan)
+    # The cumulative share of the gain goes under each step's name, out of the data's way.
     ticks = [
-        "default" if s == 0 else f"+{p}" for s, p in zip(steps, table["parameter"], strict=True)
+        "default" if s == 0 else f"+{p}" + ("" if np.isnan(c) else f"\n{100 * c:.0f} %")
+        for s, p, c in zip(steps, table["parameter"], shares, strict=True)
     ]
     palette = sns.color_palette("colorblind")
 
-    with _figure(max(6.0, 1.1 * len(table) + 2.5), 4.6) as (fig, ax):
+    with _figure(max(6.0, 1.1 * len(table) + 2.5), 4.8) as (fig, ax):
         ax.errorbar(
             steps, mean, yerr=np.nan_to_num(std), color=palette[0], marker="o", capsize=4,
             linewidth=1.8, label=metric_name(objective),
         )  # fmt: skip
         test = table.get("test_acc_mean")
-        if test is not None and objective != "test_acc" and test.notna().any():
+        both = (
+            fraction and test is not None and objective != "test_acc" and test.notna().any()
+        )  # the test accuracy shares the objective's axis only when that is an accuracy too
+        if both:
             t_mean = test.to_numpy(dtype="float64", na_value=np.nan) * 100.0
             t_std = table["test_acc_std"].to_numpy(dtype="float64", na_value=np.nan) * 100.0
-            same_units = fraction
-            if same_units:
-                ax.errorbar(
-                    steps + 0.06, t_mean, yerr=np.nan_to_num(t_std), color=palette[1],
-                    marker="s", linestyle="--", capsize=4, linewidth=1.4,
-                    label=metric_name("test_acc"),
-                )  # fmt: skip
-        shares = table["cumulative_share"].to_numpy(dtype="float64", na_value=np.nan)
-        for x, y, share in zip(steps, mean, shares, strict=True):
-            if x > 0 and not np.isnan(share) and not np.isnan(y):
-                ax.annotate(
-                    f"{100 * share:.0f} %", (x, y), xytext=(0, 9), textcoords="offset points",
-                    ha="center", fontsize="small",
-                )  # fmt: skip
+            ax.errorbar(
+                steps + 0.06, t_mean, yerr=np.nan_to_num(t_std), color=palette[1], marker="s",
+                linestyle="--", capsize=4, linewidth=1.4, label=metric_name("test_acc"),
+            )  # fmt: skip
         ax.set_xticks(steps, ticks, rotation=30 if len(steps) > 4 else 0, ha="right")
         if len(steps) <= 4:
             for label in ax.get_xticklabels():
                 label.set_horizontalalignment("center")
         ax.margins(x=0.08, y=0.15)
         ax.set_xlabel("Step of the ablation path (parameter set to its target value)")
-        ax.set_ylabel(
-            f"{metric_name(objective).capitalize()} (%)" if fraction else metric_label(objective)
-        )
+        if both:
+            ax.set_ylabel("Accuracy (%)")
+        elif fraction:
+            ax.set_ylabel(f"{metric_name(objective).capitalize()} (%)")
+        else:
+            ax.set_ylabel(metric_label(objective))
         seeds = table["n"].min() if "n" in table else None
         where = f"; mean ± std over {int(seeds)} seeds" if seeds is not None else ""
         done = "" if table.attrs.get("complete", True) else " (incomplete)"
         ax.set_title(
             f"Ablation path from the default to the target{done}{where}\n"
-            "labels: cumulative share of the default→target gain",
+            "under each step: cumulative share of the default→target gain",
             fontsize="medium",
         )
         ax.legend(frameon=False, fontsize="small", loc="lower right")
