@@ -1,4 +1,6 @@
-"""PNG figures of a study: learning curves, optimisation history, parameter importance.
+"""Figures of a study: learning curves, optimisation history, parameter importance.
+
+Each figure is written twice: a PNG at the path given and an SVG with the same stem next to it.
 
 Figures are built on :class:`matplotlib.figure.Figure` objects, never through ``pyplot``, so this
 module picks no backend, opens no window and leaves no global figure behind; seaborn's style and
@@ -69,20 +71,37 @@ def _colour(state: str) -> tuple[float, float, float]:
 
 
 @contextmanager
-def _figure(width: float, height: float) -> Iterator[tuple[Figure, Axes]]:
+def _style() -> Iterator[None]:
+    """seaborn's white grid at notebook font sizes, and a fixed SVG id salt, for one figure."""
+    import matplotlib as mpl
     import seaborn as sns
+
+    # svg.hashsalt fixes the ids matplotlib writes into SVGs (random by default), so the same
+    # data gives the same SVG bytes.
+    with (
+        mpl.rc_context({"svg.hashsalt": "sweeplab", "svg.fonttype": "path"}),
+        sns.axes_style("whitegrid"),
+        sns.plotting_context("notebook"),
+    ):
+        yield
+
+
+@contextmanager
+def _figure(width: float, height: float) -> Iterator[tuple[Figure, Axes]]:
     from matplotlib.figure import Figure
 
-    with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
+    with _style():
         fig = Figure(figsize=(width, height), layout="constrained")
         yield fig, fig.subplots()
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
+    """Write ``path`` (PNG) and the same figure as SVG next to it; return the PNG's path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # No "Software" tag: the PNG then depends on the data, not on the matplotlib version.
+    # No "Software"/"Creator" tag and no date: the files then depend on the data only.
     fig.savefig(path, dpi=_DPI, format="png", metadata={"Software": None})
+    fig.savefig(path.with_suffix(".svg"), format="svg", metadata={"Creator": None, "Date": None})
     return path
 
 
@@ -98,7 +117,7 @@ def plot_learning_curves(
     Args:
         curves: the curves frame (:func:`analysis.curves_frame`); reads ``number``, ``state``,
             ``epoch``, ``objective``.
-        path: where to write the PNG (parent folders are created).
+        path: where to write the PNG (parent folders are created); the SVG goes next to it.
         objective: the objective's metric name, for the axis label (e.g. ``"val_acc"``).
         highlight: a trial number to draw bold on top (the best trial), or ``None``.
 
