@@ -108,7 +108,8 @@ def plot_isolation(table: pd.DataFrame, path: str | Path, *, objective: str = "o
                             fontsize="x-small")  # fmt: skip
             ax.set_yticks(ys, part["value"].tolist(), fontsize="small")
             ax.set_xlim(lo - pad, hi + 3 * pad)
-            ax.set_xlabel(f"Best {metric_label(objective)}")
+            label = metric_label(objective)
+            ax.set_xlabel(f"Best {label[:1].lower()}{label[1:]}")
             ax.set_title(name, fontsize="medium")
             ax.grid(axis="y", visible=False)
         fig.suptitle("Isolation: best complete trial per value (n = trials with that value)")

@@ -10,7 +10,7 @@ line style or marker as well as colour.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -111,6 +111,7 @@ def plot_learning_curves(
     *,
     objective: str = "objective",
     highlight: int | None = None,
+    rungs: Sequence[int] = (),
 ) -> Path:
     """Objective against epoch for every trial, coloured and dashed by trial state.
 
@@ -120,6 +121,7 @@ def plot_learning_curves(
         path: where to write the PNG (parent folders are created); the SVG goes next to it.
         objective: the objective's metric name, for the axis label (e.g. ``"val_acc"``).
         highlight: a trial number to draw bold on top (the best trial), or ``None``.
+        rungs: epochs of ASHA's rungs (:func:`analysis.asha_rungs`), drawn as dotted lines.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -148,12 +150,13 @@ def plot_learning_curves(
             part = data[data["state"] == state]
             if part.empty:
                 continue
-            _, style, _ = _STATE_STYLE.get(state, (7, "-", "."))
+            _, style, marker = _STATE_STYLE.get(state, (7, "-", "."))
             colour = _colour(state)
             for _, trial in part.groupby("number", sort=True):
                 ax.plot(
-                    trial["epoch"], trial["objective"], style, color=colour, alpha=alpha, lw=1.4
-                )
+                    trial["epoch"], trial["objective"], style, color=colour, alpha=alpha, lw=1.4,
+                    marker=marker if len(trial) == 1 else None,  # a one-epoch trial is a dot
+                )  # fmt: skip
             count = part["number"].nunique()
             label = f"{state} ({count} trial{'s' if count != 1 else ''})"
             handles.append(Line2D([], [], color=colour, linestyle=style, lw=2, label=label))
@@ -161,6 +164,11 @@ def plot_learning_curves(
             best = data[data["number"] == highlight]
             ax.plot(best["epoch"], best["objective"], "-", color="black", lw=2.6, zorder=5)
             handles.append(Line2D([], [], color="black", lw=2.6, label=f"best trial #{highlight}"))
+        for i, rung in enumerate(rungs):
+            ax.axvline(rung, color="0.45", lw=0.9, ls=(0, (1, 3)), zorder=0)
+            if i == 0:
+                handles.append(Line2D([], [], color="0.45", lw=0.9, ls=(0, (1, 3)),
+                                      label="ASHA rung"))  # fmt: skip
         ax.set_xlabel("Epoch")
         ax.set_ylabel(metric_label(objective))
         ax.set_title(f"Learning curves of {n_trials} trial{'s' if n_trials != 1 else ''}")

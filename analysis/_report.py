@@ -25,6 +25,7 @@ from analysis._params import distribution_scales
 from analysis._plots import plot_learning_curves, plot_optimization_history
 from analysis._report_html import HTML_NAME, render_html
 from analysis._report_search import analyse_search, search_sections
+from analysis._rungs import rungs_from_spec
 from analysis._search_plots import plot_importance_comparison
 from analysis._storage import describe_storage, load_study, mask_secrets
 
@@ -392,6 +393,7 @@ def write_report(
             out / FIGURES["curves"],
             objective=info.objective,
             highlight=None if best is None else int(best["number"]),
+            rungs=rungs_from_spec(info.user_attrs.get("sweeplab_spec")) or (),
         ).name
     if best is not None:
         figures["history"] = plot_optimization_history(
@@ -407,10 +409,8 @@ def write_report(
         ranking=list(importances.index),
         spec=info.user_attrs.get("sweeplab_spec"),
     )
-    extra = [
-        *search_sections(search, info.objective),
-        *_ablation_markdown(storage, study_name, out),
-    ]
+    ablation = _ablation_markdown(storage, study_name, out).strip("\n")
+    extra = [*search_sections(search, info.objective), *([ablation, ""] if ablation else [])]
     text = render_report(info, trials, importances, figures, ped_anova=ped_anova, extra=extra)
     path = out / REPORT_NAME
     # newline="\n": the same bytes on every platform.
@@ -424,12 +424,11 @@ def write_report(
 
 def _ablation_markdown(
     storage: str | optuna.storages.BaseStorage, study_name: str, out_dir: Path
-) -> list[str]:
-    """The ablation sections (tables, figures written into ``out_dir``) as Markdown lines, or
-    none when no ablation study is linked to this one."""
+) -> str:
+    """The ablation sections (tables; figures written into ``out_dir`` and linked relatively) as
+    Markdown, or ``""`` when no ablation study is linked to this one."""
     try:
         from analysis._ablation_report import render_ablation_sections
     except ImportError:  # the ablation report lands separately; until then there is none
-        return []
-    text = render_ablation_sections(storage, study_name, out_dir)
-    return [*text.rstrip("\n").split("\n"), ""] if text.strip() else []
+        return ""
+    return render_ablation_sections(storage, study_name, out_dir)

@@ -153,7 +153,7 @@ def plot_marginal_effects(
     colour = _colour("COMPLETE")
     with _style():
         fig, axes = _grid(len(names), 3, (4.2, 3.3))
-        for ax, name in zip(axes, names, strict=False):
+        for i, (ax, name) in enumerate(zip(axes, names, strict=False)):
             x = done[PARAM_PREFIX + name]
             present = done[x.notna()]
             y = present["value"].astype(float)
@@ -178,7 +178,8 @@ def plot_marginal_effects(
                 if kinds[name] == "log":
                     ax.set_xscale("log")
                 ax.set_xlabel(f"{name} ({'log scale' if kinds[name] == 'log' else 'value'})")
-            ax.set_ylabel(metric_label(objective))
+            # The long objective label once per row: repeated, it runs into the next panel.
+            ax.set_ylabel(metric_label(objective) if i % 3 == 0 else "")
             ax.set_title(f"{name} (n = {len(present)})", fontsize="medium")
         fig.suptitle(f"Marginal effect of each hyperparameter ({len(done)} complete trials)")
         return _save(fig, path)

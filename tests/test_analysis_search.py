@@ -429,3 +429,31 @@ def test_html_report_in_headless_chromium(report_dir: Path, tmp_path: Path) -> N
         assert image.size == (1280, 2400)
         colours = image.convert("RGB").getcolors(1 << 24)
         assert colours is not None and len(colours) > 100  # text and figures, not a blank page
+
+
+def test_ablation_sections_go_into_both_reports(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook for the ablation report: its Markdown lands in report.md before the spec, and
+    the images it writes into the folder are embedded in report.html."""
+    import sys
+    import types
+
+    def render_ablation_sections(storage: Any, study_name: str, out_dir: Path) -> str:
+        assert study_name == STUDY
+        Image.new("RGB", (40, 30), "white").save(Path(out_dir) / "ablation_bars.png")
+        return (
+            "## Ablation\n\n| Variant | Δ |\n| :--- | ---: |\n| no crop | (+1.1) |\n\n"
+            "![Ablation](ablation_bars.png)\n"
+        )
+
+    module = types.ModuleType("analysis._ablation_report")
+    module.render_ablation_sections = render_ablation_sections  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "analysis._ablation_report", module)
+    analysis.write_report(url, STUDY, tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    assert "## Ablation" in text and "| no crop | (+1.1) |" in text
+    assert text.index("## Ablation") > text.index("## Is early stopping trustworthy?")
+    page = (tmp_path / "report.html").read_text()
+    assert "<td" in page and "(+1.1)" in page and 'src="ablation_bars.png"' not in page
+    assert page.count('src="data:image/png;base64,') == len(FIGURES) + 1
