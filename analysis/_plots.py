@@ -77,9 +77,10 @@ def _style() -> Iterator[None]:
     import seaborn as sns
 
     # svg.hashsalt fixes the ids matplotlib writes into SVGs (random by default), so the same
-    # data gives the same SVG bytes.
+    # data gives the same SVG bytes; svg.fonttype "none" keeps text as text, editable in a paper's
+    # figure and much cheaper to write than glyph outlines.
     with (
-        mpl.rc_context({"svg.hashsalt": "sweeplab", "svg.fonttype": "path"}),
+        mpl.rc_context({"svg.hashsalt": "sweeplab", "svg.fonttype": "none"}),
         sns.axes_style("whitegrid"),
         sns.plotting_context("notebook"),
     ):
@@ -101,6 +102,8 @@ def _save(fig: Figure, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     # No "Software"/"Creator" tag and no date: the files then depend on the data only.
     fig.savefig(path, dpi=_DPI, format="png", metadata={"Software": None})
+    # The layout is settled by the first save; freezing it halves the work of the second one.
+    fig.set_layout_engine("none")
     fig.savefig(path.with_suffix(".svg"), format="svg", metadata={"Creator": None, "Date": None})
     return path
 

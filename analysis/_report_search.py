@@ -161,7 +161,8 @@ def _rung_lines(analysis: SearchAnalysis) -> list[str]:
         f"ASHA compared trials at epochs {rungs}. For the trials that reached two consecutive "
         "rungs, Spearman's rank correlation ρ of their objective at the two rungs says whether "
         "the ranking at a rung predicts the later one (only promoted trials reach the next rung, "
-        f"so this is the ranking among the best). ρ below {MIN_TRUSTWORTHY_RHO} is flagged.",
+        f"so this is the ranking among the best). ρ below {MIN_TRUSTWORTHY_RHO} over 5 or more "
+        "trials is flagged.",
         "",
     ]
     rt = analysis.rung_table
@@ -169,7 +170,7 @@ def _rung_lines(analysis: SearchAnalysis) -> list[str]:
         return [*lines, "Only one rung: there is no pair of rungs to compare.", ""]
     rows = []
     for r in rt.itertuples():
-        verdict = "too few trials" if pd.isna(r.trustworthy) else (
+        verdict = "too few trials to judge" if pd.isna(r.trustworthy) else (
             "ok" if r.trustworthy else "**low**"
         )  # fmt: skip
         rows.append([str(r.rung), str(r.next_rung), str(r.n_trials), cell(r.spearman_rho, 3),

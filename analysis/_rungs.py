@@ -28,8 +28,11 @@ __all__ = [
 # i.e. a trial ASHA stops there had a real chance of ending up among the best; that is the usual
 # line between a "moderate" and a "weak" rank correlation.
 MIN_TRUSTWORTHY_RHO = 0.5
-# Spearman's ρ over fewer trials than this is not worth reporting (any 2 points give ±1).
+# Spearman's ρ needs 3 trials to be defined at all (any 2 give ±1); with 3 or 4 it can only take
+# a handful of values (3 trials: -1, -0.5, 0, 0.5, 1), so one swapped pair reads as "no
+# correlation". It is shown from 3 trials but judged (and warned about) only from 5.
 _MIN_PAIRS = 3
+_MIN_TO_JUDGE = 5
 
 #: Columns of :func:`rung_correlations`.
 RUNG_COLUMNS = ("rung", "next_rung", "n_trials", "spearman_rho", "p_value", "trustworthy")
@@ -81,8 +84,9 @@ def rung_correlations(curves: pd.DataFrame, rungs: Sequence[int]) -> pd.DataFram
         One row per consecutive pair, columns :data:`RUNG_COLUMNS`: ``n_trials`` reached both
         ``rung`` and ``next_rung``; ``spearman_rho`` and its two-sided ``p_value`` (NaN with fewer
         than 3 such trials or a constant objective); ``trustworthy`` is ``rho >=``
-        :data:`MIN_TRUSTWORTHY_RHO` (NA where ρ is NaN). Only trials ASHA promoted reach the
-        next rung, so ρ is measured over the best of each rung, where ranking is hardest.
+        :data:`MIN_TRUSTWORTHY_RHO`, NA with fewer than 5 trials (too few to judge). Only
+        trials ASHA promoted reach the next rung, so ρ is measured over the best of each rung,
+        where ranking is hardest.
 
     Example:
         >>> curves = pd.DataFrame({"number": [0, 0, 1, 1, 2, 2], "epoch": [1, 2] * 3,
@@ -106,7 +110,8 @@ def rung_correlations(curves: pd.DataFrame, rungs: Sequence[int]) -> pd.DataFram
         if len(pair) >= _MIN_PAIRS and pair[rung].nunique() > 1 and pair[nxt].nunique() > 1:
             result = spearmanr(pair[rung], pair[nxt])
             rho, p = float(result.statistic), float(result.pvalue)
-        trust = pd.NA if math.isnan(rho) else rho >= MIN_TRUSTWORTHY_RHO
+        judged = not math.isnan(rho) and len(pair) >= _MIN_TO_JUDGE
+        trust = rho >= MIN_TRUSTWORTHY_RHO if judged else pd.NA
         rows.append([rung, nxt, len(pair), rho, p, trust])
     return pd.DataFrame(rows, columns=list(RUNG_COLUMNS)).astype(
         {"rung": "int64", "next_rung": "int64", "n_trials": "int64", "spearman_rho": "float64",

@@ -23,6 +23,7 @@ from analysis._params import Scale, bucket, param_scales
 from analysis._plots import _colour, _save, _style, metric_label
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
@@ -65,6 +66,17 @@ def _need(trials: pd.DataFrame, what: str) -> pd.DataFrame:
     if len(done) < 2:
         raise ValueError(f"{what} needs at least 2 COMPLETE trials; got {len(done)}.")
     return done
+
+
+def _log_axis(ax: Axes, lo: float, hi: float) -> None:
+    """A log x axis whose labels never collide: within two decades, three plain ticks."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # matplotlib labels minor ticks on short spans
+    if hi / lo < 100:
+        ax.xaxis.set_major_locator(FixedLocator(np.geomspace(lo, hi, 3)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
 
 
 def plot_importance_comparison(importances: Mapping[str, pd.Series], path: str | Path) -> Path:
@@ -163,10 +175,10 @@ def plot_marginal_effects(
                 groups = [y[(labels == c).to_numpy()].to_numpy() for c in labels.cat.categories]
                 ax.boxplot(groups, positions=range(len(order)), widths=0.5, showfliers=False,
                            medianprops={"color": "black"})  # fmt: skip
-                for i, g in enumerate(groups):
+                for k, g in enumerate(groups):
                     # Fixed, even spread instead of random jitter: the figure stays byte-stable.
                     offsets = np.linspace(-0.15, 0.15, len(g)) if len(g) > 1 else [0.0]
-                    ax.scatter(i + np.asarray(offsets), g, s=22, color=colour, zorder=3)
+                    ax.scatter(k + np.asarray(offsets), g, s=22, color=colour, zorder=3)
                 ax.set_xticks(range(len(order)), order, rotation=20 if len(order) > 3 else 0)
                 ax.set_xlabel(f"{name} (category)")
             else:
@@ -176,7 +188,7 @@ def plot_marginal_effects(
                 trend = groups.groupby("b", observed=True)[["x", "y"]].mean()
                 ax.plot(trend["x"], trend["y"], "-", color="black", lw=1.6, label="bucket mean")
                 if kinds[name] == "log":
-                    ax.set_xscale("log")
+                    _log_axis(ax, float(xs.min()), float(xs.max()))
                 ax.set_xlabel(f"{name} ({'log scale' if kinds[name] == 'log' else 'value'})")
             # The long objective label once per row: repeated, it runs into the next panel.
             ax.set_ylabel(metric_label(objective) if i % 3 == 0 else "")
@@ -334,7 +346,8 @@ def plot_parallel_coordinates(
     if not maximize:
         order = order[::-1]
     with _style():
-        fig = Figure(figsize=(max(7.0, 1.25 * len(columns) + 2), 5.0), layout="constrained")
+        width = min(16.0, max(7.0, 1.25 * len(columns) + 2))  # beyond 16 in, text gets tiny
+        fig = Figure(figsize=(width, 5.0), layout="constrained")
         ax = fig.subplots()
         xs = np.arange(len(columns))
         for i in order:

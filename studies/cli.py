@@ -309,7 +309,7 @@ def report(name: str, storage: str, output: Path) -> None:
 
     load_study(open_storage(storage, create=False), name, storage)  # clear error if absent
     path = analysis.write_report(storage, name, output)
-    _out.print(f"wrote {path}")
+    _out.print(f"wrote {path} and {path.with_name('report.html')} (self-contained)")
 
 
 @cli.command()

@@ -202,6 +202,11 @@ def test_rung_correlations_too_few_trials_is_na() -> None:
                            "objective": [0.1, 0.2, 0.3, 0.1]})  # fmt: skip
     row = rung_correlations(curves, [1, 2, 4]).iloc[0]
     assert row["n_trials"] == 2 and math.isnan(row["spearman_rho"]) and pd.isna(row["trustworthy"])
+    # 4 trials with the order at epoch 2 reversed: ρ = -1 is shown, but 4 are too few to judge
+    curves = pd.DataFrame({"number": [0, 0, 1, 1, 2, 2, 3, 3], "epoch": [1, 2] * 4,
+                           "objective": [0.1, 0.4, 0.2, 0.3, 0.3, 0.2, 0.4, 0.1]})  # fmt: skip
+    row = rung_correlations(curves, [1, 2]).iloc[0]
+    assert row["spearman_rho"] == pytest.approx(-1.0) and pd.isna(row["trustworthy"])
 
 
 # ---------------------------------------------------------------------------------------------
