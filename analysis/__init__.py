@@ -6,10 +6,20 @@ creates a database, a study or a trial), so it can run against a study that is s
 - :func:`frames` loads a study into ``Frames(trials, curves)``: one row per trial (state,
   objective, metrics at the best epoch, timings, failure reason, ``param.<name>`` columns) and one
   row per trial x epoch (the learning curves).
-- :func:`param_importances` gives seeded fANOVA importances over the COMPLETE trials.
-- :func:`plot_learning_curves`, :func:`plot_optimization_history` and :func:`plot_importances`
-  write PNGs (no pyplot, no global matplotlib state).
-- :func:`write_report` writes ``report.md`` and its figures, byte-identical for the same database.
+- :func:`param_importances` gives seeded fANOVA (or PED-ANOVA) importances over the COMPLETE
+  trials.
+- Figures, each written as PNG and SVG (no pyplot, no global matplotlib state, seaborn's
+  colour-blind palette): :func:`plot_learning_curves` (every trial, by state),
+  :func:`plot_optimization_history` (with best-so-far), :func:`plot_importances`,
+  :func:`plot_importance_comparison` (fANOVA and PED-ANOVA side by side),
+  :func:`plot_marginal_effects`, :func:`plot_interactions` (binned heatmaps of the top pairs),
+  :func:`plot_parallel_coordinates`, :func:`plot_generalization_gap` (train vs held-out accuracy)
+  and :func:`plot_isolation` of :func:`isolation_table` (the best trial per value of each
+  hyperparameter, the Deep Learning Tuning Playbook's isolation plot).
+- :func:`rung_correlations` asks whether early stopping is trustworthy: Spearman's ρ of the
+  objective between consecutive ASHA rungs (:func:`asha_rungs`).
+- :func:`write_report` writes ``report.md``, a self-contained ``report.html`` (images embedded,
+  opens offline) and the figures, byte-identical for the same database.
 - :func:`ablation_table` summarises an ablation study (trials tagged ``variant`` and ``seed``):
   mean ± std over seeds per variant, and each variant's difference from the baseline with a
   confidence interval and Welch's t test. :func:`to_markdown`, :func:`to_latex`, :func:`to_csv`
@@ -27,7 +37,7 @@ Importing this package has no side effects: matplotlib and seaborn are imported 
 functions when first called, and no backend is selected.
 
 Example:
-    >>> import tempfile
+    >>> import os, tempfile
     >>> import optuna
     >>> import analysis
     >>> storage = optuna.storages.InMemoryStorage()
@@ -47,10 +57,12 @@ Example:
     2       2  COMPLETE  0.998     0.001
     >>> len(curves)
     6
+    >>> analysis.asha_rungs(grace_period=2, reduction_factor=3, max_epochs=18)
+    [2, 6, 18]
     >>> with tempfile.TemporaryDirectory() as out:
     ...     report = analysis.write_report(storage, "demo", out)
-    ...     print(report.name, "trial #2" in report.read_text())
-    report.md True
+    ...     print(report.name, "trial #2" in report.read_text(), sorted(os.listdir(out))[-2:])
+    report.md True ['report.html', 'report.md']
 """
 
 from analysis._ablation import ablation_table
@@ -66,8 +78,16 @@ from analysis._ablation_plot import ablation_bar_chart
 from analysis._ablation_report import render_ablation_sections
 from analysis._frames import Frames, curves_frame, frames, trials_frame
 from analysis._importance import param_importances
+from analysis._isolation import isolation_table, plot_generalization_gap, plot_isolation
 from analysis._plots import plot_importances, plot_learning_curves, plot_optimization_history
 from analysis._report import write_report
+from analysis._rungs import asha_rungs, rung_correlations
+from analysis._search_plots import (
+    plot_importance_comparison,
+    plot_interactions,
+    plot_marginal_effects,
+    plot_parallel_coordinates,
+)
 from analysis._seed_variance import seed_variance, seed_variance_markdown
 from analysis._storage import StudyNotFoundError
 from analysis._tables import to_csv, to_html, to_latex, to_markdown, write_ablation_tables
@@ -79,18 +99,27 @@ __all__ = [
     "ablation_path",
     "ablation_path_chart",
     "ablation_table",
+    "asha_rungs",
     "curves_frame",
     "frames",
     "greedy_path",
+    "isolation_table",
     "param_importances",
     "path_to_html",
     "path_to_latex",
     "path_to_markdown",
     "path_trials_frame",
+    "plot_generalization_gap",
+    "plot_importance_comparison",
     "plot_importances",
+    "plot_interactions",
+    "plot_isolation",
     "plot_learning_curves",
+    "plot_marginal_effects",
     "plot_optimization_history",
+    "plot_parallel_coordinates",
     "render_ablation_sections",
+    "rung_correlations",
     "seed_variance",
     "seed_variance_markdown",
     "to_csv",

@@ -23,10 +23,23 @@ from optuna.trial import FrozenTrial, TrialState
 
 from analysis._frames import study_direction
 
-__all__ = ["DEFAULT_SEED", "param_importances"]
+__all__ = ["DEFAULT_SEED", "METHODS", "param_importances"]
 
 #: Seed of the fANOVA forest unless the caller picks another.
 DEFAULT_SEED = 0
+#: Importance methods and what the report calls them.
+METHODS = {"fanova": "fANOVA", "ped_anova": "PED-ANOVA"}
+
+
+def _evaluator(method: str, seed: int) -> optuna.importance.BaseImportanceEvaluator:
+    if method == "fanova":
+        return optuna.importance.FanovaImportanceEvaluator(seed=seed)
+    if method == "ped_anova":
+        # PED-ANOVA (Watanabe et al., IJCAI 2023) compares the density of each parameter in the
+        # top 10 % of trials with its density over all of them; it has no randomness, so the seed
+        # is not needed for determinism.
+        return optuna.importance.PedAnovaImportanceEvaluator()
+    raise ValueError(f"method must be one of {sorted(METHODS)}; got {method!r}.")
 
 
 @contextmanager
@@ -71,12 +84,14 @@ def importances_of(
     direction: optuna.study.StudyDirection,
     *,
     seed: int = DEFAULT_SEED,
+    method: str = "fanova",
 ) -> pd.Series:
-    """fANOVA importances computed from a snapshot of trials (only COMPLETE ones are read).
+    """Importances computed from a snapshot of trials (only COMPLETE ones are read).
 
     This is the pure core of :func:`param_importances`; it works on a private in-memory copy, so
     a study that keeps running cannot change the trials halfway through the computation.
     """
+    evaluator = _evaluator(method, seed)  # an unknown method fails even when there is no data
     complete = sorted(
         (
             t
@@ -111,7 +126,7 @@ def importances_of(
     try:
         raw = optuna.importance.get_param_importances(
             copy,
-            evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed),
+            evaluator=evaluator,
             params=params,
         )
     except (ValueError, RuntimeError) as e:
@@ -125,6 +140,7 @@ def importances_of(
         name="importance",
     )
     series.attrs["reason"] = ""
+    series.attrs["method"] = METHODS[method]
     series.attrs["n_trials"] = len(complete)
     series.attrs["excluded"] = sorted(
         {n for t in complete for n in t.params} - set(params)
@@ -132,8 +148,10 @@ def importances_of(
     return series
 
 
-def param_importances(study: optuna.Study, *, seed: int = DEFAULT_SEED) -> pd.Series:
-    """Seeded fANOVA importance of each hyperparameter for the study's objective.
+def param_importances(
+    study: optuna.Study, *, seed: int = DEFAULT_SEED, method: str = "fanova"
+) -> pd.Series:
+    """Seeded fANOVA (or PED-ANOVA) importance of each hyperparameter for the study's objective.
 
     Only COMPLETE trials with a finite objective are read. Parameters assessed are those present
     with the same distribution in all of them and taking at least two values; the others are
@@ -142,6 +160,9 @@ def param_importances(study: optuna.Study, *, seed: int = DEFAULT_SEED) -> pd.Se
     Args:
         study: a single-objective Optuna study.
         seed: seed of the fANOVA random forest; the same trials and seed give the same numbers.
+        method: ``"fanova"`` (Hutter et al. 2014: share of the objective's variance) or
+            ``"ped_anova"`` (Watanabe et al. 2023: how much the top 10 % of trials concentrate
+            in part of each parameter's range); ``attrs["method"]`` names it.
 
     Returns:
         A float Series named ``importance``, indexed by parameter name (index name ``param``),
@@ -164,4 +185,4 @@ def param_importances(study: optuna.Study, *, seed: int = DEFAULT_SEED) -> pd.Se
         'importance needs at least 2 complete trials with a finite objective; the study has 0.'
     """
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return importances_of(trials, study_direction(study), seed=seed)
+    return importances_of(trials, study_direction(study), seed=seed, method=method)

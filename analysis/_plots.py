@@ -1,4 +1,6 @@
-"""PNG figures of a study: learning curves, optimisation history, parameter importance.
+"""Figures of a study: learning curves, optimisation history, parameter importance.
+
+Each figure is written twice: a PNG at the path given and an SVG with the same stem next to it.
 
 Figures are built on :class:`matplotlib.figure.Figure` objects, never through ``pyplot``, so this
 module picks no backend, opens no window and leaves no global figure behind; seaborn's style and
@@ -8,7 +10,7 @@ line style or marker as well as colour.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,20 +71,40 @@ def _colour(state: str) -> tuple[float, float, float]:
 
 
 @contextmanager
-def _figure(width: float, height: float) -> Iterator[tuple[Figure, Axes]]:
+def _style() -> Iterator[None]:
+    """seaborn's white grid at notebook font sizes, and a fixed SVG id salt, for one figure."""
+    import matplotlib as mpl
     import seaborn as sns
+
+    # svg.hashsalt fixes the ids matplotlib writes into SVGs (random by default), so the same
+    # data gives the same SVG bytes; svg.fonttype "none" keeps text as text, editable in a paper's
+    # figure and much cheaper to write than glyph outlines.
+    with (
+        mpl.rc_context({"svg.hashsalt": "sweeplab", "svg.fonttype": "none"}),
+        sns.axes_style("whitegrid"),
+        sns.plotting_context("notebook"),
+    ):
+        yield
+
+
+@contextmanager
+def _figure(width: float, height: float) -> Iterator[tuple[Figure, Axes]]:
     from matplotlib.figure import Figure
 
-    with sns.axes_style("whitegrid"), sns.plotting_context("notebook"):
+    with _style():
         fig = Figure(figsize=(width, height), layout="constrained")
         yield fig, fig.subplots()
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
+    """Write ``path`` (PNG) and the same figure as SVG next to it; return the PNG's path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # No "Software" tag: the PNG then depends on the data, not on the matplotlib version.
+    # No "Software"/"Creator" tag and no date: the files then depend on the data only.
     fig.savefig(path, dpi=_DPI, format="png", metadata={"Software": None})
+    # The layout is settled by the first save; freezing it halves the work of the second one.
+    fig.set_layout_engine("none")
+    fig.savefig(path.with_suffix(".svg"), format="svg", metadata={"Creator": None, "Date": None})
     return path
 
 
@@ -92,15 +114,17 @@ def plot_learning_curves(
     *,
     objective: str = "objective",
     highlight: int | None = None,
+    rungs: Sequence[int] = (),
 ) -> Path:
     """Objective against epoch for every trial, coloured and dashed by trial state.
 
     Args:
         curves: the curves frame (:func:`analysis.curves_frame`); reads ``number``, ``state``,
             ``epoch``, ``objective``.
-        path: where to write the PNG (parent folders are created).
+        path: where to write the PNG (parent folders are created); the SVG goes next to it.
         objective: the objective's metric name, for the axis label (e.g. ``"val_acc"``).
         highlight: a trial number to draw bold on top (the best trial), or ``None``.
+        rungs: epochs of ASHA's rungs (:func:`analysis.asha_rungs`), drawn as dotted lines.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -129,12 +153,13 @@ def plot_learning_curves(
             part = data[data["state"] == state]
             if part.empty:
                 continue
-            _, style, _ = _STATE_STYLE.get(state, (7, "-", "."))
+            _, style, marker = _STATE_STYLE.get(state, (7, "-", "."))
             colour = _colour(state)
             for _, trial in part.groupby("number", sort=True):
                 ax.plot(
-                    trial["epoch"], trial["objective"], style, color=colour, alpha=alpha, lw=1.4
-                )
+                    trial["epoch"], trial["objective"], style, color=colour, alpha=alpha, lw=1.4,
+                    marker=marker if len(trial) == 1 else None,  # a one-epoch trial is a dot
+                )  # fmt: skip
             count = part["number"].nunique()
             label = f"{state} ({count} trial{'s' if count != 1 else ''})"
             handles.append(Line2D([], [], color=colour, linestyle=style, lw=2, label=label))
@@ -142,6 +167,11 @@ def plot_learning_curves(
             best = data[data["number"] == highlight]
             ax.plot(best["epoch"], best["objective"], "-", color="black", lw=2.6, zorder=5)
             handles.append(Line2D([], [], color="black", lw=2.6, label=f"best trial #{highlight}"))
+        for i, rung in enumerate(rungs):
+            ax.axvline(rung, color="0.45", lw=0.9, ls=(0, (1, 3)), zorder=0)
+            if i == 0:
+                handles.append(Line2D([], [], color="0.45", lw=0.9, ls=(0, (1, 3)),
+                                      label="ASHA rung"))  # fmt: skip
         ax.set_xlabel("Epoch")
         ax.set_ylabel(metric_label(objective))
         ax.set_title(f"Learning curves of {n_trials} trial{'s' if n_trials != 1 else ''}")

@@ -9,6 +9,7 @@ did in between). Database passwords are masked wherever they appear, error messa
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,16 @@ import optuna
 import pandas as pd
 from optuna.study import StudyDirection
 
+from analysis._ablation_report import render_ablation_sections
 from analysis._frames import PARAM_PREFIX, STATES, _curves_table, _trials_table, study_direction
 from analysis._importance import importances_of
 from analysis._markdown import MISSING, cell, code, escape, table
-from analysis._plots import plot_importances, plot_learning_curves, plot_optimization_history
+from analysis._params import distribution_scales
+from analysis._plots import plot_learning_curves, plot_optimization_history
+from analysis._report_html import HTML_NAME, render_html
+from analysis._report_search import analyse_search, search_sections
+from analysis._rungs import rungs_from_spec
+from analysis._search_plots import plot_importance_comparison
 from analysis._storage import describe_storage, load_study, mask_secrets
 
 __all__ = ["FIGURES", "REPORT_NAME", "StudyInfo", "render_report", "write_report"]
@@ -217,21 +224,32 @@ def _failures_section(trials: pd.DataFrame) -> list[str]:
     return [*lines, ""] if not retried.empty else lines
 
 
-def _importance_section(importances: pd.Series, figure: str | None) -> list[str]:
+def _importance_section(
+    importances: pd.Series, figure: str | None, ped_anova: pd.Series | None = None
+) -> list[str]:
     lines = ["## Hyperparameter importance", ""]
     if importances.empty:
         return [*lines, f"Not assessed: {importances.attrs.get('reason', 'no data')}", ""]
-    lines += [
+    ped = ped_anova if ped_anova is not None else pd.Series(dtype="float64")
+    intro = (
         f"fANOVA over {importances.attrs.get('n_trials', '?')} complete trials "
-        "(seeded random forest; importances sum to 1).",
-        "",
-        *table(
-            ["Parameter", "Importance"],
-            [[code(str(p)), f"{v:.3f}"] for p, v in importances.items()],
-            [False, True],
-        ),
-        "",
-    ]
+        "(seeded random forest; the share of the objective's variance each parameter explains)"
+    )
+    headers, right = ["Parameter", "fANOVA"], [False, True]
+    if ped_anova is not None:
+        intro += (
+            " and PED-ANOVA (how strongly the top 10 % of trials concentrate in part of each "
+            "parameter's range)"
+            + ("" if not ped.empty else f"; PED-ANOVA not assessed: {ped.attrs.get('reason')}")
+        )
+        headers, right = [*headers, "PED-ANOVA"], [*right, True]
+    rows = []
+    for p, v in importances.items():
+        row = [code(str(p)), f"{v:.3f}"]
+        if ped_anova is not None:
+            row.append(f"{ped[p]:.3f}" if p in ped.index else MISSING)
+        rows.append(row)
+    lines += [f"{intro}; each column sums to 1.", "", *table(headers, rows, right), ""]
     excluded = importances.attrs.get("excluded") or []
     if excluded:
         names = ", ".join(code(n) for n in excluded)
@@ -262,6 +280,9 @@ def render_report(
     trials: pd.DataFrame,
     importances: pd.Series,
     figures: dict[str, str | None],
+    *,
+    ped_anova: pd.Series | None = None,
+    extra: Sequence[str] = (),
 ) -> str:
     """The whole report as Markdown text (passwords masked), from frames already computed.
 
@@ -271,6 +292,8 @@ def render_report(
         importances: the result of :func:`analysis.param_importances`.
         figures: ``FIGURES`` keys mapped to the relative file name of a written figure, or
             ``None`` where no figure could be drawn.
+        ped_anova: PED-ANOVA importances, shown next to fANOVA's (``None``: fANOVA only).
+        extra: further Markdown lines (search analysis, ablation), placed before the spec.
     """
     best = best_trial(trials, info.maximize)
     lines = [
@@ -280,7 +303,7 @@ def render_report(
         *_best_configuration(info, trials, best),
         *_trials_section(info, trials),
         *_failures_section(trials),
-        *_importance_section(importances, figures.get("importances")),
+        *_importance_section(importances, figures.get("importances"), ped_anova),
         *_figure_section(
             "Learning curves",
             figures.get("curves"),
@@ -291,6 +314,7 @@ def render_report(
             figures.get("history"),
             "No trial has completed yet, so there is no history to plot.",
         ),
+        *extra,
         *_spec_section(info),
     ]
     return mask_secrets("\n".join(lines).rstrip("\n") + "\n")
@@ -353,6 +377,7 @@ def write_report(
     trials = _trials_table(snapshot, direction)
     curves = _curves_table(snapshot)
     importances = importances_of(snapshot, direction)
+    ped_anova = importances_of(snapshot, direction, method="ped_anova")
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -360,20 +385,39 @@ def write_report(
     # Each figure is drawn only when it has data; the report says why where one is missing.
     figures: dict[str, str | None] = dict.fromkeys(FIGURES)
     if not importances.empty:
-        figures["importances"] = plot_importances(importances, out / FIGURES["importances"]).name
+        methods = {"fANOVA": importances, "PED-ANOVA": ped_anova}
+        path = plot_importance_comparison(methods, out / FIGURES["importances"])
+        figures["importances"] = path.name
     if curves["objective"].notna().any():
         figures["curves"] = plot_learning_curves(
             curves,
             out / FIGURES["curves"],
             objective=info.objective,
             highlight=None if best is None else int(best["number"]),
+            rungs=rungs_from_spec(info.user_attrs.get("sweeplab_spec")) or (),
         ).name
     if best is not None:
         figures["history"] = plot_optimization_history(
             trials, out / FIGURES["history"], direction=direction, objective=info.objective
         ).name
+    search = analyse_search(
+        trials,
+        curves,
+        out,
+        objective=info.objective,
+        maximize=info.maximize,
+        scales=distribution_scales(snapshot),
+        ranking=list(importances.index),
+        spec=info.user_attrs.get("sweeplab_spec"),
+    )
+    ablation = render_ablation_sections(storage, study_name, out).strip("\n")
+    extra = [*search_sections(search, info.objective), *([ablation, ""] if ablation else [])]
+    text = render_report(info, trials, importances, figures, ped_anova=ped_anova, extra=extra)
     path = out / REPORT_NAME
     # newline="\n": the same bytes on every platform.
     with path.open("w", encoding="utf-8", newline="\n") as f:
-        f.write(render_report(info, trials, importances, figures))
+        f.write(text)
+    page = mask_secrets(render_html(text, out, title=f"Study report: {info.name}"))
+    with (out / HTML_NAME).open("w", encoding="utf-8", newline="\n") as f:
+        f.write(page)
     return path

@@ -319,14 +319,15 @@ def export(name: str, storage: str, output: Path) -> None:
 @click.argument("name")
 @_storage_option
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for report.md and its figures.")  # fmt: skip
+              help="Folder for report.md, report.html and the figures.")  # fmt: skip
 def report(name: str, storage: str, output: Path) -> None:
-    """Write a Markdown report with figures for study NAME (works while it runs)."""
+    """Write report.md, a self-contained report.html and figures for study NAME (works while it
+    runs)."""
     import analysis
 
     load_study(open_storage(storage, create=False), name, storage)  # clear error if absent
     path = analysis.write_report(storage, name, output)
-    _out.print(f"wrote {path}")
+    _out.print(f"wrote {path} and {path.with_name('report.html')} (self-contained)")
 
 
 @cli.command()

@@ -350,9 +350,17 @@ def test_report_contents(report_dir: Path) -> None:
 def test_report_pngs_are_images(report_dir: Path) -> None:
     pngs = sorted(report_dir.glob("*.png"))
     assert [p.name for p in pngs] == [
+        "generalization_gap.png",
+        "interactions.png",
+        "isolation.png",
         "learning_curves.png",
+        "marginal_effects.png",
         "optimization_history.png",
+        "parallel_coordinates.png",
         "param_importances.png",
+    ]
+    assert sorted(p.name for p in report_dir.glob("*.svg")) == [
+        p.with_suffix(".svg").name for p in pngs
     ]
     for png in pngs:
         assert png.stat().st_size > 10_000
@@ -364,6 +372,7 @@ def test_report_pngs_are_images(report_dir: Path) -> None:
 def test_report_is_byte_identical(storage: str, report_dir: Path, tmp_path: Path) -> None:
     again = write_report(storage, STUDY, tmp_path)
     assert again.read_bytes() == (report_dir / "report.md").read_bytes()
+    assert (tmp_path / "report.html").read_bytes() == (report_dir / "report.html").read_bytes()
 
 
 def test_report_masks_passwords(report_dir: Path) -> None:
@@ -454,18 +463,27 @@ def test_public_api() -> None:
         "ablation_path",
         "ablation_path_chart",
         "ablation_table",
+        "asha_rungs",
         "curves_frame",
         "frames",
         "greedy_path",
+        "isolation_table",
         "param_importances",
         "path_to_html",
         "path_to_latex",
         "path_to_markdown",
         "path_trials_frame",
+        "plot_generalization_gap",
+        "plot_importance_comparison",
         "plot_importances",
+        "plot_interactions",
+        "plot_isolation",
         "plot_learning_curves",
+        "plot_marginal_effects",
         "plot_optimization_history",
+        "plot_parallel_coordinates",
         "render_ablation_sections",
+        "rung_correlations",
         "seed_variance",
         "seed_variance_markdown",
         "to_csv",
@@ -491,7 +509,9 @@ def test_import_has_no_side_effects() -> None:
 @pytest.mark.parametrize(
     "module",
     ["analysis", "analysis._frames", "analysis._importance", "analysis._markdown",
-     "analysis._plots", "analysis._report", "analysis._storage"],
+     "analysis._plots", "analysis._report", "analysis._storage", "analysis._params",
+     "analysis._rungs", "analysis._isolation", "analysis._search_plots",
+     "analysis._report_html"],
 )  # fmt: skip
 def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

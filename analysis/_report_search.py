@@ -1,0 +1,218 @@
+"""The report's search-analysis part: figures drawn into the report folder, and their sections.
+
+Kept apart from :mod:`analysis._report` so that module stays the report's outline. A figure that
+cannot be drawn (too few complete trials, nothing varies) is replaced in the report by the reason
+the plotting function gave, never by a silent gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis._isolation import isolation_table, plot_generalization_gap, plot_isolation
+from analysis._markdown import cell, code, table
+from analysis._params import Scale
+from analysis._rungs import MIN_TRUSTWORTHY_RHO, rung_correlations, rungs_from_spec
+from analysis._search_plots import (
+    complete_trials,
+    plot_interactions,
+    plot_marginal_effects,
+    plot_parallel_coordinates,
+)
+
+__all__ = ["SEARCH_FIGURES", "SearchAnalysis", "analyse_search", "search_sections"]
+
+#: File names of the search-analysis figures (each also written as ``.svg``).
+SEARCH_FIGURES = {
+    "marginal": "marginal_effects.png",
+    "interactions": "interactions.png",
+    "parallel": "parallel_coordinates.png",
+    "gap": "generalization_gap.png",
+    "isolation": "isolation.png",
+}
+
+
+@dataclass(frozen=True)
+class SearchAnalysis:
+    """What the search-analysis sections show."""
+
+    figures: dict[str, str | None]
+    reasons: dict[str, str]  # figure key -> why it was not drawn
+    isolation: pd.DataFrame
+    gap: pd.DataFrame  # number, train, held-out, gap of the complete trials
+    held_out: str
+    rungs: list[int] | None
+    rung_table: pd.DataFrame | None
+    scheduler: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _draw(key: str, out: Path, draw: Callable[[Path], Path], figures: dict, reasons: dict) -> None:
+    try:
+        figures[key] = draw(out / SEARCH_FIGURES[key]).name
+    except ValueError as e:  # the plotting function's own "not enough data" message
+        figures[key] = None
+        reasons[key] = str(e)
+
+
+def analyse_search(
+    trials: pd.DataFrame,
+    curves: pd.DataFrame,
+    out: Path,
+    *,
+    objective: str,
+    maximize: bool,
+    scales: Mapping[str, Scale],
+    ranking: Sequence[str],
+    spec: Mapping[str, Any] | None,
+) -> SearchAnalysis:
+    """Draw the search-analysis figures into ``out`` and compute their tables."""
+    figures: dict[str, str | None] = dict.fromkeys(SEARCH_FIGURES)
+    reasons: dict[str, str] = {}
+    common = {"objective": objective, "scales": scales}
+    _draw("marginal", out, lambda p: plot_marginal_effects(trials, p, **common), figures, reasons)
+    _draw(
+        "interactions", out,
+        lambda p: plot_interactions(trials, p, ranking=ranking, **common), figures, reasons,
+    )  # fmt: skip
+    _draw(
+        "parallel", out,
+        lambda p: plot_parallel_coordinates(
+            trials, p, params=[*ranking, *sorted(set(scales) - set(ranking))],
+            maximize=maximize, **common,
+        ),
+        figures, reasons,
+    )  # fmt: skip
+    _draw("gap", out, lambda p: plot_generalization_gap(trials, p), figures, reasons)
+    isolation = isolation_table(trials, maximize=maximize, scales=scales)
+    _draw("isolation", out, lambda p: plot_isolation(isolation, p, objective=objective),
+          figures, reasons)  # fmt: skip
+
+    done = complete_trials(trials)
+    held = "test_acc" if done["test_acc"].notna().any() else "val_acc"
+    gap = done[["number", "train_acc", held]].dropna()
+    gap = gap.assign(gap=gap["train_acc"] - gap[held])
+
+    spec_search = (spec or {}).get("search") if isinstance(spec, Mapping) else None
+    scheduler = spec_search.get("scheduler", "asha") if isinstance(spec_search, Mapping) else None
+    rungs = rungs_from_spec(spec)
+    rung_table = rung_correlations(curves, rungs) if rungs and len(rungs) > 1 else None
+    return SearchAnalysis(
+        figures=figures, reasons=reasons, isolation=isolation, gap=gap, held_out=held,
+        rungs=rungs, rung_table=rung_table, scheduler=scheduler,
+    )  # fmt: skip
+
+
+def _figure(analysis: SearchAnalysis, key: str, title: str) -> list[str]:
+    name = analysis.figures.get(key)
+    if name:
+        return [f"![{title}]({name})", ""]
+    return [f"Not drawn: {analysis.reasons.get(key, 'no data')}", ""]
+
+
+def _gap_lines(analysis: SearchAnalysis) -> list[str]:
+    gap = analysis.gap
+    if gap.empty:
+        return []
+    held = code(analysis.held_out)
+    return [
+        f"Over {len(gap)} complete trials, `train_acc` − {held} at the best epoch: median "
+        f"{cell(float(gap['gap'].median()))}, smallest {cell(float(gap['gap'].min()))} "
+        f"(trial #{int(gap.loc[gap['gap'].idxmin(), 'number'])}), largest "
+        f"{cell(float(gap['gap'].max()))} (trial #{int(gap.loc[gap['gap'].idxmax(), 'number'])}).",
+        "",
+    ]
+
+
+def _isolation_lines(analysis: SearchAnalysis, objective: str) -> list[str]:
+    iso = analysis.isolation
+    lines = [
+        "Each value (or bucket, for continuous hyperparameters) of each hyperparameter, with "
+        "the other hyperparameters optimised away: the best complete trial that had it, and "
+        "how many complete trials had it. A value tried by few trials had less chance to "
+        'reach a good objective (Deep Learning Tuning Playbook, "isolation plots").',
+        "",
+    ]
+    if iso.empty:
+        return [*lines, "Not assessed: no hyperparameter took two values in complete trials.", ""]
+    rows = [
+        [code(r.param), cell(r.value), str(r.n_trials), cell(r.best, 6), f"#{r.best_trial}"]
+        for r in iso.itertuples()
+    ]
+    headers = ["Parameter", "Value", "Trials", f"Best {code(objective)}", "Best trial"]
+    return [*lines, *table(headers, rows, [False, False, True, True, True]), ""]
+
+
+def _rung_lines(analysis: SearchAnalysis) -> list[str]:
+    lines = ["## Is early stopping trustworthy?", ""]
+    if analysis.scheduler not in (None, "asha"):
+        return [*lines, f"The study ran without ASHA (scheduler {code(analysis.scheduler)}); "
+                "no trial was stopped at a rung.", ""]  # fmt: skip
+    if analysis.rungs is None:
+        return [*lines, "Not assessed: the study has no stored sweeplab spec with ASHA's "
+                "grace period, reduction factor and epoch budget.", ""]  # fmt: skip
+    rungs = ", ".join(str(r) for r in analysis.rungs)
+    lines += [
+        f"ASHA compared trials at epochs {rungs}. For the trials that reached two consecutive "
+        "rungs, Spearman's rank correlation ρ of their objective at the two rungs says whether "
+        "the ranking at a rung predicts the later one (only promoted trials reach the next rung, "
+        f"so this is the ranking among the best). ρ below {MIN_TRUSTWORTHY_RHO} over 5 or more "
+        "trials is flagged.",
+        "",
+    ]
+    rt = analysis.rung_table
+    if rt is None or rt.empty:
+        return [*lines, "Only one rung: there is no pair of rungs to compare.", ""]
+    rows = []
+    for r in rt.itertuples():
+        verdict = "too few trials to judge" if pd.isna(r.trustworthy) else (
+            "ok" if r.trustworthy else "**low**"
+        )  # fmt: skip
+        rows.append([str(r.rung), str(r.next_rung), str(r.n_trials), cell(r.spearman_rho, 3),
+                     cell(r.p_value, 2), verdict])  # fmt: skip
+    headers = ["Rung (epoch)", "Next rung (epoch)", "Trials at both", "Spearman ρ", "p", "Verdict"]
+    lines += [*table(headers, rows, [True, True, True, True, True, False]), ""]
+    low = rt[rt["trustworthy"].eq(False).fillna(False)]
+    for r in low.itertuples():
+        lines += [
+            f"> **Warning:** between epochs {r.rung} and {r.next_rung} the rank correlation is "
+            f"ρ = {r.spearman_rho:.3f} < {MIN_TRUSTWORTHY_RHO} over {r.n_trials} trials: a "
+            f"trial's rank at epoch {r.rung} says little about its rank at epoch {r.next_rung}, "
+            "so ASHA may have stopped trials that would have ended up among the best. Consider a "
+            'larger `search.grace_period` or `search.scheduler = "none"`.',
+            "",
+        ]
+    return lines
+
+
+def search_sections(analysis: SearchAnalysis, objective: str) -> list[str]:
+    """The search-analysis and early-stopping sections, as Markdown lines."""
+    return [
+        "## Search analysis",
+        "",
+        "Every figure reads the complete trials only, and is also written as SVG next to the PNG.",
+        "",
+        "### Marginal effect of each hyperparameter",
+        "",
+        *_figure(analysis, "marginal", "Marginal effects"),
+        "### Interactions of the most important hyperparameters",
+        "",
+        *_figure(analysis, "interactions", "Interaction heatmaps"),
+        "### Parallel coordinates",
+        "",
+        *_figure(analysis, "parallel", "Parallel coordinates"),
+        "### Generalisation gap",
+        "",
+        *_gap_lines(analysis),
+        *_figure(analysis, "gap", "Generalisation gap"),
+        "### Isolation: the best trial per value",
+        "",
+        *_isolation_lines(analysis, objective),
+        *_figure(analysis, "isolation", "Isolation plots"),
+        *_rung_lines(analysis),
+    ]
