@@ -336,7 +336,7 @@ def presets() -> None:
     for name in preset_names():
         spec = load_spec(name)
         first = preset_text(name).splitlines()[0].lstrip("# ").strip()
-        _out.print(f"{name:<16} {spec.data.dataset}/{spec.model.kind}, "
+        _out.print(f"{name:<21} {spec.data.dataset}/{spec.model.kind}, "
                    f"{spec.budget.n_trials} trials: {first}")  # fmt: skip
 
 

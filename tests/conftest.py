@@ -10,7 +10,11 @@ import pytest
 # A trial needs only 1 CPU; keep torch from grabbing both cores in the test process itself.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The MNIST copy beside the project (../shared/data); SWEEPLAB_TEST_DATA points elsewhere (a git
+# worktree one level deeper, a CI cache). Tests that need it skip when it is absent.
+SHARED_DATA = Path(
+    os.environ.get("SWEEPLAB_TEST_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
 
 TINY_SPACE = """
 [space.lr]
