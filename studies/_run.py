@@ -27,7 +27,7 @@ import trainer
 from studies._errors import DatasetMissing, UsageError
 from studies._recovery import recover_interrupted
 from studies._spec import StudySpec
-from studies._storage import mask_url, open_storage, study_names
+from studies._storage import mask_url, open_storage
 from studies._study import open_study
 
 if TYPE_CHECKING:  # the searcher imports Ray, which only a run should pay for
@@ -110,10 +110,9 @@ def run_study(
                 f"the grid has {size} points: n_trials lowered from {spec.budget.n_trials}"
             )
             spec = spec.with_overrides(n_trials=size)
+    _preflight(spec)  # missing data must not leave an empty study (or database file) behind
     storage = open_storage(spec.study.storage)
     _refuse_ablation_study(storage, spec)
-    if spec.study.name not in study_names(storage):
-        _preflight(spec)  # a new study with no data must not leave an empty study behind
     study = open_study(spec, storage)
     recovered = recover(study, console)
     counts = count_states(study)
