@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 
 def format_pairs(pairs: Mapping[str, object]) -> str:
-    """``{"ratio": 3.14159, "ok": True}`` -> ``"ratio=3.142 ok=1"`` (floats to 4 significant digits)."""
+    """``{"ratio": 3.14159, "ok": True}`` -> ``"ratio=3.142 ok=1"`` (4 significant digits)."""
     parts = []
     for key, value in pairs.items():
         if " " in key or "=" in key:

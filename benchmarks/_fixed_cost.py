@@ -21,8 +21,11 @@ Two kinds of work (``SWEEPLAB_BENCH_WORK``):
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -99,11 +102,32 @@ def fixed_cost_fit(
     )  # fmt: skip
 
 
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Swaps ``trainer.fit`` once ``trainer`` is imported, so a worker that never runs a trial
+    (Ray starts idle ones) does not pay for importing torch."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != "trainer":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        loader = spec.loader
+        execute = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            execute(module)
+            module.fit = fixed_cost_fit
+
+        loader.exec_module = exec_module
+        return spec
+
+
 def install() -> None:
     """Ray ``worker_process_setup_hook``: make this worker's ``trainer.fit`` the fixed-cost one."""
-    import trainer
-
-    trainer.fit = fixed_cost_fit
+    if "trainer" in sys.modules:
+        sys.modules["trainer"].fit = fixed_cost_fit
+    else:
+        sys.meta_path.insert(0, _PatchOnImport())
 
 
 def stock_trainable(config: dict[str, Any]) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import os
 import subprocess
@@ -122,6 +123,37 @@ def child_sweeplab(args: argparse.Namespace) -> dict:
         "trials": len(trials),
         "epochs": sum(int(t.user_attrs.get("epochs_run", 0)) for t in trials),
         "counts": summary.counts,
+        **timeline([t.user_attrs for t in trials]),
+    }
+
+
+def timeline(attrs: list[dict]) -> dict:
+    """Where a sweeplab trial's overhead goes, from the facts each trial records.
+
+    ``gap``: from one trial's last epoch to the next trial's start on the same worker process
+    (the searcher's suggest, Tune's bookkeeping, the actor reset); ``inside``: a trial's wall
+    time minus its epochs (the trial function's set-up and the per-epoch reports).
+    """
+    import statistics
+
+    runs: dict[int, list[tuple[float, float]]] = {}
+    inside = []
+    for a in attrs:
+        if "run_started_at" not in a or "pid" not in a:
+            continue
+        work = sum(s for s in a.get("epoch_seconds", []) if s is not None)
+        runs.setdefault(a.get("pid", 0), []).append((a["run_started_at"], work))
+        if "wall_time_s" in a:
+            inside.append(a["wall_time_s"] - work)
+    gaps = []
+    for starts in runs.values():
+        starts.sort()
+        for (start, work), (following, _) in itertools.pairwise(starts):
+            gaps.append(following - start - work)
+    median = statistics.median
+    return {
+        "gap_ms": 1000 * median(gaps) if gaps else float("nan"),
+        "inside_ms": 1000 * median(inside) if inside else float("nan"),
     }
 
 
@@ -224,6 +256,11 @@ def main() -> int:
             f"run ({result['epochs'] * args.seconds / args.epochs:.1f} s of work); start-up "
             f"(imports + ray.init) {result['startup_s']:.1f} s"
         )
+        if "gap_ms" in result:
+            print(
+                f"         median gap between trials on a worker {result['gap_ms']:.0f} ms, "
+                f"median time in a trial beyond its epochs {result['inside_ms']:.0f} ms"
+            )
     if set(figures) != {"sweeplab", "stock"}:
         return 0
     ours, stock = overhead_ms(figures["sweeplab"], args), overhead_ms(figures["stock"], args)

@@ -48,6 +48,7 @@ FINAL_KEYS = (
     "sweeplab_version",
     "node_ip",
     "node_id",
+    "pid",
     "run_started_at",
     "run_finished_at",
     "wall_time_s",
