@@ -105,6 +105,7 @@ def child_sweeplab(args: argparse.Namespace) -> dict:
         }
     )
     quiet = Console(file=io.StringIO())
+    cpu = time.process_time()
     started = time.perf_counter()
     if args.profile:
         import cProfile
@@ -115,6 +116,7 @@ def child_sweeplab(args: argparse.Namespace) -> dict:
     else:
         summary = studies.run_study(spec, console=quiet)
     wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     study = optuna.load_study(study_name="overhead", storage=spec.study.storage)
     trials = study.get_trials(deepcopy=False)
     return {
@@ -123,6 +125,7 @@ def child_sweeplab(args: argparse.Namespace) -> dict:
         "trials": len(trials),
         "epochs": sum(int(t.user_attrs.get("epochs_run", 0)) for t in trials),
         "counts": summary.counts,
+        "driver_cpu_s": cpu,
         **timeline([t.user_attrs for t in trials]),
     }
 
@@ -259,7 +262,8 @@ def main() -> int:
         if "gap_ms" in result:
             print(
                 f"         median gap between trials on a worker {result['gap_ms']:.0f} ms, "
-                f"median time in a trial beyond its epochs {result['inside_ms']:.0f} ms"
+                f"median time in a trial beyond its epochs {result['inside_ms']:.0f} ms, "
+                f"driver CPU {1000 * result['driver_cpu_s'] / result['trials']:.0f} ms/trial"
             )
     if set(figures) != {"sweeplab", "stock"}:
         return 0
