@@ -268,6 +268,12 @@ def main() -> int:
             study = optuna.load_study(study_name=spec.study.name, storage=storage)
             replays.append(replay(study, method, seed))
             progress.advance(task)
+            if len(replays) == len(methods):  # one seed of every method: extrapolate
+                so_far = time.perf_counter() - started
+                progress.console.print(
+                    f"first seed took {so_far:.0f} s: the whole run should take about "
+                    f"{so_far * args.seeds / 60:.0f} min"
+                )
     ray.shutdown()
     elapsed = time.perf_counter() - started
 

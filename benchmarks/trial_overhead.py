@@ -243,10 +243,13 @@ def main() -> int:
         return 0
 
     print(machine())
+    # Measured: sweeplab's run costs the work plus ~0.1-1 s per trial, stock Tune's ~1-2 s per
+    # trial (a new actor for each), both plus ~10-30 s of start-up.
+    work_s = args.trials * args.seconds / args.concurrency
+    low, high = 2 * work_s + args.trials * 1.0 + 40, 2 * work_s + args.trials * 3.0 + 60
     print(
         f"{args.trials} trials of {args.seconds} s {args.work} work in {args.epochs} epochs, "
-        f"{args.concurrency} at a time; expect about "
-        f"{2 * args.trials * args.seconds / args.concurrency + 60:.0f} s and more"
+        f"{args.concurrency} at a time; expect {low / 60:.0f}-{high / 60:.0f} min"
     )
     started = time.perf_counter()
     figures = {}
