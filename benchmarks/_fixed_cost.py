@@ -134,8 +134,9 @@ def stock_trainable(config: dict[str, Any]) -> None:
     """The same work and metrics as a plain Ray Tune function trainable (the reference)."""
     from ray import tune
 
+    started = time.time()
     kind = os.environ.get(WORK_ENV, "cpu")
     epoch_s = float(os.environ[EPOCH_S_ENV])
     for epoch in range(1, int(config["max_epochs"]) + 1):
         work(epoch_s, kind)
-        tune.report({"epoch": epoch, "val_acc": curve(config, epoch)})
+        tune.report({"epoch": epoch, "val_acc": curve(config, epoch), "started_at": started})
