@@ -191,16 +191,25 @@ def plot(replays: list[Replay], target: float, path: Path) -> None:
             sem = np.std(curves, axis=0, ddof=1) / math.sqrt(len(runs))
             half = stats.t.ppf(0.975, len(runs) - 1) * sem
             ax.fill_between(grid, mean - half, mean + half, color=color, alpha=0.2, lw=0)
-        ax.plot(grid, mean, color=color, label=f"{LABELS[method]} ({len(runs)} seeds)")
+        ax.plot(grid, mean, color=color, label=LABELS[method])
     ax.axhline(target, color="black", ls="--", lw=0.8, label="target (best found − 0.5 %)")
     ax.set_xscale("log")
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
+    ticks = [t for t in (10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if t <= grid[-1] * 1.5]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("cumulative training epochs (all trials, pruned ones included)")
     ax.set_ylabel("best validation accuracy so far")
     low = min(min(r.best) for r in replays if r.best)
     ax.set_ylim(max(low, target - 0.08), min(1.0, target + 0.02))
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("Search efficiency: mean over seeds, 95 % band", fontsize=10)
+    seeds = len({r.seed for r in replays})
+    ax.set_title(
+        f"Search efficiency: mean over {seeds} seed{'s' * (seeds > 1)}, 95 % band", fontsize=10
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -218,7 +227,9 @@ def main() -> int:
     parser.add_argument("--root", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--subset", type=int, default=5000, help="MNIST training examples")
     parser.add_argument("--tolerance", type=float, default=0.005, help="relative, of the best")
-    parser.add_argument("--db", type=Path, help="keep the studies in this SQLite file")
+    parser.add_argument(
+        "--db", type=Path, help="keep the studies in this SQLite file (again: replot, no training)"
+    )
     parser.add_argument(
         "--plot", type=Path, default=ROOT / "docs" / "img" / "search_efficiency.png"
     )
