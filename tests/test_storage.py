@@ -33,7 +33,7 @@ from studies import (
     stored_spec,
 )
 from studies._recovery import DRIVER_ATTR, driver_identity, recover_interrupted
-from studies._searcher import set_user_attrs
+from studies._searcher import count_by_state, set_user_attrs
 from studies._storage import HEARTBEAT_GRACE_S, HEARTBEAT_INTERVAL_S, load_study
 from studies._study import SPEC_ATTR, make_sampler
 
@@ -527,3 +527,34 @@ def test_set_user_attrs_is_all_or_nothing(through, db_url) -> None:
     with pytest.raises(TypeError):  # not JSON-serialisable
         set_user_attrs(target, trial._trial_id, {"first": 1, "bad": object()})
     assert storage.get_trial(trial._trial_id).user_attrs == {}
+
+
+def test_set_user_attrs_refuses_a_finished_trial(db_url) -> None:
+    storage = open_storage(db_url)
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    study.tell(trial, 1.0)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        set_user_attrs(storage, trial._trial_id, {"late": 1})
+    assert storage.get_trial(trial._trial_id).user_attrs == {}
+
+
+# --- count_by_state -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("through", ["rdb storage", "study._storage", "in-memory storage"])
+def test_count_by_state_agrees_with_optuna(through, db_url) -> None:
+    storage = optuna.storages.InMemoryStorage() if through == "in-memory storage" else None
+    storage = storage or open_storage(db_url)
+    study = optuna.create_study(storage=storage)
+    other = optuna.create_study(storage=storage)  # its trials must not be counted
+    other.tell(other.ask(), 0.0)
+    trials = [study.ask() for _ in range(5)]
+    study.tell(trials[0], 1.0)
+    study.tell(trials[1], 2.0)
+    study.tell(trials[2], state=TrialState.PRUNED)
+    study.tell(trials[3], state=TrialState.FAIL)
+    target = study._storage if through == "study._storage" else storage
+    counts = count_by_state(target, study._study_id)
+    assert counts == {s: storage.get_n_trials(study._study_id, s) for s in TrialState}
+    assert counts[TrialState.COMPLETE] == 2 and counts[TrialState.RUNNING] == 1
