@@ -94,6 +94,9 @@ class SearchSection(_Section):
     grace_period: Annotated[int, Field(ge=1)] = 2
     reduction_factor: Annotated[float, Field(gt=1, strict=False)] = 3.0
     concurrency: Annotated[int, Field(ge=1)] = 2
+    # Optuna trials trained together as one stacked model per Ray trial (MLPs; "auto": 8 on
+    # CPU, 32 with a GPU). concurrency then counts packs.
+    pack: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
     resources: ResourcesSection = ResourcesSection()
 
 
@@ -321,6 +324,11 @@ def _check_combinations(spec: StudySpec) -> None:
             searchspace.grid(spec.space)
         except searchspace.NotGridError as e:
             raise SpecError(f'{spec.source}: {e} (search.sampler = "grid")') from e
+    if spec.search.pack not in (1, "auto") and spec.model.kind != "mlp":
+        raise SpecError(
+            f"{spec.source}: search.pack: only MLPs train as packs; got pack = "
+            f'{spec.search.pack} with model.kind = "{spec.model.kind}" (set pack = 1 or "auto")'
+        )
     if spec.search.scheduler == "asha" and spec.search.grace_period > spec.budget.max_epochs:
         raise SpecError(
             f"{spec.source}: search.grace_period: must be <= budget.max_epochs "

@@ -1,0 +1,109 @@
+"""``[search] pack``: a real Ray Tune study whose trials train four at a time as one model."""
+
+from __future__ import annotations
+
+import io
+
+import optuna
+import pytest
+from conftest import tiny_spec
+from optuna.trial import TrialState
+from rich.console import Console
+
+from studies import SpecError, load_spec, run_study
+from studies._member_asha import MemberAsha, asha_milestones, asha_stops
+from studies.cli import main
+
+PACKABLE_SPACE = """
+[space.lr]
+type = "float"
+low = 1e-4
+high = 0.3
+log = true
+
+[space.optimizer]
+type = "categorical"
+choices = ["adam", "adamw"]
+
+[space.weight_decay]
+type = "float"
+low = 1e-6
+high = 1e-2
+log = true
+
+[space.dropout]
+type = "float"
+low = 0.0
+high = 0.5
+"""
+
+
+def test_asha_rule_matches_ray() -> None:
+    from ray.tune.schedulers.async_hyperband import _Bracket
+
+    bracket = _Bracket(min_t=1, max_t=8, reduction_factor=2.0, s=0)
+    assert asha_milestones(1, 2.0, 8) == [m for m, _ in bracket._rungs]
+    asha = MemberAsha(
+        None, grace_period=1, reduction_factor=2.0, max_epochs=8, maximize=True, pack=range(5)
+    )
+
+    class Trial:  # what _Bracket reads of a trial
+        def __init__(self, i: int) -> None:
+            self.trial_id = str(i)
+
+    values = [0.5, 0.7, 0.4, 0.9, 0.6]
+    for i, v in enumerate(values):
+        ray_stops = bracket.on_result(Trial(i), 1, v) == "STOP"
+        assert asha.should_stop(i, 1, v) == ray_stops
+    # Minimising (val_loss): lower is better.
+    assert asha_stops(0.5, [0.3, 0.4], 2.0, maximize=False)
+    assert not asha_stops(0.2, [0.3, 0.4], 2.0, maximize=False)
+
+
+def test_pack_needs_an_mlp(tmp_path) -> None:
+    path = tiny_spec(tmp_path, extra="pack = 4")
+    path.write_text(path.read_text().replace('kind = "mlp"', 'kind = "cnn"'))
+    with pytest.raises(SpecError, match=r"search.pack: only MLPs"):
+        load_spec(path)
+    path.write_text(path.read_text().replace("pack = 4", 'pack = "auto"'))
+    assert load_spec(path).search.pack == "auto"
+
+
+@pytest.mark.slow
+def test_a_packed_study_writes_ordinary_trials(ray_local, tmp_path, capsys) -> None:
+    spec = load_spec(
+        tiny_spec(
+            tmp_path, n_trials=8, max_epochs=4, concurrency=1, extra="pack = 4",
+            space=PACKABLE_SPACE,
+        )
+    )  # fmt: skip
+    summary = run_study(spec, console=Console(file=io.StringIO()))
+    study = optuna.load_study(study_name=spec.study.name, storage=spec.study.storage)
+    states = [t.state for t in study.trials]
+    assert len(states) == 8 and states.count(TrialState.RUNNING) == 0
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 8
+    assert summary.counts["complete"] >= 1
+    assert states.count(TrialState.PRUNED) >= 1, "per-member ASHA (rf 2) stops some members"
+    for t in study.trials:
+        epochs = t.user_attrs["epochs_run"]
+        assert sorted(t.intermediate_values) == list(range(1, epochs + 1))
+        values = [t.intermediate_values[e] for e in range(1, epochs + 1)]
+        assert values == pytest.approx(t.user_attrs["val_acc"])
+        assert len(t.user_attrs["train_loss"]) == epochs
+        assert t.user_attrs["seed"] == spec.study.seed + t.number
+        if t.state == TrialState.COMPLETE:
+            assert epochs == 4 and 0 < t.user_attrs["test_acc"] <= 1
+        else:
+            assert epochs < 4
+    # Two Ray trials of four members each: members of a pack share one worker process and
+    # start time, and the two packs' members never interleave.
+    starts = {t.user_attrs["run_started_at"] for t in study.trials}
+    assert len(starts) == 2
+    assert len({t.user_attrs["pid"] for t in study.trials if "pid" in t.user_attrs}) <= 2
+
+    with pytest.raises(SystemExit) as code:
+        main(
+            ["report", spec.study.name, "--storage", spec.study.storage, "-o", str(tmp_path / "r")]
+        )
+    assert code.value.code == 0, capsys.readouterr().err
+    assert f"trial #{study.best_trial.number}" in (tmp_path / "r" / "report.md").read_text()
