@@ -162,14 +162,23 @@ class PackedOptimizer:
         """One update of every parameter with per-member learning rates ``lr`` ``(K,)``."""
         self.steps += 1
         h = self.hyper
+        # Terms that are 0 for every member cost nothing: each one is a full pass over memory.
+        decoupled = bool((h["decoupled_wd"] > 0).any())
+        coupled = bool((h["coupled_wd"] > 0).any())
+        if self.kind == "adam":  # bias corrections, once per step for all tensors
+            t = self.steps
+            step_size = lr / (1.0 - h["beta1"] ** t)
+            correction2_sqrt = (1.0 - h["beta2"] ** t).sqrt()
+        else:
+            nesterov = bool((h["nesterov"] > 0).any())
         for p, state in zip(self.params, self.state, strict=True):
             w, g = p.value, p.value.grad
             if g is None:
                 continue
-            lr_p = p.per_member(lr)
-            if p.decays:
-                w.mul_(1.0 - lr_p * p.per_member(h["decoupled_wd"]))
-                g = g + p.per_member(h["coupled_wd"]) * w
+            if p.decays and decoupled:
+                w.mul_(1.0 - p.per_member(lr * h["decoupled_wd"]))
+            if p.decays and coupled:
+                g.addcmul_(w, p.per_member(h["coupled_wd"]))  # the gradient is ours to change
             if self.kind == "sgd":
                 momentum = p.per_member(h["momentum"])
                 if "buf" not in state:
@@ -177,21 +186,19 @@ class PackedOptimizer:
                 else:
                     state["buf"].mul_(momentum).add_(g)
                 buf = state["buf"]
-                nesterov = p.per_member(h["nesterov"]) > 0
-                g = torch.where(nesterov, g + momentum * buf, buf)
-                w.sub_(lr_p * g)
+                if nesterov:
+                    g = torch.where(p.per_member(h["nesterov"]) > 0, g.addcmul_(momentum, buf), buf)
+                else:
+                    g = buf
+                w.sub_(g * p.per_member(lr))
             else:
-                b1, b2 = p.per_member(h["beta1"]), p.per_member(h["beta2"])
                 if "m" not in state:
                     state["m"], state["v"] = torch.zeros_like(w), torch.zeros_like(w)
                 m, v = state["m"], state["v"]
-                m.lerp_(g, 1.0 - b1)
-                v.mul_(b2).addcmul_(g, g * (1.0 - b2))
-                t = self.steps
-                correction1 = 1.0 - b1**t
-                correction2_sqrt = (1.0 - b2**t).sqrt()
-                denom = (v.sqrt() / correction2_sqrt).add_(p.per_member(h["eps"]))
-                w.sub_(lr_p / correction1 * m / denom)
+                m.lerp_(g, p.per_member(1.0 - h["beta1"]))
+                v.lerp_(g.square_(), p.per_member(1.0 - h["beta2"]))
+                denom = v.sqrt().div_(p.per_member(correction2_sqrt)).add_(p.per_member(h["eps"]))
+                w.sub_(m.div(denom).mul_(p.per_member(step_size)))
 
     def zero_grad(self) -> None:
         for p in self.params:
