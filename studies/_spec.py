@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 import searchspace
 import trainer
@@ -96,8 +96,16 @@ class SearchSection(_Section):
     concurrency: Annotated[int, Field(ge=1)] = 2
     # Optuna trials trained together as one stacked model per Ray trial (MLPs; "auto": 8 on
     # CPU, 32 with a GPU). concurrency then counts packs.
-    pack: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
+    pack: int | Literal["auto"] = 1
     resources: ResourcesSection = ResourcesSection()
+
+    @field_validator("pack", mode="before")
+    @classmethod
+    def _pack(cls, value: Any) -> Any:
+        # One check, one message: pydantic would report each arm of the union separately.
+        if value == "auto" or (type(value) is int and value >= 1):
+            return value
+        raise ValueError('must be an int >= 1 or "auto"')
 
 
 class EarlyStoppingSection(_Section):
@@ -357,6 +365,8 @@ def _describe_pydantic(error: pydantic.ValidationError, raw: dict[str, Any]) -> 
     if kind == "literal_error":
         msg = "must be " + msg.removeprefix("Input should be ")
         msg += searchspace.closest(got, re.findall(r"'([^']+)'", first["msg"]))
+    elif kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
     elif kind == "string_pattern_mismatch":
         msg = "must be 1-100 letters, digits, '_', '.' or '-', starting with a letter or digit"
     else:

@@ -60,6 +60,18 @@ def test_asha_rule_matches_ray() -> None:
     assert not asha_stops(0.2, [0.3, 0.4], 2.0, maximize=False)
 
 
+@pytest.mark.parametrize(
+    ("value", "ok"), [("1", True), ('"auto"', True), ("0", False), ("2.5", False), ('"x"', False)]
+)
+def test_pack_accepts_the_edge_and_rejects_just_past_it(tmp_path, value, ok) -> None:
+    path = tiny_spec(tmp_path, extra=f"pack = {value}")
+    if ok:
+        load_spec(path)
+    else:
+        with pytest.raises(SpecError, match=r'search.pack: must be an int >= 1 or "auto"; got'):
+            load_spec(path)
+
+
 def test_pack_needs_an_mlp(tmp_path) -> None:
     path = tiny_spec(tmp_path, extra="pack = 4")
     path.write_text(path.read_text().replace('kind = "mlp"', 'kind = "cnn"'))
