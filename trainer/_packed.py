@@ -22,7 +22,9 @@ What members may differ in and what they must share is explicit (:func:`pack_key
 Members share one data stream: the batch order and augmentation draws come from the first
 member's seed, so member 0 sees exactly the batches ``fit`` would give it and the others see the
 same batches (their inits and dropout masks still follow their own seeds). Sharing the batch is
-what lets the first layer be a single wide GEMM.
+what lets the first layer be a single wide GEMM. ``FitSettings.compile`` does not apply here;
+CPU and GPU both train in float32 (no bf16 autocast), and each member's ``epoch_seconds`` is the
+whole pack's epoch.
 """
 
 from __future__ import annotations

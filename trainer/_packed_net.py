@@ -13,10 +13,10 @@ Layout, with K members, batch B and layer widths ``d_0 -> d_1 -> ... -> d_L``:
 - later layers are ``(K, d_in, d_out)`` stacks applied with ``torch.baddbmm``;
 - biases are ``(K, 1, d_out)``.
 
-On a 2-core CPU (1 thread, K = 8, MNIST-sized input) this layout measured 2.5x faster per step
-than eight separate ``nn.Sequential`` models for a (64, 32) MLP at batch 32 and on par for a
-(256, 128) MLP at batch 256 (compute-bound); ``torch.func.vmap`` over ``functional_call``
-was the slowest of the three in every case (``/tmp`` micro-benchmark, noted in the report).
+Measured when choosing it (shared 2-core CPU, 1 thread, K = 8, 784 inputs, one SGD step):
+about 2.5x faster than eight separate ``nn.Sequential`` models for a (64, 32) MLP at batch 32,
+on par for a (256, 128) MLP at batch 256 (compute-bound either way), and ``torch.func.vmap``
+over ``functional_call`` of stacked modules was the slowest of the three in every case.
 
 The optimizers are written on the stacks so that every hyperparameter can differ per member
 (vectors of K broadcast along each tensor's member axis); they follow PyTorch's ``SGD``,
@@ -215,14 +215,3 @@ def keep_probabilities(rates: Sequence[float], device: torch.device) -> torch.Te
 def member_vector(values: Sequence[float], device: torch.device) -> torch.Tensor:
     """A float32 vector of per-member values on ``device``."""
     return torch.tensor([float(v) for v in values], dtype=torch.float32, device=device)
-
-
-__all__ = [
-    "PackedOptimizer",
-    "StackedTensor",
-    "keep_probabilities",
-    "member_vector",
-    "packed_cross_entropy",
-    "packed_forward",
-    "stack_mlps",
-]
