@@ -20,15 +20,23 @@ def _curve(result: trainer.FitResult, key: str = "val_loss") -> list[float]:
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
 def test_each_member_trains_as_it_would_alone(optimizer: str) -> None:
-    # Same seed (so the same batch order as fit), different lr, weight decay and init: every
-    # member's curve and test accuracy equal a solo fit to float32 tolerance.
+    # Same seed (so the same batch order as fit), different lr, weight decay (and its mode), init,
+    # label smoothing and schedule: every member's curve and test accuracy equal a solo fit to
+    # float32 tolerance.
     members = [
-        {"optimizer": optimizer, "lr": lr, "weight_decay": wd, "init": init, "momentum": 0.9}
-        for lr, wd, init in [
-            (0.01, 0.0, "default"),
-            (0.03, 1e-3, "kaiming_normal"),
-            (0.003, 1e-2, "orthogonal"),
-            (0.1, 0.0, "xavier_uniform"),
+        {
+            "optimizer": optimizer,
+            "lr": lr,
+            "weight_decay": wd,
+            "init": init,
+            "momentum": 0.9,
+            **more,
+        }
+        for lr, wd, init, more in [
+            (0.01, 0.0, "default", {}),
+            (0.03, 1e-3, "kaiming_normal", {"label_smoothing": 0.1, "lr_schedule": "cosine"}),
+            (0.003, 1e-2, "orthogonal", {"lr_schedule": "onecycle", "nesterov": True}),
+            (0.1, 0.0, "xavier_uniform", {"warmup_epochs": 1.0, "weight_decay_mode": "decoupled"}),
         ]
     ]
     packed = fit_packed(DATA, MLP, members, [0] * 4, SETTINGS)

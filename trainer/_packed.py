@@ -229,7 +229,7 @@ def fit_packed(
         for hp in hps
     ]
     per_step_lr = any(s.schedule == "onecycle" or s.warmup_steps > 0 for s in schedules)
-    smoothing = vec("label_smoothing")
+    smoothing = vec("label_smoothing") if any(hp["label_smoothing"] > 0 for hp in hps) else None
     input_rates = [float(hp["input_dropout"]) for hp in hps]
     hidden_rates = [float(hp["dropout"]) for hp in hps]
 
@@ -369,7 +369,7 @@ def fit_packed(
             for p in params:
                 p.select(keep)
             optimizer.select(keep)
-            smoothing = smoothing.index_select(0, keep)
+            smoothing = smoothing.index_select(0, keep) if smoothing is not None else None
             alive = [alive[row] for row in keep_rows]
     return [o if o is not None else _result(histories[i], device, started)
             for i, o in enumerate(outcome)]  # fmt: skip
@@ -386,8 +386,7 @@ def evaluate_packed(
         for start in range(0, len(y), EVAL_BATCH_SIZE):
             xb, yb = x[start : start + EVAL_BATCH_SIZE], y[start : start + EVAL_BATCH_SIZE]
             logits = packed_forward(params, xb, activation).float()
-            zero = torch.zeros(k, device=x.device)
-            loss_sum += packed_cross_entropy(logits, yb, zero) * len(yb)
+            loss_sum += packed_cross_entropy(logits, yb) * len(yb)
             correct += (logits.argmax(dim=-1) == yb).sum(1)
     return (loss_sum / len(y)).tolist(), (correct / len(y)).tolist()
 

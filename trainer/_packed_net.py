@@ -113,15 +113,16 @@ def _drop(h: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
 
 
 def packed_cross_entropy(
-    logits: torch.Tensor, y: torch.Tensor, smoothing: torch.Tensor
+    logits: torch.Tensor, y: torch.Tensor, smoothing: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Per-member mean cross entropy ``(K,)`` with per-member label smoothing.
 
-    PyTorch's definition: ``(1 - eps) * nll + eps * mean over classes of -log p``.
+    PyTorch's definition: ``(1 - eps) * nll + eps * mean over classes of -log p``;
+    ``smoothing=None`` when no member smooths.
     """
     logp = torch.log_softmax(logits.float(), dim=-1)
     nll = -logp.gather(-1, y.expand(logits.shape[0], -1).unsqueeze(-1)).squeeze(-1).mean(1)
-    if not bool((smoothing > 0).any()):
+    if smoothing is None:
         return nll
     uniform = -logp.mean(-1).mean(1)
     return (1.0 - smoothing) * nll + smoothing * uniform
@@ -149,6 +150,15 @@ class PackedOptimizer:
         self.params, self.kind, self.hyper = params, kind, hyper
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in params]
         self.steps = 0
+        self._read_flags()
+
+    def _read_flags(self) -> None:
+        # Terms that are 0 for every member cost nothing: each is a full pass over memory. Read
+        # once here, not per step, where it would make the host wait for the GPU.
+        h = self.hyper
+        self.decoupled = bool((h["decoupled_wd"] > 0).any())
+        self.coupled = bool((h["coupled_wd"] > 0).any())
+        self.nesterov = bool((h["nesterov"] > 0).any())
 
     def select(self, keep: torch.Tensor) -> None:
         """Keep the members at ``keep``: the hyperparameters and every state tensor shrink."""
@@ -156,21 +166,18 @@ class PackedOptimizer:
         for p, state in zip(self.params, self.state, strict=True):
             for name, value in state.items():
                 state[name] = value.index_select(p.member_dim, keep)
+        self._read_flags()
 
     @torch.no_grad()
     def step(self, lr: torch.Tensor) -> None:
         """One update of every parameter with per-member learning rates ``lr`` ``(K,)``."""
         self.steps += 1
         h = self.hyper
-        # Terms that are 0 for every member cost nothing: each one is a full pass over memory.
-        decoupled = bool((h["decoupled_wd"] > 0).any())
-        coupled = bool((h["coupled_wd"] > 0).any())
+        decoupled, coupled, nesterov = self.decoupled, self.coupled, self.nesterov
         if self.kind == "adam":  # bias corrections, once per step for all tensors
             t = self.steps
             step_size = lr / (1.0 - h["beta1"] ** t)
             correction2_sqrt = (1.0 - h["beta2"] ** t).sqrt()
-        else:
-            nesterov = bool((h["nesterov"] > 0).any())
         for p, state in zip(self.params, self.state, strict=True):
             w, g = p.value, p.value.grad
             if g is None:
