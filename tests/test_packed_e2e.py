@@ -119,3 +119,44 @@ def test_a_packed_study_writes_ordinary_trials(ray_local, tmp_path, capsys) -> N
         )
     assert code.value.code == 0, capsys.readouterr().err
     assert f"trial #{study.best_trial.number}" in (tmp_path / "r" / "report.md").read_text()
+
+
+MIXED_SPACE = """
+[space.lr]
+type = "float"
+low = 1e-3
+high = 0.1
+log = true
+
+[space.optimizer]
+type = "categorical"
+choices = ["sgd", "rmsprop"]
+
+[space.batch_size]
+type = "categorical"
+choices = [32, 64]
+"""
+
+
+@pytest.mark.slow
+def test_members_that_do_not_stack_together_still_train_in_the_pack(ray_local, tmp_path) -> None:
+    # rmsprop cannot be stacked (it trains alone through fit) and two batch sizes make two
+    # stacks: one pack of six runs all three paths, ASHA judging each member.
+    spec = load_spec(
+        tiny_spec(
+            tmp_path, name="mixed", n_trials=6, max_epochs=3, concurrency=1, extra="pack = 6",
+            space=MIXED_SPACE,
+        )
+    )  # fmt: skip
+    run_study(spec, console=Console(file=io.StringIO()))
+    study = optuna.load_study(study_name="mixed", storage=spec.study.storage)
+    assert len(study.trials) == 6
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+    assert len({t.user_attrs["run_started_at"] for t in study.trials}) == 1  # one pack
+    # The seeded sampler draws both optimizers and both batch sizes among the stackable ones.
+    kinds = {(t.params["optimizer"], t.params["batch_size"]) for t in study.trials}
+    assert any(o == "rmsprop" for o, _ in kinds)
+    assert {b for o, b in kinds if o == "sgd"} == {32, 64}
+    for t in study.trials:
+        assert len(t.user_attrs["val_acc"]) == t.user_attrs["epochs_run"] >= 1
+        assert t.state == TrialState.PRUNED or t.user_attrs["epochs_run"] == 3
