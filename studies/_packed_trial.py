@@ -60,6 +60,9 @@ def run_pack(config: dict[str, Any], template: PackTemplate) -> None:
         "node_ip": ray.util.get_node_ip_address(),
         "node_id": ray.get_runtime_context().get_node_id(),
         "pid": os.getpid(),
+        # Which pack trained the member (its first member's number) and how many it held.
+        "pack_id": int(config["members"][0]["number"]),
+        "pack_size": len(config["members"]),
     }
     threads = max(1, math.floor(tmpl.cpus))
     settings = dataclasses.replace(tmpl.fit, num_threads=threads)
@@ -71,7 +74,7 @@ def run_pack(config: dict[str, Any], template: PackTemplate) -> None:
         metrics = {**report.metrics(), **facts, "number": member["number"]}
         if report.is_last:
             finished = time.time()
-            metrics.update(run_finished_at=finished, wall_time_s=finished - started)
+            metrics.update(run_finished_at=finished, wall_time_s=finished - facts["run_started_at"])
         if done:
             metrics["member_done"] = True
         return metrics
@@ -95,9 +98,14 @@ def run_pack(config: dict[str, Any], template: PackTemplate) -> None:
     solo: list[int] = []
     for i, member in enumerate(members):
         key = trainer.pack_key(tmpl.model, member["params"])
-        (solo.append(i) if key is None else groups[key].append(i))
+        if key is None:
+            solo.append(i)
+        else:
+            groups[key].append(i)
 
     for indices in groups.values():
+        # A member's run starts with its stack, not with the pack (stacks run one by one).
+        facts["run_started_at"] = time.time()
         group = [members[i] for i in indices]
         last_epoch = {i: 0 for i in range(len(group))}
         done: set[int] = set()
@@ -134,6 +142,7 @@ def run_pack(config: dict[str, Any], template: PackTemplate) -> None:
             tune.report({"members": left})
 
     for i in solo:
+        facts["run_started_at"] = time.time()
         member = members[i]
         last = 0
 

@@ -51,6 +51,8 @@ FINAL_KEYS = (
     "run_started_at",
     "run_finished_at",
     "wall_time_s",
+    "pack_id",
+    "pack_size",
 )
 
 

@@ -107,11 +107,11 @@ def test_a_packed_study_writes_ordinary_trials(ray_local, tmp_path, capsys) -> N
             assert epochs == 4 and 0 < t.user_attrs["test_acc"] <= 1
         else:
             assert epochs < 4
-    # Two Ray trials of four members each: members of a pack share one worker process and
-    # start time, and the two packs' members never interleave.
-    starts = {t.user_attrs["run_started_at"] for t in study.trials}
-    assert len(starts) == 2
-    assert len({t.user_attrs["pid"] for t in study.trials if "pid" in t.user_attrs}) <= 2
+    # Two Ray trials of four members each, every member's stack starting with its pack.
+    packs = [t.user_attrs["pack_id"] for t in study.trials]
+    assert sorted(packs) == [0] * 4 + [4] * 4
+    assert {t.user_attrs["pack_size"] for t in study.trials} == {4}
+    assert len({t.user_attrs["run_started_at"] for t in study.trials}) == 2
 
     with pytest.raises(SystemExit) as code:
         main(
@@ -152,7 +152,9 @@ def test_members_that_do_not_stack_together_still_train_in_the_pack(ray_local, t
     study = optuna.load_study(study_name="mixed", storage=spec.study.storage)
     assert len(study.trials) == 6
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
-    assert len({t.user_attrs["run_started_at"] for t in study.trials}) == 1  # one pack
+    assert {t.user_attrs["pack_id"] for t in study.trials} == {0}  # one pack
+    # Each stack (and each member trained alone) starts when the one before it has ended.
+    assert len({t.user_attrs["run_started_at"] for t in study.trials}) >= 3
     # The seeded sampler draws both optimizers and both batch sizes among the stackable ones.
     kinds = {(t.params["optimizer"], t.params["batch_size"]) for t in study.trials}
     assert any(o == "rmsprop" for o, _ in kinds)
