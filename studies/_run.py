@@ -241,10 +241,12 @@ def _tune(
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
+    from studies._packed_trial import PackTemplate, absolute_storage_url, run_pack
     from studies._progress import ProgressView
     from studies._searcher import StudySearcher
     from studies._trainable import TrialTemplate, run_trial
 
+    pack = resolve_pack(spec)
     searcher = StudySearcher(
         study=study,
         space=spec.space,
@@ -256,9 +258,10 @@ def _tune(
         time_limit_s=spec.budget.time_limit_s,
         max_failures=spec.budget.max_failures,
         proposer=proposer,
+        pack=pack,
     )
     mode = "max" if spec.study.resolved_direction == "maximize" else "min"
-    if spec.search.scheduler == "asha":
+    if spec.search.scheduler == "asha" and pack == 1:
         scheduler = ASHAScheduler(
             time_attr="epoch",
             metric=spec.study.objective,
@@ -267,7 +270,7 @@ def _tune(
             grace_period=spec.search.grace_period,
             reduction_factor=spec.search.reduction_factor,
         )
-    else:
+    else:  # no pruning, or packs: their members are judged one by one inside the pack
         scheduler = FIFOScheduler()
     resources = spec.search.resources
     template = TrialTemplate(
@@ -277,10 +280,19 @@ def _tune(
         cpus=resources.cpus,
         sweeplab_version=sweeplab_version(),
     )
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, template=template),
-        {"cpu": resources.cpus, "gpu": resources.gpus},
-    )
+    function: Any = tune.with_parameters(run_trial, template=template)
+    if pack > 1:
+        asha = (spec.search.grace_period, spec.search.reduction_factor)
+        function = tune.with_parameters(
+            run_pack,
+            template=PackTemplate(
+                trial=template,
+                storage_url=absolute_storage_url(spec.study.storage),
+                study_name=spec.study.name,
+                asha=asha if spec.search.scheduler == "asha" else None,
+            ),
+        )
+    trainable = tune.with_resources(function, {"cpu": resources.cpus, "gpu": resources.gpus})
     progress = ProgressView(
         searcher,
         console=console,
@@ -321,6 +333,20 @@ def _tune(
         shutil.rmtree(scratch, ignore_errors=True)
     ran = len(study.get_trials(deepcopy=False)) - before
     return ran, searcher.stop_reason
+
+
+def resolve_pack(spec: StudySpec) -> int:
+    """Optuna trials per Ray trial: ``[search] pack``, with ``"auto"`` resolved.
+
+    ``auto`` packs MLPs 8 to a trial on CPUs and 32 when trials get a GPU (a GPU is idle far
+    longer on one small MLP); other models are not packable and run one per trial.
+    """
+    pack = spec.search.pack
+    if pack != "auto":
+        return int(pack)
+    if spec.model.kind != "mlp":
+        return 1
+    return 32 if spec.search.resources.gpus > 0 else 8
 
 
 def _trial_name(trial: Any) -> str:

@@ -53,6 +53,8 @@ FINAL_KEYS = (
     "run_started_at",
     "run_finished_at",
     "wall_time_s",
+    "pack_id",
+    "pack_size",
 )
 
 
@@ -111,6 +113,11 @@ def count_by_state(storage: optuna.storages.BaseStorage, study_id: int) -> dict[
     return {state: storage.get_n_trials(study_id, state) for state in TrialState}
 
 
+def member_key(trial_id: str, number: int | str) -> str:
+    """How the searcher names one member of a pack (Ray's trial id, then the Optuna number)."""
+    return f"{trial_id}#{number}"
+
+
 class Proposer(Protocol):
     """Chooses the configurations of a study's new trials in place of the sampler."""
 
@@ -142,6 +149,9 @@ class StudySearcher(Searcher):
         max_failures: stop asking after this many failed trials in this run.
         proposer: chooses each trial's configuration instead of sampling ``space``; the run
             ends when it has none left (failed trials are not replaced).
+        pack: Optuna trials per Ray trial (``[search] pack``). Above 1, ``suggest`` returns
+            ``{"members": [...]}`` and results carry a ``members`` list (see
+            :mod:`studies._packed_trial`); each member is still an ordinary Optuna trial.
     """
 
     def __init__(
@@ -157,6 +167,7 @@ class StudySearcher(Searcher):
         time_limit_s: float | None = None,
         max_failures: int | None = None,
         proposer: Proposer | None = None,
+        pack: int = 1,
     ) -> None:
         super().__init__(metric=objective, mode="max" if direction == "maximize" else "min")
         self.study = study
@@ -166,6 +177,7 @@ class StudySearcher(Searcher):
         self.objective = objective
         self.use_best_value = use_best_value
         self.proposer = proposer
+        self.pack = pack
         self.max_failures = max_failures if max_failures is not None else max(n_trials, 3)
         self.deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
         self.failed_this_run = 0
@@ -203,8 +215,23 @@ class StudySearcher(Searcher):
         if self.failed_this_run >= self.max_failures:
             self.stop_reason = f"{self.failed_this_run} trials failed in this run (max_failures)"
             return Searcher.FINISHED
-        if done + counts[TrialState.RUNNING] >= self.n_trials:
+        free = self.n_trials - done - counts[TrialState.RUNNING]
+        if free <= 0:
             return None  # the budget is spoken for; wait for running trials to finish
+        if self.pack == 1:
+            return self._ask(trial_id)
+        # A pack: up to ``pack`` Optuna trials in this one Ray trial, each asked (and later told)
+        # on its own, so the budget and the sampler see ordinary trials.
+        n = min(self.pack, free)
+        if self.proposer is not None:
+            n = min(n, self.proposer.remaining())
+        members = []
+        for _ in range(n):
+            members.append(self._ask(trial_id, packed=True))
+        return {"members": members, "number": members[0]["number"]}
+
+    def _ask(self, trial_id: str, packed: bool = False) -> dict:
+        """Ask the study for one trial, sample (or propose) its configuration, track it."""
         with warnings.catch_warnings():
             # Optuna warns that heartbeats are meant for Study.optimize; we beat for ask/tell.
             warnings.simplefilter("ignore", UserWarning)
@@ -223,13 +250,25 @@ class StudySearcher(Searcher):
         # Read after proposing: a retry (enqueued) or a proposer may have set the seed.
         seed = int(trial.user_attrs.get("seed", self.seed + trial.number))
         set_user_attrs(self._storage, trial._trial_id, {"seed": seed})
+        key = member_key(trial_id, trial.number) if packed else trial_id
         with self._lock:
-            self._live[trial_id] = trial
+            self._live[key] = trial
         self.events.append(("start", trial.number, config))
         return {"params": config, "seed": seed, "number": trial.number}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        self._record_epoch(trial_id, result)
+        if "members" in result:
+            self._record_members(trial_id, result)
+        else:
+            self._record_epoch(trial_id, result)
+
+    def _record_members(self, trial_id: str, result: dict | None) -> None:
+        """A pack's report: each member's epoch is recorded (and a finished member told)."""
+        for member in (result or {}).get("members") or ():
+            key = member_key(trial_id, int(member["number"]))
+            self._record_epoch(key, member)
+            if member.get("member_done"):
+                self._finish(key, member, error=False)
 
     def _record_epoch(self, trial_id: str, result: dict | None) -> None:
         """Store one epoch's objective and metrics, once: Tune hands a scheduler-stopped
@@ -251,7 +290,19 @@ class StudySearcher(Searcher):
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
+        if self.pack > 1:
+            self._record_members(trial_id, result)
+            prefix = member_key(trial_id, "")
+            with self._lock:
+                left = [key for key in self._live if key.startswith(prefix)]
+            for key in left:  # the pack ended (or its worker died) before these finished
+                self._finish(key, {}, error=True)
+            return
         self._record_epoch(trial_id, result)
+        self._finish(trial_id, result, error)
+
+    def _finish(self, trial_id: str, result: dict | None, error: bool) -> None:
+        """Tell the study how one trial ended, with its curve and final facts."""
         with self._lock:
             trial = self._live.pop(trial_id, None)
         if trial is None:

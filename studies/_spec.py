@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 import searchspace
 import trainer
@@ -94,7 +94,18 @@ class SearchSection(_Section):
     grace_period: Annotated[int, Field(ge=1)] = 2
     reduction_factor: Annotated[float, Field(gt=1, strict=False)] = 3.0
     concurrency: Annotated[int, Field(ge=1)] = 2
+    # Optuna trials trained together as one stacked model per Ray trial (MLPs; "auto": 8 on
+    # CPU, 32 with a GPU). concurrency then counts packs.
+    pack: int | Literal["auto"] = 1
     resources: ResourcesSection = ResourcesSection()
+
+    @field_validator("pack", mode="before")
+    @classmethod
+    def _pack(cls, value: Any) -> Any:
+        # One check, one message: pydantic would report each arm of the union separately.
+        if value == "auto" or (type(value) is int and value >= 1):
+            return value
+        raise ValueError('must be an int >= 1 or "auto"')
 
 
 class EarlyStoppingSection(_Section):
@@ -321,6 +332,11 @@ def _check_combinations(spec: StudySpec) -> None:
             searchspace.grid(spec.space)
         except searchspace.NotGridError as e:
             raise SpecError(f'{spec.source}: {e} (search.sampler = "grid")') from e
+    if spec.search.pack not in (1, "auto") and spec.model.kind != "mlp":
+        raise SpecError(
+            f"{spec.source}: search.pack: only MLPs train as packs; got pack = "
+            f'{spec.search.pack} with model.kind = "{spec.model.kind}" (set pack = 1 or "auto")'
+        )
     if spec.search.scheduler == "asha" and spec.search.grace_period > spec.budget.max_epochs:
         raise SpecError(
             f"{spec.source}: search.grace_period: must be <= budget.max_epochs "
@@ -349,6 +365,8 @@ def _describe_pydantic(error: pydantic.ValidationError, raw: dict[str, Any]) -> 
     if kind == "literal_error":
         msg = "must be " + msg.removeprefix("Input should be ")
         msg += searchspace.closest(got, re.findall(r"'([^']+)'", first["msg"]))
+    elif kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
     elif kind == "string_pattern_mismatch":
         msg = "must be 1-100 letters, digits, '_', '.' or '-', starting with a letter or digit"
     else:

@@ -57,9 +57,15 @@ def _kill_mid_trial(spec: Path, storage: str, done_before_kill: int) -> list[int
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_sigkill_mid_trial_then_resume_finishes_exactly_the_budget(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pack", [1, 4])
+def test_sigkill_mid_trial_then_resume_finishes_exactly_the_budget(tmp_path: Path, pack) -> None:
+    # pack = 4: two packs (4 + 2 members) run at once; killing one mid-run must recover each of
+    # its members as an ordinary interrupted trial.
     n_trials = 6
-    spec = tiny_spec(tmp_path, name="killme", n_trials=n_trials, max_epochs=40, scheduler="none")
+    spec = tiny_spec(
+        tmp_path, name="killme", n_trials=n_trials, max_epochs=40, scheduler="none",
+        extra=f"pack = {pack}",
+    )  # fmt: skip
     storage = f"sqlite:///{tmp_path / 'study.db'}"
 
     _kill_mid_trial(spec, storage, done_before_kill=2)

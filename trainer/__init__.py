@@ -38,6 +38,7 @@ from ._data import Dataset, check_dataset, corrupt_dataset, load_dataset
 from ._errors import DataError, DatasetNotFound, Diverged, TrainingError
 from ._fit import EpochReport, FitResult, fit
 from ._models import build_model
+from ._packed import fit_packed, pack_key
 from ._settings import (
     DATASETS,
     METRICS,
@@ -78,6 +79,8 @@ __all__ = [
     "check_dataset",
     "corrupt_dataset",
     "fit",
+    "fit_packed",
     "load_dataset",
+    "pack_key",
     "resolve_params",
 ]

@@ -1,0 +1,201 @@
+"""The function Ray Tune runs for a pack: several Optuna trials in one Ray trial (search.pack).
+
+Members that :func:`trainer.pack_key` puts together train as one stacked model
+(:func:`trainer.fit_packed`); a member that packs with nobody trains alone through
+:func:`trainer.fit`, in the same worker. Every epoch, one ``ray.tune.report`` carries a
+``members`` list: one ordinary per-trial result each (the same keys as :func:`run_trial`
+reports, plus ``number``), and ``member_done`` on a member's final result. The searcher turns
+each into that Optuna trial's intermediate value, curve and final state, so the database sees
+ordinary trials. ASHA judges each member (:class:`~studies._member_asha.MemberAsha`); a stopped
+member leaves the stack and the others go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import trainer
+from studies._trainable import TrialTemplate, _describe
+
+
+@dataclass(frozen=True)
+class PackTemplate:
+    """What every pack of a study shares, beyond :class:`TrialTemplate`.
+
+    Attributes:
+        trial: the per-trial template.
+        storage_url: the study database (absolute), read for ASHA's rung values.
+        study_name: the study.
+        asha: ``(grace_period, reduction_factor)``, or ``None`` without a scheduler.
+    """
+
+    trial: TrialTemplate
+    storage_url: str
+    study_name: str
+    asha: tuple[int, float] | None
+
+
+class _Pruned(Exception):
+    """Raised from a solo member's ``on_epoch`` to end it (ASHA stopped it)."""
+
+
+def run_pack(config: dict[str, Any], template: PackTemplate) -> None:
+    """Train the pack's members, reporting each one's epochs to Ray Tune."""
+    import ray
+    import torch
+    from ray import tune
+
+    tmpl = template.trial
+    started = time.time()
+    facts = {
+        "run_started_at": started,
+        "torch_version": torch.__version__,
+        "sweeplab_version": tmpl.sweeplab_version,
+        "node_ip": ray.util.get_node_ip_address(),
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "pid": os.getpid(),
+        # Which pack trained the member (its first member's number) and how many it held.
+        "pack_id": int(config["members"][0]["number"]),
+        "pack_size": len(config["members"]),
+    }
+    threads = max(1, math.floor(tmpl.cpus))
+    settings = dataclasses.replace(tmpl.fit, num_threads=threads)
+    members = config["members"]
+    numbers = [int(m["number"]) for m in members]
+    asha = _member_asha(template, numbers)
+
+    def result(member: dict, report: trainer.EpochReport, done: bool) -> dict:
+        metrics = {**report.metrics(), **facts, "number": member["number"]}
+        if report.is_last:
+            finished = time.time()
+            metrics.update(run_finished_at=finished, wall_time_s=finished - facts["run_started_at"])
+        if done:
+            metrics["member_done"] = True
+        return metrics
+
+    def failure(member: dict, error: Exception, epoch: int) -> dict:
+        reason = "diverged" if isinstance(error, trainer.Diverged) else "error"
+        text = str(error) if reason == "diverged" else _describe(error)
+        return {"number": member["number"], "error": text, "fail_reason": reason,
+                "epoch": epoch, "member_done": True, **facts}  # fmt: skip
+
+    def stops(member: dict, report: trainer.EpochReport) -> bool:
+        value = getattr(report, tmpl.fit.objective)
+        return (
+            not report.is_last
+            and asha is not None
+            and asha.should_stop(int(member["number"]), report.epoch, value)
+        )
+
+    # ---- group the members: one stacked run per pack key, the rest alone ------------------------
+    groups: dict[Any, list[int]] = defaultdict(list)
+    solo: list[int] = []
+    for i, member in enumerate(members):
+        key = trainer.pack_key(tmpl.model, member["params"])
+        if key is None:
+            solo.append(i)
+        else:
+            groups[key].append(i)
+
+    for indices in groups.values():
+        # A member's run starts with its stack, not with the pack (stacks run one by one).
+        facts["run_started_at"] = time.time()
+        group = [members[i] for i in indices]
+        last_epoch = {i: 0 for i in range(len(group))}
+        done: set[int] = set()
+
+        def on_epoch(reports: dict, group: list = group, last_epoch: dict = last_epoch,
+                     done: set = done) -> set[int]:  # fmt: skip
+            out, pruned = [], set()
+            for i, report in reports.items():
+                if isinstance(report, trainer.Diverged):
+                    out.append(failure(group[i], report, report.epoch))
+                    done.add(i)
+                    continue
+                last_epoch[i] = report.epoch
+                stop = stops(group[i], report)
+                if stop:
+                    pruned.add(i)
+                out.append(result(group[i], report, done=report.is_last or stop))
+                if report.is_last or stop:
+                    done.add(i)
+            tune.report({"members": out})
+            return pruned
+
+        try:
+            trainer.fit_packed(
+                tmpl.data,
+                tmpl.model,
+                [m["params"] for m in group],
+                [int(m["seed"]) for m in group],
+                settings,
+                on_epoch,
+            )
+        except Exception as e:  # the whole stack failed: every unfinished member fails with it
+            left = [failure(group[i], e, last_epoch[i]) for i in range(len(group)) if i not in done]
+            tune.report({"members": left})
+
+    for i in solo:
+        facts["run_started_at"] = time.time()
+        member = members[i]
+        last = 0
+
+        def on_solo_epoch(report: trainer.EpochReport, member: dict = member) -> None:
+            nonlocal last
+            last = report.epoch
+            stop = stops(member, report)
+            tune.report({"members": [result(member, report, done=report.is_last or stop)]})
+            if stop:
+                raise _Pruned
+
+        solo_settings = dataclasses.replace(settings, seed=int(member["seed"]))
+        try:
+            trainer.fit(tmpl.data, tmpl.model, member["params"], solo_settings, on_solo_epoch)
+        except _Pruned:
+            pass
+        except Exception as e:
+            tune.report({"members": [failure(member, e, last)]})
+
+
+def _member_asha(template: PackTemplate, numbers: list[int]) -> Any:
+    if template.asha is None:
+        return None
+    import optuna
+
+    from studies._member_asha import MemberAsha
+    from studies._storage import open_storage
+
+    try:
+        study = optuna.load_study(
+            study_name=template.study_name, storage=open_storage(template.storage_url)
+        )
+    except Exception:  # judge on the pack alone rather than lose the trials
+        study = None
+    grace, rf = template.asha
+    return MemberAsha(
+        study,
+        grace_period=grace,
+        reduction_factor=rf,
+        max_epochs=template.trial.fit.max_epochs,
+        maximize=template.trial.fit.direction == "maximize",
+        pack=numbers,
+    )
+
+
+def absolute_storage_url(url: str) -> str:
+    """A SQLite URL with an absolute path: Ray workers run in their own working directory."""
+    import sqlalchemy
+
+    parsed = sqlalchemy.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return url
+    from pathlib import Path
+
+    path = Path(parsed.database).expanduser().resolve()
+    return parsed.set(database=str(path)).render_as_string(hide_password=False)
