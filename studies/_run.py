@@ -204,7 +204,6 @@ def tune_study(
 
     from studies._progress import ProgressView
     from studies._searcher import StudySearcher
-    from studies._trainable import TrialTemplate, run_trial
 
     started_ray = False
     if not ray.is_initialized():
@@ -226,6 +225,7 @@ def tune_study(
         use_best_value=spec.early_stopping.restore_best_weights,
         time_limit_s=spec.budget.time_limit_s,
         max_failures=spec.budget.max_failures,
+        retries=spec.budget.retries,
         proposer=proposer,
     )
     mode = "max" if spec.study.resolved_direction == "maximize" else "min"
@@ -240,18 +240,7 @@ def tune_study(
         )
     else:
         scheduler = FIFOScheduler()
-    resources = spec.search.resources
-    template = TrialTemplate(
-        data=spec.data_settings(),
-        model=spec.model_settings(),
-        fit=spec.fit_settings(seed=spec.study.seed, num_threads=None),
-        cpus=resources.cpus,
-        sweeplab_version=sweeplab_version(),
-    )
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, template=template),
-        {"cpu": resources.cpus, "gpu": resources.gpus},
-    )
+    trainable = make_trainable(spec)
     progress = ProgressView(
         searcher,
         console=console,
@@ -294,6 +283,31 @@ def tune_study(
             ray.shutdown()
     ran = len(study.get_trials(deepcopy=False)) - before
     return ran, searcher.stop_reason
+
+
+def make_trainable(spec: StudySpec) -> Any:
+    """The Ray Tune trainable of the spec's trials, with its per-trial resource request.
+
+    Ray reserves ``[search.resources]`` for each trial as is: a fractional ``gpus`` (e.g. 0.25)
+    lets four trials share one GPU; Ray schedules by these numbers and sets
+    ``CUDA_VISIBLE_DEVICES`` for each trial.
+    """
+    from ray import tune
+
+    from studies._trainable import TrialTemplate, run_trial
+
+    resources = spec.search.resources
+    template = TrialTemplate(
+        data=spec.data_settings(),
+        model=spec.model_settings(),
+        fit=spec.fit_settings(seed=spec.study.seed, num_threads=None),
+        cpus=resources.cpus,
+        sweeplab_version=sweeplab_version(),
+    )
+    return tune.with_resources(
+        tune.with_parameters(run_trial, template=template),
+        {"cpu": resources.cpus, "gpu": resources.gpus},
+    )
 
 
 def _trial_name(trial: Any) -> str:
