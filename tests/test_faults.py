@@ -193,6 +193,8 @@ def test_a_worker_killed_mid_trial_is_retried_then_failed_and_the_study_goes_on(
             budget_extra="retries = 1",
         )
     )  # fmt: skip
+    # Created before the killer polls it: two processes creating one schema at once collide.
+    open_study(spec, open_storage(spec.study.storage))
     killed: list[tuple[int, int]] = []
     stop = threading.Event()
     killer = threading.Thread(
