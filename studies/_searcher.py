@@ -228,7 +228,8 @@ class StudySearcher(Searcher):
         self._last_recovery = now
         with contextlib.suppress(Exception):  # tried again at the next interval
             for found in recover_interrupted(self.study):
-                self.events.append(("recovered", found.number, {}))
+                info = {"error": "interrupted: its driver stopped; its parameters were queued"}
+                self.events.append(("fail", found.number, info))
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         self._record_epoch(trial_id, result)

@@ -70,6 +70,7 @@ def test_drivers_asking_at_the_same_moment_never_start_more_than_the_budget(
     with ctx.Pool(drivers) as pool:
         started = pool.map(_suggest_all, [(str(spec_path), url, 5, 4, barrier)] * drivers)
     trials = optuna.load_study(study_name=name, storage=url).trials
+    print(f"{backend}: trials started per driver {started}")
     assert sum(started) == 5 == len(trials), started
     assert all(t.state == TrialState.RUNNING for t in trials)
     assert len({repr(sorted(t.params.items())) for t in trials}) == 5, "a configuration twice"
@@ -98,6 +99,7 @@ def test_two_drivers_share_one_study_to_exactly_its_budget(backend, tmp_path) ->
     assert states[TrialState.COMPLETE] == n_trials, states
     assert set(states) == {TrialState.COMPLETE}, "no trial failed, was discarded or left over"
     by_driver = Counter(t.system_attrs[DRIVER_ATTR]["pid"] for t in trials)
+    print(f"{backend}: trials per driver {dict(by_driver)}, states {dict(states)}")
     assert set(by_driver) == {d.pid for d in drivers}, f"trials per driver: {by_driver}"
     configs = [repr(sorted(t.params.items())) for t in trials]
     assert len(set(configs)) == n_trials, "two drivers ran the same configuration"

@@ -224,3 +224,39 @@ def test_a_worker_killed_mid_trial_is_retried_then_failed_and_the_study_goes_on(
     # The study went on to its budget.
     assert summary.counts["complete"] == 3 and summary.counts["fail"] == 2
     assert summary.counts["running"] == 0 and summary.counts["waiting"] == 0
+
+
+def test_a_driver_blocked_by_a_dead_drivers_trials_frees_their_slots(tmp_path) -> None:
+    """Another driver died holding the whole budget in RUNNING trials: a live driver waiting for
+    a free slot recovers them (FAIL, parameters queued) and runs their parameters itself."""
+    import socket
+    import subprocess
+
+    from studies._searcher import StudySearcher
+
+    spec = load_spec(tiny_spec(tmp_path, n_trials=2))
+    study = open_study(spec, open_storage(spec.study.storage))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = {"host": socket.gethostname(), "pid": gone.pid, "start": "0"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        held = [study.ask() for _ in range(2)]
+    for trial in held:
+        trial.suggest_float("lr", 1e-3, 3e-2, log=True)
+        study._storage.set_trial_system_attr(trial._trial_id, DRIVER_ATTR, dead)
+    searcher = StudySearcher(
+        study=study, space=spec.space, n_trials=2, seed=0, objective="val_acc",
+        direction="maximize",
+    )  # fmt: skip
+    try:
+        assert searcher.suggest("a") is None, "the budget is held by the two RUNNING trials"
+        searcher._last_recovery = -1e9  # as if a heartbeat interval had passed
+        assert searcher.suggest("b") is None  # recovers, then waits for the next call
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        assert states.count(TrialState.FAIL) == 2 and states.count(TrialState.WAITING) == 2
+        configs = [searcher.suggest("c"), searcher.suggest("d")]
+        assert [c["params"]["lr"] for c in configs] == [t.params["lr"] for t in held]
+        assert searcher.suggest("e") is None  # the budget is spoken for again
+    finally:
+        searcher.close()
