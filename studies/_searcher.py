@@ -327,11 +327,15 @@ class StudySearcher(Searcher):
     # --- helpers ---------------------------------------------------------------------------------
     def counts(self) -> dict[TrialState, int]:
         """Trials per state, read from the database (other drivers' trials included)."""
-        study_id = self.study._study_id
-        return {
-            state: self._storage.get_n_trials(study_id, state)
-            for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-        }
+        # One read, so the counts are one snapshot: counting state by state, a trial that
+        # another driver finishes between two reads is counted in neither, and the budget is
+        # overshot by one.
+        trials = self._storage.get_all_trials(self.study._study_id, deepcopy=False)
+        counts = dict.fromkeys((TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING), 0)
+        for trial in trials:
+            if trial.state in counts:
+                counts[trial.state] += 1
+        return counts
 
     def _beat(self) -> None:
         while not self._stop_heartbeat.wait(HEARTBEAT_INTERVAL_S):
