@@ -62,18 +62,20 @@ def test_drivers_asking_at_the_same_moment_never_start_more_than_the_budget(
     """The budget guard: the count and the start of a trial are one critical section."""
     name = f"guard-{uuid.uuid4().hex[:8]}"
     url = _url(backend, tmp_path)
-    spec_path = tiny_spec(tmp_path, name=name, n_trials=5)
+    # Four drivers ask for the last free slots at the same moment: without the guard each one
+    # counts the same free slots before any of them has started a trial.
+    n_trials, drivers = 2, 4
+    spec_path = tiny_spec(tmp_path, name=name, n_trials=n_trials)
     open_study(load_spec(spec_path).with_overrides(storage=url), open_storage(url))
-    drivers = 4
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Manager().Barrier(drivers)
     with ctx.Pool(drivers) as pool:
-        started = pool.map(_suggest_all, [(str(spec_path), url, 5, 4, barrier)] * drivers)
+        started = pool.map(_suggest_all, [(str(spec_path), url, n_trials, 2, barrier)] * drivers)
     trials = optuna.load_study(study_name=name, storage=url).trials
     print(f"{backend}: trials started per driver {started}")
-    assert sum(started) == 5 == len(trials), started
+    assert sum(started) == n_trials == len(trials), started
     assert all(t.state == TrialState.RUNNING for t in trials)
-    assert len({repr(sorted(t.params.items())) for t in trials}) == 5, "a configuration twice"
+    assert len({repr(sorted(t.params.items())) for t in trials}) == n_trials, "a config twice"
 
 
 @pytest.mark.slow
