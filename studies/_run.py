@@ -225,7 +225,9 @@ def tune_study(
         use_best_value=spec.early_stopping.restore_best_weights,
         time_limit_s=spec.budget.time_limit_s,
         max_failures=spec.budget.max_failures,
-        retries=spec.budget.retries,
+        # A proposer hands each (variant, seed) pair out once per run; a pair whose worker died
+        # stays FAIL and is planned again by the next run instead.
+        retries=spec.budget.retries if proposer is None else 0,
         proposer=proposer,
     )
     mode = "max" if spec.study.resolved_direction == "maximize" else "min"
