@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import trainer
-from studies._trainable import TrialTemplate, _describe
+from studies._trainable import TrialTemplate, classify_error
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,7 @@ def run_pack(config: dict[str, Any], template: PackTemplate) -> None:
         return metrics
 
     def failure(member: dict, error: Exception, epoch: int) -> dict:
-        reason = "diverged" if isinstance(error, trainer.Diverged) else "error"
-        text = str(error) if reason == "diverged" else _describe(error)
+        reason, text = classify_error(error)
         return {"number": member["number"], "error": text, "fail_reason": reason,
                 "epoch": epoch, "member_done": True, **facts}  # fmt: skip
 

@@ -3,13 +3,15 @@
 Trials run under Ray are driven by ask/tell, which Optuna's own heartbeat thread does not
 cover, so the driver records heartbeats itself and stamps each trial with who runs it. On the
 next start a RUNNING trial is *interrupted* when its driver process on this host is gone, or
-when its heartbeat is older than the grace period (a driver on another machine). Such a trial is
-stored as FAIL with ``interrupted = true`` and the same parameters are queued, with the same
-seed, to be run again first.
+when its heartbeat is older than the grace period (a driver on another machine), or when it
+started longer than the grace period ago and never had a heartbeat (its driver died between
+``study.ask()`` and stamping it). Such a trial is stored as FAIL with ``interrupted = true``
+and the same parameters are queued, with the same seed, to be run again first.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 from dataclasses import dataclass
@@ -17,6 +19,8 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+
+from studies._storage import HEARTBEAT_GRACE_S
 
 DRIVER_ATTR = "sweeplab:driver"
 
@@ -67,14 +71,47 @@ def recover_interrupted(study: optuna.Study) -> list[Interrupted]:
     """
     storage = study._storage
     stale_ids = set(storage._get_stale_trial_ids(study._study_id))
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    never_beat = _never_beat(study, running)
     found = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in running:
         driver = trial.system_attrs.get(DRIVER_ATTR)
-        if trial._trial_id not in stale_ids and not _is_dead_here(driver):
+        if (
+            trial._trial_id not in stale_ids
+            and trial._trial_id not in never_beat
+            and not _is_dead_here(driver)
+        ):
             continue
         if requeue(study, trial, reason="the driver stopped before this trial finished"):
             found.append(Interrupted(number=trial.number, params=dict(trial.params)))
     return found
+
+
+def _never_beat(study: optuna.Study, running: list[optuna.trial.FrozenTrial]) -> set[int]:
+    """Ids of RUNNING trials that started over a grace period ago and never had a heartbeat.
+
+    A live driver records the first heartbeat right after ``study.ask()``; a trial without one
+    that old was orphaned in between, and no heartbeat will ever make it stale.
+    """
+    now = datetime.datetime.now()
+    grace = datetime.timedelta(seconds=HEARTBEAT_GRACE_S)
+    old = [t._trial_id for t in running if t.datetime_start and now - t.datetime_start > grace]
+    backend = getattr(study._storage, "_backend", study._storage)
+    if not old or not isinstance(backend, optuna.storages.RDBStorage):
+        return set()
+    from optuna.storages._rdb import models
+
+    session = backend.scoped_session()
+    try:
+        beating = {
+            trial_id
+            for (trial_id,) in session.query(models.TrialHeartbeatModel.trial_id).filter(
+                models.TrialHeartbeatModel.trial_id.in_(old)
+            )
+        }
+    finally:
+        session.close()
+    return set(old) - beating
 
 
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, reason: str) -> bool:
@@ -95,7 +132,9 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, reason: str
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
     retry_attrs: dict[str, Any] = {"retry_of": trial.number}
-    if "seed" in trial.user_attrs:
-        retry_attrs["seed"] = trial.user_attrs["seed"]
+    # An interrupted run is no fault of the trial's: its worker-retry count carries over as is.
+    for key in ("seed", "attempt"):
+        if key in trial.user_attrs:
+            retry_attrs[key] = trial.user_attrs[key]
     study.enqueue_trial(trial.params, user_attrs=retry_attrs)
     return True

@@ -241,10 +241,8 @@ def _tune(
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from studies._packed_trial import PackTemplate, absolute_storage_url, run_pack
     from studies._progress import ProgressView
     from studies._searcher import StudySearcher
-    from studies._trainable import TrialTemplate, run_trial
 
     pack = resolve_pack(spec)
     searcher = StudySearcher(
@@ -257,6 +255,9 @@ def _tune(
         use_best_value=spec.early_stopping.restore_best_weights,
         time_limit_s=spec.budget.time_limit_s,
         max_failures=spec.budget.max_failures,
+        # A proposer hands each (variant, seed) pair out once per run; a pair whose worker died
+        # stays FAIL and is planned again by the next run instead.
+        retries=spec.budget.retries if proposer is None else 0,
         proposer=proposer,
         pack=pack,
     )
@@ -272,27 +273,7 @@ def _tune(
         )
     else:  # no pruning, or packs: their members are judged one by one inside the pack
         scheduler = FIFOScheduler()
-    resources = spec.search.resources
-    template = TrialTemplate(
-        data=spec.data_settings(),
-        model=spec.model_settings(),
-        fit=spec.fit_settings(seed=spec.study.seed, num_threads=None),
-        cpus=resources.cpus,
-        sweeplab_version=sweeplab_version(),
-    )
-    function: Any = tune.with_parameters(run_trial, template=template)
-    if pack > 1:
-        asha = (spec.search.grace_period, spec.search.reduction_factor)
-        function = tune.with_parameters(
-            run_pack,
-            template=PackTemplate(
-                trial=template,
-                storage_url=absolute_storage_url(spec.study.storage),
-                study_name=spec.study.name,
-                asha=asha if spec.search.scheduler == "asha" else None,
-            ),
-        )
-    trainable = tune.with_resources(function, {"cpu": resources.cpus, "gpu": resources.gpus})
+    trainable = make_trainable(spec, pack)
     progress = ProgressView(
         searcher,
         console=console,
@@ -347,6 +328,42 @@ def resolve_pack(spec: StudySpec) -> int:
     if spec.model.kind != "mlp":
         return 1
     return 32 if spec.search.resources.gpus > 0 else 8
+
+
+def make_trainable(spec: StudySpec, pack: int = 1) -> Any:
+    """The Ray Tune trainable of the spec's trials, with its per-trial resource request.
+
+    Ray reserves ``[search.resources]`` for each trial as is: a fractional ``gpus`` (e.g. 0.25)
+    lets four trials share one GPU; Ray schedules by these numbers and sets
+    ``CUDA_VISIBLE_DEVICES`` for each trial. With ``pack`` above 1 a trial trains a pack of
+    Optuna trials (:func:`studies._packed_trial.run_pack`), judged by ASHA member by member.
+    """
+    from ray import tune
+
+    from studies._packed_trial import PackTemplate, absolute_storage_url, run_pack
+    from studies._trainable import TrialTemplate, run_trial
+
+    resources = spec.search.resources
+    template = TrialTemplate(
+        data=spec.data_settings(),
+        model=spec.model_settings(),
+        fit=spec.fit_settings(seed=spec.study.seed, num_threads=None),
+        cpus=resources.cpus,
+        sweeplab_version=sweeplab_version(),
+    )
+    function: Any = tune.with_parameters(run_trial, template=template)
+    if pack > 1:
+        asha = (spec.search.grace_period, spec.search.reduction_factor)
+        function = tune.with_parameters(
+            run_pack,
+            template=PackTemplate(
+                trial=template,
+                storage_url=absolute_storage_url(spec.study.storage),
+                study_name=spec.study.name,
+                asha=asha if spec.search.scheduler == "asha" else None,
+            ),
+        )
+    return tune.with_resources(function, {"cpu": resources.cpus, "gpu": resources.gpus})
 
 
 def _trial_name(trial: Any) -> str:

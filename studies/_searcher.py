@@ -6,7 +6,10 @@ that: every decision reads or writes the study in the RDB storage, which stays t
 of truth.
 
 - ``suggest`` asks Optuna only while (complete + pruned + running) < ``n_trials``, counted in
-  the database, so a resumed or shared study never runs more or fewer trials than its budget.
+  the database under the study's budget lock (``studies._budget``), so a resumed study, or one
+  that several drivers share, never runs more or fewer trials than its budget;
+- a trial whose worker process died is stored FAIL with that cause and, up to ``retries``
+  times, run again with the same parameters and seed;
 - every epoch's objective becomes an Optuna intermediate value;
 - a trial ASHA stopped is told PRUNED (with its curve), never COMPLETE;
 - a trial that raised or diverged is told FAIL with its message, and the study goes on.
@@ -32,8 +35,11 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 import searchspace
-from studies._recovery import DRIVER_ATTR, driver_identity, requeue
+from studies._budget import budget_lock
+from studies._recovery import DRIVER_ATTR, driver_identity, recover_interrupted, requeue
 from studies._storage import HEARTBEAT_INTERVAL_S
+
+WORKER_DIED = "the trial's worker process died or was killed before the trial finished"
 
 # Per-epoch metrics stored as one list each in the trial's user attributes.
 CURVE_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds")
@@ -147,6 +153,8 @@ class StudySearcher(Searcher):
             last epoch's.
         time_limit_s: no new trial is asked for after this many seconds.
         max_failures: stop asking after this many failed trials in this run.
+        retries: how many times a trial whose worker process died is run again (same
+            parameters and seed) before it stays FAIL.
         proposer: chooses each trial's configuration instead of sampling ``space``; the run
             ends when it has none left (failed trials are not replaced).
         pack: Optuna trials per Ray trial (``[search] pack``). Above 1, ``suggest`` returns
@@ -166,6 +174,7 @@ class StudySearcher(Searcher):
         use_best_value: bool = True,
         time_limit_s: float | None = None,
         max_failures: int | None = None,
+        retries: int = 1,
         proposer: Proposer | None = None,
         pack: int = 1,
     ) -> None:
@@ -179,6 +188,8 @@ class StudySearcher(Searcher):
         self.proposer = proposer
         self.pack = pack
         self.max_failures = max_failures if max_failures is not None else max(n_trials, 3)
+        self.retries = retries
+        self._last_recovery = time.monotonic()
         self.deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
         self.failed_this_run = 0
         self.stop_reason: str | None = None
@@ -205,40 +216,38 @@ class StudySearcher(Searcher):
             return Searcher.FINISHED
         if self.proposer is not None and self.proposer.remaining() == 0:
             return Searcher.FINISHED
-        counts = self.counts()
-        done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
-        if done >= self.n_trials:
-            return Searcher.FINISHED
         if self.deadline is not None and time.monotonic() > self.deadline:
             self.stop_reason = "time limit reached"
             return Searcher.FINISHED
         if self.failed_this_run >= self.max_failures:
             self.stop_reason = f"{self.failed_this_run} trials failed in this run (max_failures)"
             return Searcher.FINISHED
-        free = self.n_trials - done - counts[TrialState.RUNNING]
-        if free <= 0:
-            return None  # the budget is spoken for; wait for running trials to finish
         if self.pack == 1:
-            return self._ask(trial_id)
-        # A pack: up to ``pack`` Optuna trials in this one Ray trial, each asked (and later told)
-        # on its own, so the budget and the sampler see ordinary trials.
-        n = min(self.pack, free)
-        if self.proposer is not None:
-            n = min(n, self.proposer.remaining())
-        members = []
-        for _ in range(n):
-            members.append(self._ask(trial_id, packed=True))
+            trial = self._reserve()
+            if not isinstance(trial, optuna.Trial):
+                return self._no_trial(trial)
+            return self._configure(trial_id, trial)
+        # A pack: up to ``pack`` Optuna trials in this one Ray trial, each reserved, asked (and
+        # later told) on its own, so the budget and the sampler see ordinary trials.
+        limit = self.pack if self.proposer is None else min(self.pack, self.proposer.remaining())
+        members: list[dict] = []
+        while len(members) < limit:
+            trial = self._reserve()
+            if not isinstance(trial, optuna.Trial):
+                if not members:
+                    return self._no_trial(trial)
+                break
+            members.append(self._configure(trial_id, trial, packed=True))
         return {"members": members, "number": members[0]["number"]}
 
-    def _ask(self, trial_id: str, packed: bool = False) -> dict:
-        """Ask the study for one trial, sample (or propose) its configuration, track it."""
-        with warnings.catch_warnings():
-            # Optuna warns that heartbeats are meant for Study.optimize; we beat for ask/tell.
-            warnings.simplefilter("ignore", UserWarning)
-            trial = self.study.ask()
-        # Stamp the trial before sampling, so that recovery can always tell whose it is.
-        self._storage.set_trial_system_attr(trial._trial_id, DRIVER_ATTR, self._driver)
-        self._storage.record_heartbeat(trial._trial_id)
+    def _no_trial(self, reserved: str | None) -> str | None:
+        """What ``suggest`` returns when :meth:`_reserve` started no trial."""
+        if reserved is None:
+            self._recover_others()
+        return reserved  # Searcher.FINISHED, or None: running trials hold the remaining slots
+
+    def _configure(self, trial_id: str, trial: optuna.Trial, packed: bool = False) -> dict:
+        """Sample (or propose) a reserved trial's configuration and track it."""
         try:
             if self.proposer is not None:
                 config = self.proposer(trial)
@@ -255,6 +264,43 @@ class StudySearcher(Searcher):
             self._live[key] = trial
         self.events.append(("start", trial.number, config))
         return {"params": config, "seed": seed, "number": trial.number}
+
+    def _reserve(self) -> optuna.Trial | str | None:
+        """Start a trial if the budget has a free slot (see ``studies._budget``).
+
+        Returns the trial, ``Searcher.FINISHED`` when finished trials meet the budget, or
+        ``None`` when running trials hold the remaining slots.
+        """
+        with budget_lock(self._storage, self.study.study_name):
+            counts = self.counts()
+            done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
+            if done >= self.n_trials:
+                return Searcher.FINISHED
+            if done + counts[TrialState.RUNNING] >= self.n_trials:
+                return None
+            with warnings.catch_warnings():
+                # Optuna warns that heartbeats are meant for Study.optimize; we beat for ask/tell.
+                warnings.simplefilter("ignore", UserWarning)
+                trial = self.study.ask()
+            # Stamp the trial before sampling, so that recovery can always tell whose it is.
+            self._storage.set_trial_system_attr(trial._trial_id, DRIVER_ATTR, self._driver)
+            self._storage.record_heartbeat(trial._trial_id)
+        return trial
+
+    def _recover_others(self) -> None:
+        """While the budget is spoken for, free the slots of trials whose driver died.
+
+        Another driver's crash would otherwise hold its RUNNING trials' slots for good. Runs at
+        most once per heartbeat interval; trials of live drivers are left alone.
+        """
+        now = time.monotonic()
+        if now - self._last_recovery < HEARTBEAT_INTERVAL_S:
+            return
+        self._last_recovery = now
+        with contextlib.suppress(Exception):  # tried again at the next interval
+            for found in recover_interrupted(self.study):
+                info = {"error": "interrupted: its driver stopped; its parameters were queued"}
+                self.events.append(("fail", found.number, info))
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if "members" in result:
@@ -280,6 +326,12 @@ class StudySearcher(Searcher):
         epoch = int(result["epoch"])
         if epoch <= len(curve["val_acc"]):
             return
+        if not curve["val_acc"] and result.get("pid") is not None:
+            # Where the trial runs, while it runs: what an operator (or a fault test) needs to
+            # find its worker process.
+            where = {"worker_pid": result["pid"], "node_ip": result.get("node_ip")}
+            with contextlib.suppress(Exception):  # informative only; never fail the run
+                set_user_attrs(self._storage, trial._trial_id, where)
         for key in CURVE_KEYS:
             curve[key].append(result.get(key))
         value = result.get(self.objective)
@@ -314,11 +366,16 @@ class StudySearcher(Searcher):
         for key in FINAL_KEYS:
             if result.get(key) is not None:
                 attrs[key] = result[key]
-        if error or "error" in result or not result:
-            attrs["error"] = result.get("error") or (
-                "the trial's worker process died or was killed before it reported a result"
-            )
-            attrs["fail_reason"] = result.get("fail_reason", "worker_died")
+        worker_died = False
+        if "error" in result:  # the trial raised or diverged, and said so (see _trainable)
+            attrs["error"] = result["error"]
+            attrs["fail_reason"] = result.get("fail_reason", "error")
+            state, values = TrialState.FAIL, None
+            self.failed_this_run += 1
+        elif error or not result:  # Tune lost the trial: its worker process is gone
+            worker_died = True
+            attrs["error"] = WORKER_DIED + f" (after {attrs['epochs_run']} epochs)"
+            attrs["fail_reason"] = "worker_died"
             state, values = TrialState.FAIL, None
             self.failed_this_run += 1
         elif result.get("is_last"):
@@ -330,8 +387,26 @@ class StudySearcher(Searcher):
                 state, values = TrialState.FAIL, None
         else:
             state, values = TrialState.PRUNED, None  # stopped by the scheduler before its budget
+        attempt = int(trial.user_attrs.get("attempt", 0))
+        retry = worker_died and attempt < self.retries
+        if worker_died:
+            attrs["error"] += (
+                f"; run again with the same parameters and seed (retry {attempt + 1} of "
+                f"{self.retries})"
+                if retry
+                else f"; not retried ({self.retries} retries used)"
+            )
         set_user_attrs(self._storage, trial._trial_id, attrs)
-        self.study.tell(trial, values, state=state, skip_if_finished=True)
+        frozen = self.study.tell(trial, values, state=state, skip_if_finished=True)
+        if retry and frozen.state == TrialState.FAIL:
+            self.study.enqueue_trial(
+                frozen.params,
+                user_attrs={
+                    "retry_of": frozen.number,
+                    "seed": frozen.user_attrs.get("seed"),
+                    "attempt": attempt + 1,
+                },
+            )
         self.events.append((state.name.lower(), trial.number, {"value": values, **attrs}))
 
     def __getstate__(self) -> dict:
@@ -346,6 +421,9 @@ class StudySearcher(Searcher):
     # --- helpers ---------------------------------------------------------------------------------
     def counts(self) -> dict[TrialState, int]:
         """Trials per state, read from the database (other drivers' trials included)."""
+        # One statement, so the counts are one snapshot: counting state by state, a trial that
+        # another driver finishes between two reads is counted in neither, and the budget is
+        # overshot by one.
         return count_by_state(self._storage, self.study._study_id)
 
     def _beat(self) -> None:

@@ -69,6 +69,9 @@ class BudgetSection(_Section):
 
     ``n_trials`` counts trials with a result (complete or pruned); failed trials are replaced
     until ``max_failures`` of them have failed in one run, then the run stops.
+    ``retries``: how many times a trial whose worker process died (killed, out of host memory,
+    node lost) is run again with the same parameters and seed; a trial that raised or diverged
+    is not retried, it would fail the same way.
     ``time_limit_s``: no new trial starts after this many seconds of a run.
     """
 
@@ -76,6 +79,7 @@ class BudgetSection(_Section):
     max_epochs: Annotated[int, Field(ge=1)] = 20
     time_limit_s: Annotated[float, Field(gt=0, strict=False)] | None = None
     max_failures: Annotated[int, Field(ge=1)] | None = None
+    retries: Annotated[int, Field(ge=0)] = 1
 
 
 class ResourcesSection(_Section):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import numpy as np
 import optuna
 
 import searchspace
@@ -27,7 +28,41 @@ _IDENTITY_KEYS = (("study", "objective"), ("budget", "max_epochs"))
 
 
 def make_sampler(spec: StudySpec, n_existing: int) -> optuna.samplers.BaseSampler:
-    """The spec's sampler, seeded so a resumed run does not replay the first run's draws."""
+    """The spec's sampler, seeded so a resumed run does not replay the first run's draws.
+
+    Its random state is also reseeded for every trial from (seed, trial number): two drivers
+    that start one study at the same moment build identically seeded samplers, and would
+    otherwise draw the same configurations side by side; trial numbers are unique in a study,
+    so their draws differ, and a single driver stays reproducible.
+    """
+    return _seeded_per_trial(_make_sampler(spec, n_existing), spec.study.seed + n_existing)
+
+
+def _seeded_per_trial(
+    sampler: optuna.samplers.BaseSampler, seed: int
+) -> optuna.samplers.BaseSampler:
+    # Optuna's samplers keep their draws in ``_rng`` (a lazily built numpy RandomState); the
+    # TPE keeps a random sampler for its start-up trials, CMA-ES a TPE for what it cannot model.
+    parts, todo = [], [sampler]
+    while todo:
+        part = todo.pop()
+        parts.append(part)
+        todo += [getattr(part, n) for n in ("_random_sampler", "_independent_sampler")
+                 if getattr(part, n, None) is not None]  # fmt: skip
+    states = [p._rng for p in parts if hasattr(getattr(p, "_rng", None), "rng")]
+    before_trial = sampler.before_trial
+
+    def reseeding_before_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        entropy = np.random.SeedSequence([seed, trial.number]).generate_state(1)[0]
+        for state in states:
+            state.rng.seed(int(entropy))
+        before_trial(study, trial)
+
+    sampler.before_trial = reseeding_before_trial  # type: ignore[method-assign]
+    return sampler
+
+
+def _make_sampler(spec: StudySpec, n_existing: int) -> optuna.samplers.BaseSampler:
     seed = spec.study.seed + n_existing
     search = spec.search
     with warnings.catch_warnings():

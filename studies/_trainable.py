@@ -60,15 +60,39 @@ def run_trial(config: dict[str, Any], template: TrialTemplate) -> None:
     try:
         result = trainer.fit(template.data, template.model, config["params"], settings, on_epoch)
         del result
-    except trainer.Diverged as e:
-        tune.report({"error": str(e), "fail_reason": "diverged", "epoch": e.epoch, **facts})
     except Exception as e:
-        reason = _describe(e)
-        tune.report({"error": reason, "fail_reason": "error", "epoch": last_epoch, **facts})
+        fail_reason, message = classify_error(e)
+        epoch = e.epoch if isinstance(e, trainer.Diverged) else last_epoch
+        tune.report({"error": message, "fail_reason": fail_reason, "epoch": epoch, **facts})
 
 
-def _describe(error: Exception) -> str:
+OOM_HINT = (
+    "hint: lower batch_size or the model width, or give each trial more GPU "
+    "([search.resources] gpus)"
+)
+
+
+def classify_error(error: BaseException) -> tuple[str, str]:
+    """The ``fail_reason`` and the message a failed trial is stored with.
+
+    Each one is a FAIL that the study goes on from:
+
+    - ``"diverged"``: the training loss stopped being finite ("diverged at epoch k (...)").
+    - ``"out_of_memory"``: CUDA (or any torch device) ran out of memory; the message carries a
+      hint, since a smaller batch or model usually fits.
+    - ``"error"``: anything else the trial raised, as ``"TypeName: message"``.
+
+    Example:
+        >>> classify_error(ValueError("bad shape"))
+        ('error', 'ValueError: bad shape')
+    """
+    import torch
+
+    if isinstance(error, trainer.Diverged):
+        return "diverged", str(error)
     text = f"{type(error).__name__}: {error}"
-    if "out of memory" in str(error).lower():
-        text += " (hint: lower batch_size or the model width, or give each trial more GPU)"
-    return text
+    # torch.OutOfMemoryError covers CUDA; older or other backends raise a RuntimeError that
+    # says so in words.
+    if isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower():
+        return "out_of_memory", f"{text} ({OOM_HINT})"
+    return "error", text

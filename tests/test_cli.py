@@ -104,3 +104,25 @@ def test_missing_dataset_files_are_one_message_and_no_study(capsys, tmp_path: Pa
     assert code == 2
     assert str(tmp_path / "empty") in err and "download" in err
     assert not (tmp_path / "study.db").exists()
+
+
+def test_an_unreachable_database_server_is_one_message_with_the_password_hidden(capsys) -> None:
+    """Nothing listens on port 9: the connection is refused, whatever the credentials."""
+    url = "postgresql+psycopg://sweeplab:hunter2@127.0.0.1:9/sweeplab"
+    for args in (["status", "x", "--storage", url], ["resume", "x", "--storage", url]):
+        code, _, err = sweeplab(capsys, *args)
+        assert code == 2
+        assert "cannot open the study database" in err and "127.0.0.1:9" in err
+        assert "hunter2" not in err and "***" in err and "Traceback" not in err
+
+
+def test_resume_of_an_unknown_study_lists_the_existing_ones(capsys, tmp_path: Path) -> None:
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    optuna.create_study(study_name="alpha", storage=url)
+    optuna.create_study(study_name="beta", storage=url)
+    code, _, err = sweeplab(capsys, "resume", "gamma", "--storage", url)
+    assert code == 2
+    assert "no study named 'gamma'" in err and "alpha, beta" in err
+    assert optuna.study.get_all_study_names(storage=url) == ["alpha", "beta"]

@@ -100,6 +100,14 @@ def test_overrides_are_validated() -> None:
             "space.lr.low: must be < high (0.01); got 0.1",
         ),
         (
+            "[space.lr]\ntype = 'float'\nlow = 0.05\nhigh = 0.05\n",
+            "space.lr.low: must be < high (0.05); got 0.05",
+        ),
+        (
+            "[space.lr]\ntype = 'float'\nlow = -0.1\nhigh = 0.1\nlog = true\n",
+            "space.lr.low: must be > 0 when `log = true`; got -0.1",
+        ),
+        (
             "[space.lr]\ntype = 'float'\nlow = 0.0\nhigh = 0.1\nlog = true\n",
             "space.lr.low: must be > 0 when `log = true`; got 0.0",
         ),
