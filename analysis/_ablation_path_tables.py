@@ -19,6 +19,7 @@ import pandas as pd
 from analysis._ablation import is_fraction, metric_name
 from analysis._markdown import table as markdown_table
 from analysis._table_cells import HTML, LATEX, MARKDOWN, Dialect, _number
+from analysis._tables import write_formats
 
 __all__ = [
     "path_to_html",
@@ -206,13 +207,4 @@ def write_path_tables(
     Raises:
         ValueError: ``stem`` is empty or holds a path separator.
     """
-    if not stem or "/" in stem or "\\" in stem:
-        raise ValueError(f"stem must be a file name without folders, e.g. 'path'; got {stem!r}.")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for ext, write in _WRITERS.items():
-        path = out / f"{stem}.{ext}"
-        path.write_text(write(table), encoding="utf-8", newline="\n")
-        paths[ext] = path
-    return paths
+    return write_formats(table, out_dir, stem, _WRITERS, example="path")

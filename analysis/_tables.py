@@ -193,14 +193,27 @@ def write_ablation_tables(
         ...     sorted(p.name for p in paths.values())
         ['ablation.csv', 'ablation.html', 'ablation.md', 'ablation.tex']
     """
+    return write_formats(table, out_dir, stem, _WRITERS, example="ablation")
+
+
+def write_formats(
+    table: pd.DataFrame,
+    out_dir: str | Path,
+    stem: str,
+    writers: dict[str, Callable[[pd.DataFrame], str]],
+    *,
+    example: str,
+) -> dict[str, Path]:
+    """Write ``table`` once per format, as ``<stem>.<ext>`` with ``writers[ext]``, in ``out_dir``
+    (created if missing), with ``\\n`` line ends whatever the platform, so files are stable."""
     if not stem or "/" in stem or "\\" in stem:
         raise ValueError(
-            f"stem must be a file name without folders, e.g. 'ablation'; got {stem!r}."
+            f"stem must be a file name without folders, e.g. {example!r}; got {stem!r}."
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for ext, write in _WRITERS.items():
+    for ext, write in writers.items():
         path = out / f"{stem}.{ext}"
         path.write_text(write(table), encoding="utf-8", newline="\n")
         paths[ext] = path
