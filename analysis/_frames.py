@@ -195,7 +195,12 @@ def _trial_row(trial: FrozenTrial, direction: StudyDirection) -> dict[str, Any]:
         "best_intermediate": _best(intermediate, direction),
         "epochs_run": epochs_run,
         "best_epoch": best_epoch,
-        **{m: _at_epoch(lists[m], best_epoch) for m in ("train_acc", "val_acc")},
+        # Eval-mode accuracy on the training split where the trial measured it (papers' "train
+        # accuracy"); older trials fall back to the accuracy measured while training.
+        "train_acc": _as_float(attrs["final_train_acc"])
+        if attrs.get("final_train_acc") is not None
+        else _at_epoch(lists["train_acc"], best_epoch),
+        "val_acc": _at_epoch(lists["val_acc"], best_epoch),
         "test_acc": _as_float(attrs.get("test_acc")),
         **{m: _at_epoch(lists[m], best_epoch) for m in ("train_loss", "val_loss")},
         "test_loss": _as_float(attrs.get("test_loss")),

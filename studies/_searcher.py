@@ -49,6 +49,7 @@ FINAL_KEYS = (
     "best_value",
     "test_acc",
     "test_loss",
+    "final_train_acc",
     "stopped_early",
     "device",
     "torch_version",

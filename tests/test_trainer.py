@@ -83,8 +83,19 @@ def test_metrics_is_a_flat_dict_of_every_field():
     assert list(metrics) == [
         "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds",
         "is_last", "best_epoch", "best_value", "stopped_early", "test_loss", "test_acc",
+        "final_train_acc",
     ]  # fmt: skip
     assert all(isinstance(v, (int, float, bool)) for v in metrics.values())
+
+
+def test_final_train_acc_is_measured_in_eval_mode_on_the_last_epoch_only():
+    """Heavy dropout pulls the accuracy measured while training far below the network's real
+    fit to its training data, which the last report measures without dropout."""
+    history = run({"optimizer": "adam", "lr": 3e-3, "dropout": 0.8}, epochs=4).history
+    assert all(r.final_train_acc is None for r in history[:-1])
+    last = history[-1]
+    assert last.final_train_acc is not None and 0.0 <= last.final_train_acc <= 1.0
+    assert last.final_train_acc > last.train_acc + 0.05
 
 
 def test_same_seed_same_history_and_another_seed_another():

@@ -55,6 +55,10 @@ class EpochReport:
         test_loss: cross entropy on the test split; only on the last report, else ``None``.
         test_acc: accuracy on the test split; only on the last report, else ``None``. Both are
             computed on the best epoch's weights when ``restore_best_weights``, else the final ones.
+        final_train_acc: accuracy on the whole training split in eval mode (no dropout, no
+            augmentation), with the weights ``test_acc`` used; only on the last report. This is
+            the "train accuracy" of papers' tables: ``train_acc`` is measured while training, so
+            dropout and augmentation pull it below the model's real fit to its training data.
 
     Example:
         >>> report = EpochReport(epoch=1, train_loss=0.5, train_acc=0.8, val_loss=0.4,
@@ -77,6 +81,7 @@ class EpochReport:
     stopped_early: bool
     test_loss: float | None = None
     test_acc: float | None = None
+    final_train_acc: float | None = None
 
     def metrics(self) -> dict[str, float | int | bool | None]:
         """All fields as a flat dict keyed by field name (what ``ray.tune.report`` takes)."""
@@ -263,11 +268,12 @@ def fit(
             out_of_patience = patience is not None and since_reference >= max(patience, 1)
             stopped_early = out_of_patience and epoch < settings.max_epochs
             is_last = stopped_early or epoch == settings.max_epochs
-            test_loss = test_acc = None
+            test_loss = test_acc = final_train_acc = None
             if is_last:
                 if best_state is not None and best_epoch != epoch:
                     net.load_state_dict(best_state)
                 test_loss, test_acc = evaluate(net, ds.test_x, ds.test_y, autocast)
+                _, final_train_acc = evaluate(net, ds.train_x, ds.train_y, autocast)
 
             report = EpochReport(
                 epoch=epoch,
@@ -283,6 +289,7 @@ def fit(
                 stopped_early=stopped_early,
                 test_loss=test_loss,
                 test_acc=test_acc,
+                final_train_acc=final_train_acc,
             )
             history.append(report)
             if on_epoch is not None:

@@ -342,9 +342,15 @@ def fit_packed(
                 for t, p in zip(tensors, params, strict=True)
             ]
             test_loss, test_acc = evaluate_packed(source, activation, ds.test_x, ds.test_y)
+            _, train_acc = evaluate_packed(source, activation, ds.train_x, ds.train_y)
             for i, row in enumerate(finishing):
                 m = alive[row]
-                reports[m] = _replace(reports[m], test_loss=test_loss[i], test_acc=test_acc[i])
+                reports[m] = _replace(
+                    reports[m],
+                    test_loss=test_loss[i],
+                    test_acc=test_acc[i],
+                    final_train_acc=train_acc[i],
+                )
         seconds = time.perf_counter() - epoch_started
         for m, report in reports.items():
             if isinstance(report, EpochReport):
