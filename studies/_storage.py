@@ -8,6 +8,7 @@ concurrent drivers, reports and ``optuna-dashboard`` wait their turn instead of 
 from __future__ import annotations
 
 import re
+import time
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from studies._errors import StorageError, StudyNotFound
 HEARTBEAT_INTERVAL_S = 10
 HEARTBEAT_GRACE_S = 60
 _SQLITE_BUSY_TIMEOUT_S = 60
+_SCHEMA_RACE_RETRIES = 5
+_SCHEMA_RACE_SIGNS = ("already exists", "UNIQUE constraint failed", "duplicate key")
 
 
 def mask_url(url: str) -> str:
@@ -77,18 +80,28 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.RDBStorage
         engine_kwargs = {"connect_args": {"timeout": _SQLITE_BUSY_TIMEOUT_S}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                grace_period=HEARTBEAT_GRACE_S,
-            )
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ModuleNotFoundError) as e:
-        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        raise StorageError(f"cannot open the study database {mask_url(url)}: {reason}") from e
+    for attempt in range(_SCHEMA_RACE_RETRIES + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                    grace_period=HEARTBEAT_GRACE_S,
+                )
+            break
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ModuleNotFoundError) as e:
+            reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+            # Drivers started together on a new database both create its tables; the loser of
+            # that race sees "table ... already exists" or a unique-constraint failure on the
+            # schema version (PostgreSQL: a duplicate key) and finds the schema complete when it
+            # tries again.
+            racing = any(sign in reason for sign in _SCHEMA_RACE_SIGNS)
+            if racing and attempt < _SCHEMA_RACE_RETRIES:
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise StorageError(f"cannot open the study database {mask_url(url)}: {reason}") from e
     if parsed.get_backend_name() == "sqlite":
         with storage.engine.connect() as conn:
             # WAL persists in the file; synchronous=NORMAL is safe under WAL and avoids an fsync

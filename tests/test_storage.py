@@ -558,3 +558,20 @@ def test_count_by_state_agrees_with_optuna(through, db_url) -> None:
     counts = count_by_state(target, study._study_id)
     assert counts == {s: storage.get_n_trials(study._study_id, s) for s in TrialState}
     assert counts[TrialState.COMPLETE] == 2 and counts[TrialState.RUNNING] == 1
+
+
+def _open_fresh(url: str) -> str:
+    from studies._storage import open_storage
+
+    open_storage(url)
+    return "ok"
+
+
+def test_drivers_creating_one_new_database_at_once_all_open_it(tmp_path: Path) -> None:
+    """Two drivers started together on a new database both create its tables; the loser of the
+    race must open the database, not fail with "table alembic_version already exists"."""
+    context = multiprocessing.get_context("fork")
+    for round_ in range(8):
+        url = f"sqlite:///{tmp_path / f'fresh-{round_}.db'}"
+        with context.Pool(6) as pool:
+            assert pool.map(_open_fresh, [url] * 6) == ["ok"] * 6
