@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 import trainer
-from studies._trainable import TrialTemplate, classify_error
+from studies._trainable import TrialTemplate, classify_error, worker_facts
 
 
 @dataclass(frozen=True)
@@ -47,19 +46,11 @@ class _Pruned(Exception):
 
 def run_pack(config: dict[str, Any], template: PackTemplate) -> None:
     """Train the pack's members, reporting each one's epochs to Ray Tune."""
-    import ray
-    import torch
     from ray import tune
 
     tmpl = template.trial
-    started = time.time()
     facts = {
-        "run_started_at": started,
-        "torch_version": torch.__version__,
-        "sweeplab_version": tmpl.sweeplab_version,
-        "node_ip": ray.util.get_node_ip_address(),
-        "node_id": ray.get_runtime_context().get_node_id(),
-        "pid": os.getpid(),
+        **worker_facts(tmpl.sweeplab_version),
         # Which pack trained the member (its first member's number) and how many it held.
         "pack_id": int(config["members"][0]["number"]),
         "pack_size": len(config["members"]),

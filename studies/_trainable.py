@@ -28,21 +28,28 @@ class TrialTemplate:
     sweeplab_version: str
 
 
-def run_trial(config: dict[str, Any], template: TrialTemplate) -> None:
-    """Train one configuration, reporting every epoch to Ray Tune."""
+def worker_facts(sweeplab_version: str) -> dict[str, Any]:
+    """What every report of a trial run in this worker carries: when it started, the versions,
+    and where it ran (node and process, so a fault or an overhead can be traced to a worker)."""
     import ray
     import torch
-    from ray import tune
 
-    started = time.time()
-    facts = {
-        "run_started_at": started,
+    return {
+        "run_started_at": time.time(),
         "torch_version": torch.__version__,
-        "sweeplab_version": template.sweeplab_version,
+        "sweeplab_version": sweeplab_version,
         "node_ip": ray.util.get_node_ip_address(),
         "node_id": ray.get_runtime_context().get_node_id(),
         "pid": os.getpid(),
     }
+
+
+def run_trial(config: dict[str, Any], template: TrialTemplate) -> None:
+    """Train one configuration, reporting every epoch to Ray Tune."""
+    from ray import tune
+
+    facts = worker_facts(template.sweeplab_version)
+    started = facts["run_started_at"]
     # As many torch threads as CPUs reserved, so concurrent trials do not oversubscribe cores.
     threads = max(1, math.floor(template.cpus))
     settings = dataclasses.replace(template.fit, seed=int(config["seed"]), num_threads=threads)
