@@ -336,6 +336,33 @@ def open_ablation(
     return Ablation(parent=name, baseline=base, plan=plan, spec=spec, study=study)
 
 
+def run_pairs(
+    spec: StudySpec,
+    study: optuna.Study,
+    pending: Sequence[tuple[Variant, int]],
+    choices: Mapping[str, tuple[Any, ...]],
+    *,
+    counts: dict[str, int],
+    address: str | None,
+    console: Console,
+) -> tuple[int, str | None]:
+    """One Ray Tune round that trains the ``pending`` (variant, seed) pairs of an ablation.
+
+    Returns what :func:`tune_study` returns.
+    """
+    # The searcher's budget: what the study has now plus every pending pair; the proposer
+    # ends the run when it has handed out the last pair (a failed one is not replaced).
+    budget = counts["complete"] + counts["pruned"] + counts["running"] + len(pending)
+    return tune_study(
+        spec.with_overrides(n_trials=budget),
+        study,
+        address=address,
+        console=console,
+        counts=counts,
+        proposer=AblationProposer(study, pending, choices),
+    )
+
+
 def run_ablation(
     name: str,
     *,
@@ -398,16 +425,8 @@ def run_ablation(
         counts = count_states(study)
     elif pending:
         console.print(f"{len(plan.pairs) - len(pending)} of {len(plan.pairs)} pairs done")
-        # The searcher's budget: what the study has now plus every pending pair; the proposer
-        # ends the run when it has handed out the last pair (a failed one is not replaced).
-        budget = counts["complete"] + counts["pruned"] + counts["running"] + len(pending)
-        ran, stop_reason = tune_study(
-            spec.with_overrides(n_trials=budget),
-            study,
-            address=address,
-            console=console,
-            counts=counts,
-            proposer=AblationProposer(study, pending, plan.choices),
+        ran, stop_reason = run_pairs(
+            spec, study, pending, plan.choices, counts=counts, address=address, console=console
         )
         counts = count_states(study)
     else:

@@ -21,10 +21,10 @@ from typing import Any
 from rich.console import Console
 
 from analysis._ablation_path import greedy_path, path_trials_frame
-from studies._ablate import Ablation, AblationProposer, check_trials_match, remaining_pairs
+from studies._ablate import Ablation, check_trials_match, remaining_pairs, run_pairs
 from studies._ablation_path import path_cost, path_so_far
 from studies._ablation_plan import AblationPlan, Variant
-from studies._run import count_states, ray_session, tune_study
+from studies._run import count_states, ray_session
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,17 +131,16 @@ def run_path(
                 + f" x {k} seed(s): {len(now.pending)} trial(s) to run",
                 highlight=False,
             )
-            counts = count_states(study)
-            budget = counts["complete"] + counts["pruned"] + counts["running"] + len(now.pending)
             handler = signal.getsignal(signal.SIGINT)
             try:
-                started, stop_reason = tune_study(
-                    spec.with_overrides(n_trials=budget),
+                started, stop_reason = run_pairs(
+                    spec,
                     study,
+                    now.pending,
+                    plan.choices,
+                    counts=count_states(study),
                     address=address,
                     console=console,
-                    counts=counts,
-                    proposer=AblationProposer(study, now.pending, plan.choices),
                 )
             finally:
                 interrupted = _tune_caught_sigint(handler)
