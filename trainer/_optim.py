@@ -20,6 +20,15 @@ ONECYCLE_FINAL_DIV = 1e4
 
 # Optimizers whose PyTorch class implements decoupled weight decay itself.
 _NATIVE_DECOUPLED = ("adam", "adamw", "nadam", "radam")
+# Optimizers with a fused kernel (one pass over memory per step for all tensors, instead of one
+# pass per arithmetic term); on small models the step costs about a third of the loop's.
+# Adagrad's is CPU-only in PyTorch.
+_FUSED_DEVICES = {
+    "sgd": ("cpu", "cuda"),
+    "adam": ("cpu", "cuda"),
+    "adamw": ("cpu", "cuda"),
+    "adagrad": ("cpu",),
+}
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -96,15 +105,17 @@ def build_optimizer(model: nn.Module, params: Mapping[str, Any]) -> torch.optim.
     lr = float(params["lr"])
     betas = (float(params["beta1"]), float(params["beta2"]))
     eps, rho = float(params["eps"]), float(params["rho"])
+    tensors = [p for group in groups for p in group["params"]]
+    fused = {"fused": True} if _fusable(tensors, _FUSED_DEVICES.get(name, ())) else {}
 
     optimizer: torch.optim.Optimizer
     if name == "sgd":
         momentum = float(params["momentum"])
         nesterov = bool(params["nesterov"]) and momentum > 0
-        optimizer = torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov)
+        optimizer = torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov, **fused)
     elif name in ("adam", "adamw"):
         adam = torch.optim.AdamW if decoupled else torch.optim.Adam
-        optimizer = adam(groups, lr=lr, betas=betas, eps=eps)
+        optimizer = adam(groups, lr=lr, betas=betas, eps=eps, **fused)
     elif name == "nadam":
         optimizer = torch.optim.NAdam(
             groups, lr=lr, betas=betas, eps=eps, decoupled_weight_decay=decoupled
@@ -118,12 +129,19 @@ def build_optimizer(model: nn.Module, params: Mapping[str, Any]) -> torch.optim.
         optimizer = torch.optim.RMSprop(groups, lr=lr, alpha=rho, eps=eps, momentum=momentum)
     elif name == "adagrad":
         init = float(params["initial_accumulator"])
-        optimizer = torch.optim.Adagrad(groups, lr=lr, initial_accumulator_value=init)
+        optimizer = torch.optim.Adagrad(groups, lr=lr, initial_accumulator_value=init, **fused)
     else:  # adadelta
         optimizer = torch.optim.Adadelta(groups, lr=lr, rho=rho)
     if any(group.get("decoupled_wd") for group in groups):
         optimizer.register_step_pre_hook(decoupled_decay_)
     return optimizer
+
+
+def _fusable(tensors: list[torch.Tensor], devices: tuple[str, ...]) -> bool:
+    """Whether a fused kernel takes these tensors: floating point, on one of ``devices``."""
+    return bool(tensors) and all(
+        t.device.type in devices and t.is_floating_point() for t in tensors
+    )
 
 
 # ---- learning-rate schedules ---------------------------------------------------------------------

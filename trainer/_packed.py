@@ -44,9 +44,9 @@ from ._errors import Diverged
 from ._fit import EVAL_BATCH_SIZE, EpochReport, FitResult, is_better, resolve_device
 from ._layers import make_activation
 from ._models import build_model
-from ._optim import LrSchedule, decay_is_decoupled
+from ._optim import LrSchedule
 from ._packed_net import (
-    PackedOptimizer,
+    MemberOptimizers,
     StackedTensor,
     keep_probabilities,
     member_vector,
@@ -108,13 +108,6 @@ def pack_key(model: ModelSettings, params: Mapping[str, Any]) -> tuple | None:
         sorted((k, tuple(v) if isinstance(v, list | tuple) else v) for k, v in shared.items())
     )
     return (model.kind, tuple(model.hidden), items)
-
-
-class _OneGroup:
-    """What :class:`LrSchedule` drives: one parameter group holding one member's rate."""
-
-    def __init__(self, lr: float) -> None:
-        self.param_groups = [{"lr": lr}]
 
 
 def fit_packed(
@@ -197,38 +190,16 @@ def fit_packed(
     torch.manual_seed(seeds[0])  # dropout masks
     activation = make_activation(shared["activation"])
 
-    # ---- optimizer and schedules: every coefficient a per-member vector --------------------------
+    # ---- optimizers and schedules: each member's own, as fit builds them ------------------------
+    optimizer = MemberOptimizers(params, hps)
+    schedules = [
+        LrSchedule(opt, hp, max_epochs=settings.max_epochs, steps_per_epoch=len(starts))
+        for opt, hp in zip(optimizer.optimizers, hps, strict=True)
+    ]
+
     def vec(name: str) -> torch.Tensor:
         return member_vector([hp[name] for hp in hps], device)
 
-    decoupled = [decay_is_decoupled(hp) for hp in hps]
-    wd = [float(hp["weight_decay"]) for hp in hps]
-    hyper = {
-        "momentum": vec("momentum"),
-        "nesterov": member_vector(
-            [bool(hp["nesterov"]) and float(hp["momentum"]) > 0 for hp in hps], device
-        ),
-        "beta1": vec("beta1"),
-        "beta2": vec("beta2"),
-        "eps": vec("eps"),
-        "coupled_wd": member_vector(
-            [0.0 if d else w for d, w in zip(decoupled, wd, strict=True)], device
-        ),
-        "decoupled_wd": member_vector(
-            [w if d else 0.0 for d, w in zip(decoupled, wd, strict=True)], device
-        ),
-    }
-    optimizer = PackedOptimizer(params, PACKED_OPTIMIZERS[shared["optimizer"]], hyper)
-    schedules = [
-        LrSchedule(
-            _OneGroup(float(hp["lr"])),
-            hp,
-            max_epochs=settings.max_epochs,
-            steps_per_epoch=len(starts),
-        )
-        for hp in hps
-    ]
-    per_step_lr = any(s.schedule == "onecycle" or s.warmup_steps > 0 for s in schedules)
     smoothing = vec("label_smoothing") if any(hp["label_smoothing"] > 0 for hp in hps) else None
     input_rates = [float(hp["input_dropout"]) for hp in hps]
     hidden_rates = [float(hp["dropout"]) for hp in hps]
@@ -241,14 +212,10 @@ def fit_packed(
     reference, since_reference = [math.nan] * k_all, [0] * k_all
     best = [p.value.detach().clone() for p in params] if stopping.restore_best_weights else None
 
-    def lrs() -> torch.Tensor:
-        return member_vector([schedules[m].optimizer.param_groups[0]["lr"] for m in alive], device)
-
     # ---- training --------------------------------------------------------------------------------
     for epoch in range(1, settings.max_epochs + 1):
         epoch_started = time.perf_counter()
-        lr_now = lrs()
-        lr_first = lr_now.tolist()
+        lr_first = [schedules[m].optimizer.param_groups[0]["lr"] for m in alive]
         k = len(alive)
         input_keep = keep_probabilities([input_rates[m] for m in alive], device)
         hidden_keep = keep_probabilities([hidden_rates[m] for m in alive], device)
@@ -269,11 +236,9 @@ def fit_packed(
             optimizer.zero_grad()
             # Members share no parameter, so the sum's gradient is each member's own gradient.
             loss.sum().backward()
-            optimizer.step(lr_now)
+            optimizer.step()
             for m in alive:
                 schedules[m].after_step()
-            if per_step_lr:
-                lr_now = lrs()
             predicted = logits.detach().argmax(dim=-1)
             loss_sum += loss.detach() * len(idx)
             if augment.mixes:
@@ -374,7 +339,7 @@ def fit_packed(
             keep = torch.tensor(keep_rows, device=device)
             for p in params:
                 p.select(keep)
-            optimizer.select(keep)
+            optimizer.select(keep_rows)
             smoothing = smoothing.index_select(0, keep) if smoothing is not None else None
             alive = [alive[row] for row in keep_rows]
     return [o if o is not None else _result(histories[i], device, started)
