@@ -221,3 +221,51 @@ def test_an_mlp_ignores_shuffled_pixels_and_learns_nothing_from_random_ones():
     assert shuffled.history[-1].val_acc > 0.8
     random = train({"random_pixels": True}, epochs=10)
     assert random.history[-1].val_acc < 0.25
+
+
+def write_fake_idx(folder, n_train: int = 200, n_test: int = 50, seed: int = 0) -> None:
+    """MNIST's four IDX files (big-endian header, then unsigned bytes) with random content."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        header = np.array([2051, n, 28, 28], dtype=">u4").tobytes()
+        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
+        header = np.array([2049, n], dtype=">u4").tobytes()
+        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(header + labels.tobytes())
+
+
+@pytest.mark.parametrize(
+    ("dataset", "folder"), [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")]
+)
+def test_idx_files_are_read_as_torchvision_reads_them(tmp_path, dataset, folder):
+    import torchvision
+
+    write_fake_idx(tmp_path / folder / "raw")
+    data = DataSettings(dataset=dataset, root=str(tmp_path), val_fraction=0.25, split_seed=3)
+    ds = load_dataset(data)
+    # The same splits and pixels as through torchvision's own reader.
+    cls = getattr(
+        torchvision.datasets, {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}[dataset]
+    )
+    train, test = cls(str(tmp_path), train=True), cls(str(tmp_path), train=False)
+    pixels = torch.from_numpy(test.data.numpy()[:, None] / 255.0).float()
+    assert torch.allclose(ds.test_x * ds.pixel_std[0] + ds.pixel_mean[0], pixels, atol=1e-5)
+    assert torch.equal(ds.test_y, test.targets)
+    assert len(ds.train_y) + len(ds.val_y) == len(train.targets) == 200
+    assert sorted(torch.cat([ds.train_y, ds.val_y]).tolist()) == sorted(train.targets.tolist())
+
+
+def test_a_truncated_idx_file_is_named_in_the_error(tmp_path):
+    write_fake_idx(tmp_path / "MNIST" / "raw")
+    path = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(
+        DataError,
+        match=r"train-images-idx3-ubyte could not be read \(not a complete IDX file: 1000 bytes\)",
+    ):
+        load_dataset(DataSettings(dataset="mnist", root=str(tmp_path)))
+    path.write_bytes(b"\x00\x00")  # shorter than its header
+    with pytest.raises(DataError, match="not a complete IDX file"):
+        load_dataset(DataSettings(dataset="mnist", root=str(tmp_path), split_seed=1))

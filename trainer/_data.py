@@ -291,7 +291,11 @@ def _digits(split_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 
 def _torchvision(data: DataSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    import torchvision
+    if data.dataset in _IDX_DATASETS:
+        arrays = _read_idx_files(_expected_folder(data))
+        if arrays is not None:
+            return arrays
+    import torchvision  # ~1.3 s to import: only for CIFAR, downloads and missing files
 
     source = _TORCHVISION[data.dataset]
     cls = getattr(torchvision.datasets, source.class_name)
@@ -331,6 +335,37 @@ def _open_split(cls: type, data: DataSettings, train: bool) -> Any:
             f"({type(e).__name__}), so they are probably truncated or corrupted; delete them and "
             f"set `download = true` in [data], or copy intact files there"
         ) from e
+
+
+# The IDX magic numbers: unsigned bytes, 3 dimensions (images) or 1 (labels).
+_IDX_MAGIC = {3: 2051, 1: 2049}
+_IDX_DATASETS = ("mnist", "fashion_mnist")
+
+
+def _read_idx_files(folder: Path) -> tuple[np.ndarray, ...] | None:
+    """MNIST-style IDX files read straight into arrays, as torchvision would return them.
+
+    ``None`` when any of the four files is absent (torchvision then downloads them or says what
+    is missing). Reading them here skips importing torchvision in every worker process.
+    """
+    paths = [folder / name for name in _MNIST_FILES]
+    if not all(p.is_file() for p in paths):
+        return None
+    arrays = []
+    for path, ndim in zip(paths, (3, 1, 3, 1), strict=True):
+        raw = np.fromfile(path, dtype=np.uint8)
+        header = 4 + 4 * ndim
+        dims = raw[:header].view(">u4").astype(np.int64) if len(raw) >= header else None
+        if dims is None or dims[0] != _IDX_MAGIC[ndim] or len(raw) != header + dims[1:].prod():
+            raise DataError(
+                f"dataset file {path} could not be read (not a complete IDX file: {len(raw)} "
+                f"bytes), so it is probably truncated or corrupted; delete it and set "
+                f"`download = true` in [data], or copy an intact file there"
+            )
+        values = raw[header:].reshape(dims[1:])
+        arrays.append(values if ndim == 3 else values.astype(np.int64))
+    arrays[0], arrays[2] = arrays[0][:, None], arrays[2][:, None]  # (N, 1, H, W)
+    return tuple(arrays)
 
 
 # ---- helpers ------------------------------------------------------------------------------------
