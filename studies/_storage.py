@@ -11,6 +11,7 @@ import re
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import optuna
 import sqlalchemy
@@ -103,12 +104,18 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.RDBStorage
                 continue
             raise StorageError(f"cannot open the study database {mask_url(url)}: {reason}") from e
     if parsed.get_backend_name() == "sqlite":
+        # synchronous=NORMAL is safe under WAL and avoids an fsync per commit, but it is a
+        # setting of each connection: every connection the pool opens gets it (the heartbeat
+        # thread's too), so the ones Optuna opened while creating the storage are closed first.
+        sqlalchemy.event.listen(storage.engine, "connect", _sqlite_normal_sync)
+        storage.engine.dispose()
         with storage.engine.connect() as conn:
-            # WAL persists in the file; synchronous=NORMAL is safe under WAL and avoids an fsync
-            # per committed epoch.
-            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-            conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")  # kept in the file
     return storage
+
+
+def _sqlite_normal_sync(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:

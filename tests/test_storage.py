@@ -83,6 +83,12 @@ def test_open_storage_creates_the_file_and_its_folder_in_wal_mode(tmp_path) -> N
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with storage.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 60_000
+    # synchronous is per connection: every one the pool hands out has NORMAL (1), including
+    # several open at once (another thread's), not only the first.
+    with storage.engine.connect() as a, storage.engine.connect() as b:
+        with storage.engine.connect() as c:
+            levels = [x.exec_driver_sql("PRAGMA synchronous").scalar() for x in (a, b, c)]
+    assert levels == [1, 1, 1]
     assert (storage.heartbeat_interval, storage.grace_period) == (
         HEARTBEAT_INTERVAL_S,
         HEARTBEAT_GRACE_S,
