@@ -40,6 +40,19 @@ def asha_milestones(grace_period: int, reduction_factor: float, max_t: int) -> l
     return [grace_period * reduction_factor**k for k in reversed(range(n))]
 
 
+def asha_rungs(grace_period: int, reduction_factor: float, max_t: int) -> frozenset[int]:
+    """The epochs at which Ray's ASHA judges a trial that reports every epoch.
+
+    Ray judges a rung at the first report at or past it, so a fractional rung (reduction factor
+    2.5: 12.5) is judged at the epoch after it.
+
+    Example:
+        >>> sorted(asha_rungs(2, 2.5, 20))
+        [2, 5, 13]
+    """
+    return frozenset(math.ceil(m) for m in asha_milestones(grace_period, reduction_factor, max_t))
+
+
 def asha_stops(
     value: float, recorded: list[float], reduction_factor: float, maximize: bool
 ) -> bool:

@@ -340,16 +340,22 @@ def make_trainable(spec: StudySpec, pack: int = 1) -> Any:
     """
     from ray import tune
 
+    from studies._member_asha import asha_rungs
     from studies._packed_trial import PackTemplate, absolute_storage_url, run_pack
     from studies._trainable import TrialTemplate, run_trial
 
     resources = spec.search.resources
+    rungs: frozenset[int] = frozenset()
+    if spec.search.scheduler == "asha":
+        search = spec.search
+        rungs = asha_rungs(search.grace_period, search.reduction_factor, spec.budget.max_epochs)
     template = TrialTemplate(
         data=spec.data_settings(),
         model=spec.model_settings(),
         fit=spec.fit_settings(seed=spec.study.seed, num_threads=None),
         cpus=resources.cpus,
         sweeplab_version=sweeplab_version(),
+        rungs=rungs,
     )
     function: Any = tune.with_parameters(run_trial, template=template)
     if pack > 1:

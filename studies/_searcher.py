@@ -38,6 +38,7 @@ import searchspace
 from studies._budget import budget_lock
 from studies._recovery import DRIVER_ATTR, driver_identity, recover_interrupted, requeue
 from studies._storage import HEARTBEAT_INTERVAL_S
+from studies._trainable import EARLIER_EPOCHS
 
 WORKER_DIED = "the trial's worker process died or was killed before the trial finished"
 
@@ -93,6 +94,47 @@ def set_user_attrs(storage: optuna.storages.BaseStorage, trial_id: int, attrs: d
         return
     for key, value in attrs.items():  # pragma: no cover - other storages
         storage.set_trial_user_attr(trial_id, key, value)
+
+
+def set_intermediate_values(
+    storage: optuna.storages.BaseStorage, trial_id: int, values: dict[int, float]
+) -> None:
+    """Write several epochs' objective values (``{step: value}``) in one transaction.
+
+    What ``Trial.report`` stores, one commit for a batch of epochs instead of one per epoch.
+    """
+    backend = getattr(storage, "_backend", storage)
+    if isinstance(backend, optuna.storages.RDBStorage):
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        model = models.TrialIntermediateValueModel
+        with _create_scoped_session(backend.scoped_session, True) as session:
+            trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+            backend.check_trial_is_updatable(trial_id, trial.state)
+            existing = {
+                row.step: row
+                for row in session.query(model).filter(
+                    model.trial_id == trial_id, model.step.in_(list(values))
+                )
+            }
+            for step, value in values.items():
+                stored, kind = model.intermediate_value_to_stored_repr(value)
+                if step in existing:
+                    existing[step].intermediate_value = stored
+                    existing[step].intermediate_value_type = kind
+                else:
+                    session.add(
+                        model(
+                            trial_id=trial_id,
+                            step=step,
+                            intermediate_value=stored,
+                            intermediate_value_type=kind,
+                        )
+                    )
+        return
+    for step, value in values.items():  # pragma: no cover - other storages
+        storage.set_trial_intermediate_value(trial_id, step, value)
 
 
 def count_by_state(storage: optuna.storages.BaseStorage, study_id: int) -> dict[TrialState, int]:
@@ -318,27 +360,35 @@ class StudySearcher(Searcher):
                 self._finish(key, member, error=False)
 
     def _record_epoch(self, trial_id: str, result: dict | None) -> None:
-        """Store one epoch's objective and metrics, once: Tune hands a scheduler-stopped
-        trial's last result to ``on_trial_complete`` only, a finished one's to both."""
+        """Store a report's epochs (the trial's batch of unreported ones, then the latest), each
+        once: Tune hands a scheduler-stopped trial's last result to ``on_trial_complete`` only,
+        a finished one's to both."""
         trial = self._live.get(trial_id)
         if trial is None or not result or "error" in result or "epoch" not in result:
             return
         curve = self._curves[trial_id]
-        epoch = int(result["epoch"])
-        if epoch <= len(curve["val_acc"]):
-            return
         if not curve["val_acc"] and result.get("pid") is not None:
             # Where the trial runs, while it runs: what an operator (or a fault test) needs to
             # find its worker process.
             where = {"worker_pid": result["pid"], "node_ip": result.get("node_ip")}
             with contextlib.suppress(Exception):  # informative only; never fail the run
                 set_user_attrs(self._storage, trial._trial_id, where)
-        for key in CURVE_KEYS:
-            curve[key].append(result.get(key))
-        value = result.get(self.objective)
-        if value is not None and math.isfinite(value):
-            trial.report(float(value), step=epoch)
-        self.events.append(("epoch", trial.number, {"epoch": epoch, "value": value}))
+        values: dict[int, float] = {}
+        for report in (*result.get(EARLIER_EPOCHS, ()), result):
+            epoch = int(report["epoch"])
+            if epoch <= len(curve["val_acc"]):
+                continue
+            for key in CURVE_KEYS:
+                curve[key].append(report.get(key))
+            value = report.get(self.objective)
+            if value is not None and math.isfinite(value):
+                values[epoch] = float(value)
+            self.events.append(("epoch", trial.number, {"epoch": epoch, "value": value}))
+        if len(values) == 1:
+            ((epoch, value),) = values.items()
+            trial.report(value, step=epoch)
+        elif values:
+            set_intermediate_values(self._storage, trial._trial_id, values)
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False

@@ -26,6 +26,19 @@ class TrialTemplate:
     fit: trainer.FitSettings
     cpus: float
     sweeplab_version: str
+    # Epochs at which the scheduler judges a trial (ASHA's rungs); each is reported at once.
+    rungs: frozenset[int] = frozenset()
+
+
+# A report costs the driver a few milliseconds (Tune's result processing, a database commit),
+# CPU that on a small machine is taken from the trials themselves. Short epochs are therefore
+# sent in batches: a report goes out at the first epoch (the driver learns where the trial
+# runs), at every rung (where ASHA judges: exactly the epochs it would judge anyway), at the
+# last epoch, and otherwise once this many seconds have passed since the previous one, carrying
+# the epochs in between. Every epoch still reaches the database, in order.
+REPORT_INTERVAL_S = 0.5
+# The key of a report's list of earlier, not yet reported epochs (each a metrics dict).
+EARLIER_EPOCHS = "earlier_epochs"
 
 
 def worker_facts(sweeplab_version: str) -> dict[str, Any]:
@@ -45,7 +58,7 @@ def worker_facts(sweeplab_version: str) -> dict[str, Any]:
 
 
 def run_trial(config: dict[str, Any], template: TrialTemplate) -> None:
-    """Train one configuration, reporting every epoch to Ray Tune."""
+    """Train one configuration, reporting its epochs to Ray Tune (see :data:`REPORT_INTERVAL_S`)."""
     from ray import tune
 
     facts = worker_facts(template.sweeplab_version)
@@ -54,6 +67,15 @@ def run_trial(config: dict[str, Any], template: TrialTemplate) -> None:
     threads = max(1, math.floor(template.cpus))
     settings = dataclasses.replace(template.fit, seed=int(config["seed"]), num_threads=threads)
     last_epoch = 0
+    unsent: list[dict[str, Any]] = []  # epochs not reported yet, oldest first
+    last_sent = -math.inf
+
+    def send() -> None:
+        nonlocal last_sent
+        *earlier, latest = unsent
+        tune.report({**latest, **facts, **({EARLIER_EPOCHS: earlier} if earlier else {})})
+        unsent.clear()
+        last_sent = time.monotonic()
 
     def on_epoch(report: trainer.EpochReport) -> None:
         nonlocal last_epoch
@@ -62,12 +84,17 @@ def run_trial(config: dict[str, Any], template: TrialTemplate) -> None:
         if report.is_last:
             finished = time.time()
             metrics.update(run_finished_at=finished, wall_time_s=finished - started)
-        tune.report({**metrics, **facts})
+        unsent.append(metrics)
+        due = time.monotonic() - last_sent >= REPORT_INTERVAL_S
+        if due or report.is_last or report.epoch in template.rungs:
+            send()
 
     try:
         result = trainer.fit(template.data, template.model, config["params"], settings, on_epoch)
         del result
     except Exception as e:
+        if unsent:  # the epochs before the failure are kept, as they would have been one by one
+            send()
         fail_reason, message = classify_error(e)
         epoch = e.epoch if isinstance(e, trainer.Diverged) else last_epoch
         tune.report({"error": message, "fail_reason": fail_reason, "epoch": epoch, **facts})

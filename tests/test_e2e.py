@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from studies import load_spec, run_study
+from studies._member_asha import asha_rungs
 from studies.cli import main
 
 pytestmark = pytest.mark.slow
@@ -66,6 +67,9 @@ def test_budget_is_met_with_pruned_trials_stored_as_pruned(finished) -> None:
             # Optuna's convention: a pruned trial's value is its last intermediate value.
             assert "test_acc" not in attrs and t.value == t.intermediate_values[epochs]
             assert epochs < spec.budget.max_epochs
+            # Stopped where ASHA judges, although epochs between rungs reach Tune in batches.
+            search = spec.search
+            assert epochs in asha_rungs(search.grace_period, search.reduction_factor, 6)
 
 
 def test_conditional_parameters_only_where_they_apply(finished) -> None:

@@ -189,7 +189,7 @@ def test_a_worker_killed_mid_trial_is_retried_then_failed_and_the_study_goes_on(
 ) -> None:
     spec = load_spec(
         tiny_spec(
-            tmp_path, name="workerkill", n_trials=3, max_epochs=30, scheduler="none",
+            tmp_path, name="workerkill", n_trials=3, max_epochs=100, scheduler="none",
             budget_extra="retries = 1",
         )
     )  # fmt: skip
