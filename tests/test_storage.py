@@ -85,9 +85,12 @@ def test_open_storage_creates_the_file_and_its_folder_in_wal_mode(tmp_path) -> N
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 60_000
     # synchronous is per connection: every one the pool hands out has NORMAL (1), including
     # several open at once (another thread's), not only the first.
-    with storage.engine.connect() as a, storage.engine.connect() as b:
-        with storage.engine.connect() as c:
-            levels = [x.exec_driver_sql("PRAGMA synchronous").scalar() for x in (a, b, c)]
+    with (
+        storage.engine.connect() as a,
+        storage.engine.connect() as b,
+        storage.engine.connect() as c,
+    ):
+        levels = [x.exec_driver_sql("PRAGMA synchronous").scalar() for x in (a, b, c)]
     assert levels == [1, 1, 1]
     assert (storage.heartbeat_interval, storage.grace_period) == (
         HEARTBEAT_INTERVAL_S,

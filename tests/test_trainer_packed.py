@@ -18,8 +18,19 @@ def _curve(result: trainer.FitResult, key: str = "val_loss") -> list[float]:
     return [getattr(r, key) for r in result.history]
 
 
+@pytest.fixture(params=["per_member", "stacked"])
+def pack_optimizer(request, monkeypatch) -> str:
+    """Both ways a pack steps its members: each member's own PyTorch optimizer (the CPU's) and
+    the update written once over the stacks (a GPU's), both run here on the CPU."""
+    import trainer._packed
+
+    devices = ("cpu", "cuda") if request.param == "stacked" else ("cuda",)
+    monkeypatch.setattr(trainer._packed, "_STACKED_OPTIMIZER_DEVICES", devices)
+    return request.param
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
-def test_each_member_trains_as_it_would_alone(optimizer: str) -> None:
+def test_each_member_trains_as_it_would_alone(optimizer: str, pack_optimizer: str) -> None:
     # Same seed (so the same batch order as fit), different lr, weight decay (and its mode), init,
     # label smoothing and schedule: every member's curve and test accuracy equal a solo fit to
     # float32 tolerance.
@@ -68,7 +79,7 @@ def test_seeds_give_members_their_own_init() -> None:
     assert _curve(other[1]) != pytest.approx(_curve(same[1]), rel=1e-3)
 
 
-def test_a_pruned_member_stops_and_the_others_go_on() -> None:
+def test_a_pruned_member_stops_and_the_others_go_on(pack_optimizer: str) -> None:
     members = [{"lr": lr, "optimizer": "sgd", "momentum": 0.9} for lr in (0.01, 0.03, 0.1)]
     seen: list[set[int]] = []
 
