@@ -16,7 +16,7 @@ from the first trial's start (steady state) is printed too.
 
 Usage::
 
-    python benchmarks/scaling.py            # 24 trials of 20 epochs per case
+    python benchmarks/scaling.py            # 48 trials of 20 epochs per case (1.5 minutes)
     python benchmarks/scaling.py --quick    # 4 trials of 2 epochs
 
 The last line is machine-readable ``key=value`` pairs, the CPU ratio first.
@@ -91,7 +91,7 @@ def run_case(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=24, help="per case")
+    parser.add_argument("--trials", type=int, default=48, help="per case")
     parser.add_argument("--epochs", type=int, default=20, help="per trial")
     parser.add_argument("--hidden", type=int, nargs="+", default=[512, 512], help="MLP widths")
     parser.add_argument("--quick", action="store_true", help="4 trials of 2 epochs, MLP 64")
