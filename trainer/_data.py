@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from ._errors import DataError, DatasetNotFound
 from ._settings import DataSettings
@@ -384,6 +383,9 @@ def _stratified_split(
     idx: np.ndarray, labels: np.ndarray, held_out: float | int, seed: int, what: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split ``idx`` into (kept, held out), stratified; ``held_out`` is sklearn's ``test_size``."""
+    # Imported here: ~1 s, which every `sweeplab` command and driver would pay without loading data.
+    from sklearn.model_selection import train_test_split
+
     try:
         kept, out = train_test_split(idx, test_size=held_out, stratify=labels, random_state=seed)
     except ValueError as e:
