@@ -157,9 +157,10 @@ class MemberOptimizers:
     Nesterov, coupled or decoupled weight decay on weights only, the fused kernel) over
     parameters that alias its rows of the stacked tensors, so an update writes straight into the
     stack with no copy. After the pack's one backward pass, each member's gradients are views of
-    the stacked gradients. One fused step per member reads and writes each tensor once: an
-    elementwise rewrite of Adam over the whole stack with per-member coefficient vectors took
-    about seven times as long on a CPU core (ten passes over memory instead of one).
+    the stacked gradients. One fused step per member reads and writes each tensor once: on a CPU
+    core the elementwise rewrite of Adam over the whole stack (:class:`StackedOptimizer`, about
+    ten passes over memory) took about three times as long (2.0 ms against 0.7 ms a step for
+    eight 784-64-10 members, of which 0.3 ms is the fused kernels and the rest Python).
 
     Args:
         params: the stacked parameters.
