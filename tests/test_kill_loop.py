@@ -31,7 +31,9 @@ pytestmark = pytest.mark.slow
 
 SWEEPLAB = [sys.executable, "-m", "studies.cli"]
 NAME = "killloop"
-N_TRIALS = 8
+# Large enough that the runs between kills cannot finish the budget before the fourth kill:
+# each run finishes a few (mostly pruned, one-epoch) trials between its moment and its kill.
+N_TRIALS = 30
 SEED = 20261123
 
 
