@@ -19,7 +19,7 @@ import pandas as pd
 from analysis._ablation import is_fraction, metric_name
 from analysis._markdown import table as markdown_table
 from analysis._table_cells import HTML, LATEX, MARKDOWN, Dialect, _number
-from analysis._tables import write_formats
+from analysis._tables import to_csv, write_formats
 
 __all__ = [
     "path_to_html",
@@ -184,14 +184,10 @@ def path_to_html(table: pd.DataFrame, *, digits: int = 1) -> str:
     )
 
 
-def _csv(table: pd.DataFrame) -> str:
-    return table.to_csv(index=False, lineterminator="\n")
-
-
 _WRITERS: dict[str, Callable[[pd.DataFrame], str]] = {
     "md": path_to_markdown,
     "tex": path_to_latex,
-    "csv": _csv,
+    "csv": to_csv,
     "html": path_to_html,
 }
 
