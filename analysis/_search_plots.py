@@ -68,6 +68,22 @@ def _need(trials: pd.DataFrame, what: str) -> pd.DataFrame:
     return done
 
 
+def _need_varying(
+    trials: pd.DataFrame,
+    what: str,
+    scales: Mapping[str, Scale] | None,
+    params: Sequence[str] | None,
+) -> tuple[pd.DataFrame, dict[str, Scale], list[str]]:
+    """The COMPLETE trials (at least 2), every parameter's scale, and the parameters to show:
+    ``params`` (default: all, by name) that take two different values."""
+    done = _need(trials, what)
+    kinds = param_scales(done, scales)
+    names = _varying(done, params if params is not None else sorted(kinds))
+    if not names:
+        raise ValueError("no parameter takes two different values over the COMPLETE trials.")
+    return done, kinds, names
+
+
 def _log_axis(ax: Axes, lo: float, hi: float) -> None:
     """A log x axis whose labels never collide: within two decades, three plain ticks."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
@@ -157,11 +173,7 @@ def plot_marginal_effects(
     Raises:
         ValueError: fewer than 2 COMPLETE trials, or no parameter varies.
     """
-    done = _need(trials, "a marginal-effect plot")
-    kinds = param_scales(done, scales)
-    names = _varying(done, params if params is not None else sorted(kinds))
-    if not names:
-        raise ValueError("no parameter takes two different values over the COMPLETE trials.")
+    done, kinds, names = _need_varying(trials, "a marginal-effect plot", scales, params)
     colour = _colour("COMPLETE")
     with _style():
         fig, axes = _grid(len(names), 3, (4.2, 3.3))
@@ -325,11 +337,7 @@ def plot_parallel_coordinates(
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
-    done = _need(trials, "a parallel-coordinates plot")
-    kinds = param_scales(done, scales)
-    names = _varying(done, params if params is not None else sorted(kinds))
-    if not names:
-        raise ValueError("no parameter takes two different values over the COMPLETE trials.")
+    done, kinds, names = _need_varying(trials, "a parallel-coordinates plot", scales, params)
     y = done["value"].astype(float)
     columns, ticks = [], []
     for name in names:
