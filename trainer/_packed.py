@@ -198,10 +198,8 @@ def fit_packed(
         for opt, hp in zip(optimizer.optimizers, hps, strict=True)
     ]
 
-    def vec(name: str) -> torch.Tensor:
-        return member_vector([hp[name] for hp in hps], device)
-
-    smoothing = vec("label_smoothing") if any(hp["label_smoothing"] > 0 for hp in hps) else None
+    rates = [float(hp["label_smoothing"]) for hp in hps]
+    smoothing = member_vector(rates, device) if any(r > 0 for r in rates) else None
     input_rates = [float(hp["input_dropout"]) for hp in hps]
     hidden_rates = [float(hp["dropout"]) for hp in hps]
 

@@ -225,6 +225,8 @@ class StackedOptimizer:
             raise ValueError(f"packed optimizer must be 'sgd' or 'adam'; got {kind!r}")
         self.params, self.kind, self.hyper = params, kind, hyper
         self.optimizers = [_OneGroup(float(lr)) for lr in lrs]
+        self._lrs: list[float] = []  # the rates self._lr holds
+        self._lr = torch.empty(0)
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in params]
         self.steps = 0
         self._read_flags()
@@ -252,7 +254,10 @@ class StackedOptimizer:
         """One update of every parameter, at each member's current learning rate."""
         self.steps += 1
         h = self.hyper
-        lr = member_vector([o.param_groups[0]["lr"] for o in self.optimizers], h["beta1"].device)
+        lrs = [o.param_groups[0]["lr"] for o in self.optimizers]
+        if lrs != self._lrs:  # a new tensor (a host-to-device copy) only when a rate changed
+            self._lrs, self._lr = lrs, member_vector(lrs, h["beta1"].device)
+        lr = self._lr
         decoupled, coupled, nesterov = self.decoupled, self.coupled, self.nesterov
         if self.kind == "adam":  # bias corrections, once per step for all tensors
             t = self.steps
