@@ -384,10 +384,7 @@ class StudySearcher(Searcher):
             if value is not None and math.isfinite(value):
                 values[epoch] = float(value)
             self.events.append(("epoch", trial.number, {"epoch": epoch, "value": value}))
-        if len(values) == 1:
-            ((epoch, value),) = values.items()
-            trial.report(value, step=epoch)
-        elif values:
+        if values:
             set_intermediate_values(self._storage, trial._trial_id, values)
 
     def on_trial_complete(
