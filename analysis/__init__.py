@@ -39,7 +39,7 @@ functions when first called, and no backend is selected.
 Example:
     >>> import os, tempfile
     >>> import optuna
-    >>> import analysis
+    >>> from sweeplab import analysis
     >>> storage = optuna.storages.InMemoryStorage()
     >>> study = optuna.create_study(storage=storage, study_name="demo", direction="maximize")
     >>> for lr in (0.1, 0.01, 0.001):
@@ -65,32 +65,36 @@ Example:
     report.md True ['report.html', 'report.md']
 """
 
-from analysis._ablation import ablation_table
-from analysis._ablation_path import ablation_path, greedy_path, path_trials_frame
-from analysis._ablation_path_plot import ablation_path_chart
-from analysis._ablation_path_tables import (
+from sweeplab.analysis._ablation import ablation_table
+from sweeplab.analysis._ablation_path import ablation_path, greedy_path, path_trials_frame
+from sweeplab.analysis._ablation_path_plot import ablation_path_chart
+from sweeplab.analysis._ablation_path_tables import (
     path_to_html,
     path_to_latex,
     path_to_markdown,
     write_path_tables,
 )
-from analysis._ablation_plot import ablation_bar_chart
-from analysis._ablation_report import render_ablation_sections
-from analysis._frames import Frames, curves_frame, frames, trials_frame
-from analysis._importance import param_importances
-from analysis._isolation import isolation_table, plot_generalization_gap, plot_isolation
-from analysis._plots import plot_importances, plot_learning_curves, plot_optimization_history
-from analysis._report import write_report
-from analysis._rungs import asha_rungs, rung_correlations
-from analysis._search_plots import (
+from sweeplab.analysis._ablation_plot import ablation_bar_chart
+from sweeplab.analysis._ablation_report import render_ablation_sections
+from sweeplab.analysis._frames import Frames, curves_frame, frames, trials_frame
+from sweeplab.analysis._importance import param_importances
+from sweeplab.analysis._isolation import isolation_table, plot_generalization_gap, plot_isolation
+from sweeplab.analysis._plots import (
+    plot_importances,
+    plot_learning_curves,
+    plot_optimization_history,
+)
+from sweeplab.analysis._report import write_report
+from sweeplab.analysis._rungs import asha_rungs, rung_correlations
+from sweeplab.analysis._search_plots import (
     plot_importance_comparison,
     plot_interactions,
     plot_marginal_effects,
     plot_parallel_coordinates,
 )
-from analysis._seed_variance import seed_variance, seed_variance_markdown
-from analysis._storage import StudyNotFoundError
-from analysis._tables import to_csv, to_html, to_latex, to_markdown, write_ablation_tables
+from sweeplab.analysis._seed_variance import seed_variance, seed_variance_markdown
+from sweeplab.analysis._storage import StudyNotFoundError
+from sweeplab.analysis._tables import to_csv, to_html, to_latex, to_markdown, write_ablation_tables
 
 __all__ = [
     "Frames",

@@ -37,8 +37,8 @@ import optuna
 import pandas as pd
 from optuna.study import StudyDirection
 
-from analysis._frames import study_direction
-from analysis._storage import load_study
+from sweeplab.analysis._frames import study_direction
+from sweeplab.analysis._storage import load_study
 
 __all__ = ["PATH_COLUMNS", "ablation_path", "greedy_path", "path_trials_frame"]
 

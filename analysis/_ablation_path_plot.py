@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from analysis._ablation import is_fraction, metric_name
-from analysis._plots import _DPI, _figure, metric_label
+from sweeplab.analysis._ablation import is_fraction, metric_name
+from sweeplab.analysis._plots import _DPI, _figure, metric_label
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -16,10 +16,10 @@ from typing import Any
 
 import pandas as pd
 
-from analysis._ablation import is_fraction, metric_name
-from analysis._markdown import table as markdown_table
-from analysis._table_cells import HTML, LATEX, MARKDOWN, Dialect, _number
-from analysis._tables import to_csv, write_formats
+from sweeplab.analysis._ablation import is_fraction, metric_name
+from sweeplab.analysis._markdown import table as markdown_table
+from sweeplab.analysis._table_cells import HTML, LATEX, MARKDOWN, Dialect, _number
+from sweeplab.analysis._tables import to_csv, write_formats
 
 __all__ = [
     "path_to_html",

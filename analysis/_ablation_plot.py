@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis._ablation import is_fraction, metric_name
-from analysis._ablation_path_plot import save_png_svg
-from analysis._plots import _figure, _save, metric_label
+from sweeplab.analysis._ablation import is_fraction, metric_name
+from sweeplab.analysis._ablation_path_plot import save_png_svg
+from sweeplab.analysis._plots import _figure, _save, metric_label
 
 __all__ = ["ablation_bar_chart"]
 
@@ -54,7 +54,7 @@ def ablation_bar_chart(
 
     Example:
         >>> import tempfile
-        >>> from analysis._ablation import ablation_table
+        >>> from sweeplab.analysis._ablation import ablation_table
         >>> trials = pd.DataFrame({
         ...     "state": ["COMPLETE"] * 6, "variant": ["baseline"] * 3 + ["+mixup"] * 3,
         ...     "train_acc": [0.99] * 6, "val_acc": [0.9] * 6,

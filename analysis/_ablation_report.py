@@ -17,16 +17,16 @@ from typing import Any
 
 import optuna
 
-from analysis._ablation import ablation_table
-from analysis._ablation_path import ablation_path
-from analysis._ablation_path_plot import ablation_path_chart
-from analysis._ablation_path_tables import path_to_markdown, write_path_tables
-from analysis._ablation_plot import ablation_bar_chart
-from analysis._frames import trials_frame
-from analysis._markdown import code
-from analysis._seed_variance import seed_variance, seed_variance_markdown
-from analysis._storage import load_study
-from analysis._tables import to_markdown, write_ablation_tables
+from sweeplab.analysis._ablation import ablation_table
+from sweeplab.analysis._ablation_path import ablation_path
+from sweeplab.analysis._ablation_path_plot import ablation_path_chart
+from sweeplab.analysis._ablation_path_tables import path_to_markdown, write_path_tables
+from sweeplab.analysis._ablation_plot import ablation_bar_chart
+from sweeplab.analysis._frames import trials_frame
+from sweeplab.analysis._markdown import code
+from sweeplab.analysis._seed_variance import seed_variance, seed_variance_markdown
+from sweeplab.analysis._storage import load_study
+from sweeplab.analysis._tables import to_markdown, write_ablation_tables
 
 __all__ = ["ABLATIONS_DIR", "linked_ablations", "render_ablation_sections"]
 

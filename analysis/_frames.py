@@ -18,7 +18,7 @@ import pandas as pd
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
-from analysis._storage import load_study
+from sweeplab.analysis._storage import load_study
 
 __all__ = [
     "CURVE_COLUMNS",

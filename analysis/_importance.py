@@ -21,7 +21,7 @@ import pandas as pd
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from analysis._frames import study_direction
+from sweeplab.analysis._frames import study_direction
 
 __all__ = ["DEFAULT_SEED", "METHODS", "param_importances"]
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis._frames import PARAM_PREFIX
-from analysis._params import Scale, bucket, param_scales
-from analysis._plots import _colour, _save, _style, metric_label
-from analysis._search_plots import _grid, _need, complete_trials
+from sweeplab.analysis._frames import PARAM_PREFIX
+from sweeplab.analysis._params import Scale, bucket, param_scales
+from sweeplab.analysis._plots import _colour, _save, _style, metric_label
+from sweeplab.analysis._search_plots import _grid, _need, complete_trials
 
 __all__ = ["ISOLATION_COLUMNS", "isolation_table", "plot_generalization_gap", "plot_isolation"]
 

@@ -17,7 +17,7 @@ import pandas as pd
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial
 
-from analysis._frames import PARAM_PREFIX
+from sweeplab.analysis._frames import PARAM_PREFIX
 
 __all__ = ["Scale", "bucket", "distribution_scales", "param_names", "param_scales"]
 

@@ -18,17 +18,23 @@ import optuna
 import pandas as pd
 from optuna.study import StudyDirection
 
-from analysis._ablation_report import render_ablation_sections
-from analysis._frames import PARAM_PREFIX, STATES, _curves_table, _trials_table, study_direction
-from analysis._importance import importances_of
-from analysis._markdown import MISSING, cell, code, escape, table
-from analysis._params import distribution_scales
-from analysis._plots import plot_learning_curves, plot_optimization_history
-from analysis._report_html import HTML_NAME, render_html
-from analysis._report_search import analyse_search, search_sections
-from analysis._rungs import rungs_from_spec
-from analysis._search_plots import plot_importance_comparison
-from analysis._storage import describe_storage, load_study, mask_secrets
+from sweeplab.analysis._ablation_report import render_ablation_sections
+from sweeplab.analysis._frames import (
+    PARAM_PREFIX,
+    STATES,
+    _curves_table,
+    _trials_table,
+    study_direction,
+)
+from sweeplab.analysis._importance import importances_of
+from sweeplab.analysis._markdown import MISSING, cell, code, escape, table
+from sweeplab.analysis._params import distribution_scales
+from sweeplab.analysis._plots import plot_learning_curves, plot_optimization_history
+from sweeplab.analysis._report_html import HTML_NAME, render_html
+from sweeplab.analysis._report_search import analyse_search, search_sections
+from sweeplab.analysis._rungs import rungs_from_spec
+from sweeplab.analysis._search_plots import plot_importance_comparison
+from sweeplab.analysis._storage import describe_storage, load_study, mask_secrets
 
 __all__ = ["FIGURES", "REPORT_NAME", "StudyInfo", "render_report", "write_report"]
 

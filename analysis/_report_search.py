@@ -14,11 +14,11 @@ from typing import Any
 
 import pandas as pd
 
-from analysis._isolation import isolation_table, plot_generalization_gap, plot_isolation
-from analysis._markdown import cell, code, table
-from analysis._params import Scale
-from analysis._rungs import MIN_TRUSTWORTHY_RHO, rung_correlations, rungs_from_spec
-from analysis._search_plots import (
+from sweeplab.analysis._isolation import isolation_table, plot_generalization_gap, plot_isolation
+from sweeplab.analysis._markdown import cell, code, table
+from sweeplab.analysis._params import Scale
+from sweeplab.analysis._rungs import MIN_TRUSTWORTHY_RHO, rung_correlations, rungs_from_spec
+from sweeplab.analysis._search_plots import (
     complete_trials,
     plot_interactions,
     plot_marginal_effects,

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from analysis._frames import PARAM_PREFIX
-from analysis._params import Scale, bucket, param_scales
-from analysis._plots import _colour, _save, _style, metric_label
+from sweeplab.analysis._frames import PARAM_PREFIX
+from sweeplab.analysis._params import Scale, bucket, param_scales
+from sweeplab.analysis._plots import _colour, _save, _style, metric_label
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

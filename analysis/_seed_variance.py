@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis._ablation import is_fraction, metric_name
-from analysis._markdown import table as markdown_table
-from analysis._table_cells import MARKDOWN, _number
+from sweeplab.analysis._ablation import is_fraction, metric_name
+from sweeplab.analysis._markdown import table as markdown_table
+from sweeplab.analysis._table_cells import MARKDOWN, _number
 
 __all__ = ["SEED_VARIANCE_COLUMNS", "seed_variance", "seed_variance_markdown"]
 

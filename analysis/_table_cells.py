@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from analysis._ablation import N_RESAMPLES, SUMMARISED, is_fraction, metric_name
-from analysis._markdown import MISSING, code, escape
+from sweeplab.analysis._ablation import N_RESAMPLES, SUMMARISED, is_fraction, metric_name
+from sweeplab.analysis._markdown import MISSING, code, escape
 
 __all__ = ["HTML", "LATEX", "MARKDOWN", "Cells", "Dialect"]
 

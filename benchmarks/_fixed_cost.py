@@ -72,7 +72,7 @@ def fixed_cost_fit(
     on_epoch: Callable[[Any], None] | None = None,
 ) -> Any:
     """Drop-in for ``trainer.fit``: ``settings.max_epochs`` epochs of fixed work each."""
-    import trainer
+    from sweeplab import trainer
 
     kind = os.environ.get(WORK_ENV, "cpu")
     epoch_s = float(os.environ[EPOCH_S_ENV])
@@ -107,7 +107,7 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
     (Ray starts idle ones) does not pay for importing torch."""
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-        if name != "trainer":
+        if name != "sweeplab.trainer":
             return None
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)
@@ -124,8 +124,8 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
 
 def install() -> None:
     """Ray ``worker_process_setup_hook``: make this worker's ``trainer.fit`` the fixed-cost one."""
-    if "trainer" in sys.modules:
-        sys.modules["trainer"].fit = fixed_cost_fit
+    if "sweeplab.trainer" in sys.modules:
+        sys.modules["sweeplab.trainer"].fit = fixed_cost_fit
     else:
         sys.meta_path.insert(0, _PatchOnImport())
 

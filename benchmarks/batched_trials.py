@@ -37,7 +37,7 @@ import optuna
 import torch
 from rich.console import Console
 
-from studies import load_spec, run_study
+from sweeplab.studies import load_spec, run_study
 
 # The shared data folder beside the checkout (``/work/shared/data`` for ``/work/main`` and for a
 # worktree ``/work/wt/NAME``), if any.

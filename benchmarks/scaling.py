@@ -55,7 +55,7 @@ def run_case(
     import optuna
     from rich.console import Console
 
-    import studies
+    from sweeplab import studies
 
     spec = studies.spec_from_dict(
         {

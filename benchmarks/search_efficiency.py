@@ -250,7 +250,7 @@ def main() -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    import studies
+    from sweeplab import studies
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print(machine())

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import trainer
+from sweeplab import trainer
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 LR, BATCH = 0.1, 64

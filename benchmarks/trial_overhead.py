@@ -91,7 +91,7 @@ def child_sweeplab(args: argparse.Namespace) -> dict:
     import optuna
     from rich.console import Console
 
-    import studies
+    from sweeplab import studies
 
     imports = time.perf_counter() - started
     startup = imports + _start_ray(args, hook=True)

@@ -7,7 +7,7 @@ categorical or subset parent, so conditional hyperparameters exist only where th
 
 Example:
     >>> import optuna
-    >>> from searchspace import parse_space, sample
+    >>> from sweeplab.searchspace import parse_space, sample
     >>> space = parse_space({
     ...     "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
     ...     "optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
@@ -20,7 +20,7 @@ Example:
     True
 """
 
-from searchspace._params import (
+from sweeplab.searchspace._params import (
     CategoricalParam,
     Condition,
     FixedParam,
@@ -29,9 +29,9 @@ from searchspace._params import (
     Param,
     SubsetParam,
 )
-from searchspace._parse import TYPES, SpaceError, closest, parse_space
-from searchspace._sample import NotGridError, grid, grid_size, sample
-from searchspace._space import SearchSpace
+from sweeplab.searchspace._parse import TYPES, SpaceError, closest, parse_space
+from sweeplab.searchspace._sample import NotGridError, grid, grid_size, sample
+from sweeplab.searchspace._space import SearchSpace
 
 __all__ = [
     "TYPES",

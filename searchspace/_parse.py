@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from searchspace._params import (
+from sweeplab.searchspace._params import (
     CategoricalParam,
     Condition,
     FixedParam,
@@ -20,7 +20,7 @@ from searchspace._params import (
     Param,
     SubsetParam,
 )
-from searchspace._space import SearchSpace
+from sweeplab.searchspace._space import SearchSpace
 
 TYPES = ("float", "int", "categorical", "subset", "fixed")
 _KEYS = {

@@ -7,7 +7,7 @@ from typing import Any
 
 import optuna
 
-from searchspace._params import (
+from sweeplab.searchspace._params import (
     CategoricalParam,
     FixedParam,
     FloatParam,
@@ -15,7 +15,7 @@ from searchspace._params import (
     Param,
     SubsetParam,
 )
-from searchspace._space import SearchSpace
+from sweeplab.searchspace._space import SearchSpace
 
 
 def sample(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def sample(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
 
     Example:
         >>> import optuna
-        >>> from searchspace import parse_space, sample
+        >>> from sweeplab.searchspace import parse_space, sample
         >>> space = parse_space({"optimizer": {"type": "categorical", "choices": ["sgd"]},
         ...                      "momentum": {"type": "float", "low": 0.5, "high": 0.9,
         ...                                   "when": {"optimizer": "sgd"}}})

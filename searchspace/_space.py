@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from searchspace._params import FixedParam, Param, SubsetParam
+from sweeplab.searchspace._params import FixedParam, Param, SubsetParam
 
 
 @dataclass(frozen=True)

@@ -26,16 +26,16 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
-import searchspace
-from studies._ablation_path import path_cost, plan_path
-from studies._ablation_plan import (
+from sweeplab import searchspace
+from sweeplab.studies._ablation_path import path_cost, plan_path
+from sweeplab.studies._ablation_plan import (
     AblationPlan,
     Variant,
     default_config,
     plan_ablation,
 )
-from studies._errors import SpecConflict, UsageError
-from studies._run import (
+from sweeplab.studies._errors import SpecConflict, UsageError
+from sweeplab.studies._run import (
     ABLATION_ATTR,
     PARENT_ATTR,
     RunSummary,
@@ -44,9 +44,9 @@ from studies._run import (
     summarize,
     tune_study,
 )
-from studies._spec import StudySpec, spec_from_dict
-from studies._storage import load_study, mask_url, open_storage
-from studies._study import open_study, stored_spec
+from sweeplab.studies._spec import StudySpec, spec_from_dict
+from sweeplab.studies._storage import load_study, mask_url, open_storage
+from sweeplab.studies._study import open_study, stored_spec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -189,7 +189,7 @@ class AblationProposer:
 
     Example:
         >>> import optuna
-        >>> from searchspace import parse_space
+        >>> from sweeplab.searchspace import parse_space
         >>> space = parse_space({"dropout": {"type": "float", "low": 0.1, "high": 0.5}})
         >>> plan = plan_ablation(space, {"dropout": 0.3}, mode="loo", seeds=[7])
         >>> study = optuna.create_study()
@@ -419,7 +419,7 @@ def run_ablation(
     counts = count_states(study)
     ran, stop_reason = 0, None
     if mode == "path":
-        from studies._ablate_path import run_path
+        from sweeplab.studies._ablate_path import run_path
 
         ran, stop_reason = run_path(ablation, address=address, console=console)
         counts = count_states(study)

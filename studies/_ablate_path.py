@@ -20,11 +20,11 @@ from typing import Any
 
 from rich.console import Console
 
-from analysis._ablation_path import greedy_path, path_trials_frame
-from studies._ablate import Ablation, check_trials_match, remaining_pairs, run_pairs
-from studies._ablation_path import path_cost, path_so_far
-from studies._ablation_plan import AblationPlan, Variant
-from studies._run import count_states, ray_session
+from sweeplab.analysis._ablation_path import greedy_path, path_trials_frame
+from sweeplab.studies._ablate import Ablation, check_trials_match, remaining_pairs, run_pairs
+from sweeplab.studies._ablation_path import path_cost, path_so_far
+from sweeplab.studies._ablation_plan import AblationPlan, Variant
+from sweeplab.studies._run import count_states, ray_session
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,8 +32,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import searchspace
-from studies._ablation_plan import (
+from sweeplab import searchspace
+from sweeplab.studies._ablation_plan import (
     AblationPlan,
     Variant,
     default_config,
@@ -42,7 +42,7 @@ from studies._ablation_plan import (
     select_components,
     variant_config,
 )
-from studies._errors import UsageError
+from sweeplab.studies._errors import UsageError
 
 #: The name of the path's first configuration, every component off.
 SOURCE = "default"
@@ -129,7 +129,7 @@ def path_candidates(
     """The candidates of the step after ``current``: each remaining component flipped alone.
 
     Example:
-        >>> from searchspace import parse_space
+        >>> from sweeplab.searchspace import parse_space
         >>> space = parse_space({
         ...     "optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
         ...     "momentum": {"type": "float", "low": 0.5, "high": 0.99,

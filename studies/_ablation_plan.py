@@ -35,9 +35,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import searchspace
-import trainer
-from studies._errors import UsageError
+from sweeplab import searchspace, trainer
+from sweeplab.studies._errors import UsageError
 
 #: Every mode of ``sweeplab ablate``; ``path`` is planned by ``studies._ablation_path``.
 MODES = ("loo", "add", "path", "grid", "seeds")
@@ -89,7 +88,7 @@ class AblationPlan:
     """The variants of an ablation and the seeds each one is trained with.
 
     Example:
-        >>> from searchspace import parse_space
+        >>> from sweeplab.searchspace import parse_space
         >>> space = parse_space({
         ...     "lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True},
         ...     "dropout": {"type": "float", "low": 0.0, "high": 0.5},
@@ -209,7 +208,7 @@ def optuna_params(space: searchspace.SearchSpace, config: Mapping[str, Any]) -> 
     """A configuration as the flat parameters :func:`searchspace.sample` stores.
 
     Example:
-        >>> from searchspace import parse_space
+        >>> from sweeplab.searchspace import parse_space
         >>> space = parse_space({"augment": {"type": "subset", "choices": ["crop", "noise"]},
         ...                      "activation": "tanh"})
         >>> optuna_params(space, {"augment": ["noise"], "activation": "tanh"})

@@ -19,8 +19,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-import trainer
-from studies._trainable import TrialTemplate, classify_error, worker_facts
+from sweeplab import trainer
+from sweeplab.studies._trainable import TrialTemplate, classify_error, worker_facts
 
 
 @dataclass(frozen=True)
@@ -158,8 +158,8 @@ def _member_asha(template: PackTemplate, numbers: list[int]) -> Any:
         return None
     import optuna
 
-    from studies._member_asha import MemberAsha
-    from studies._storage import open_storage
+    from sweeplab.studies._member_asha import MemberAsha
+    from sweeplab.studies._storage import open_storage
 
     try:
         study = optuna.load_study(

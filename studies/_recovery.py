@@ -20,7 +20,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from studies._storage import HEARTBEAT_GRACE_S
+from sweeplab.studies._storage import HEARTBEAT_GRACE_S
 
 DRIVER_ATTR = "sweeplab:driver"
 

@@ -22,16 +22,15 @@ import optuna
 from optuna.trial import TrialState
 from rich.console import Console
 
-import searchspace
-import trainer
-from studies._errors import DatasetMissing, UsageError
-from studies._recovery import recover_interrupted
-from studies._spec import StudySpec
-from studies._storage import mask_url, open_storage
-from studies._study import open_study
+from sweeplab import searchspace, trainer
+from sweeplab.studies._errors import DatasetMissing, UsageError
+from sweeplab.studies._recovery import recover_interrupted
+from sweeplab.studies._spec import StudySpec
+from sweeplab.studies._storage import mask_url, open_storage
+from sweeplab.studies._study import open_study
 
 if TYPE_CHECKING:  # the searcher imports Ray, which only a run should pay for
-    from studies._searcher import Proposer
+    from sweeplab.studies._searcher import Proposer
 
 # Study user attributes of an ablation study (``sweeplab ablate``): the study it ablates, and
 # what was ablated how. Its trials are chosen by the ablation, never by the sampler.
@@ -241,8 +240,8 @@ def _tune(
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from studies._progress import ProgressView
-    from studies._searcher import StudySearcher
+    from sweeplab.studies._progress import ProgressView
+    from sweeplab.studies._searcher import StudySearcher
 
     pack = resolve_pack(spec)
     searcher = StudySearcher(
@@ -340,9 +339,9 @@ def make_trainable(spec: StudySpec, pack: int = 1) -> Any:
     """
     from ray import tune
 
-    from studies._member_asha import asha_rungs
-    from studies._packed_trial import PackTemplate, absolute_storage_url, run_pack
-    from studies._trainable import TrialTemplate, run_trial
+    from sweeplab.studies._member_asha import asha_rungs
+    from sweeplab.studies._packed_trial import PackTemplate, absolute_storage_url, run_pack
+    from sweeplab.studies._trainable import TrialTemplate, run_trial
 
     resources = spec.search.resources
     rungs: frozenset[int] = frozenset()

@@ -34,11 +34,11 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-import searchspace
-from studies._budget import budget_lock
-from studies._recovery import DRIVER_ATTR, driver_identity, recover_interrupted, requeue
-from studies._storage import HEARTBEAT_INTERVAL_S
-from studies._trainable import EARLIER_EPOCHS
+from sweeplab import searchspace
+from sweeplab.studies._budget import budget_lock
+from sweeplab.studies._recovery import DRIVER_ATTR, driver_identity, recover_interrupted, requeue
+from sweeplab.studies._storage import HEARTBEAT_INTERVAL_S
+from sweeplab.studies._trainable import EARLIER_EPOCHS
 
 WORKER_DIED = "the trial's worker process died or was killed before the trial finished"
 

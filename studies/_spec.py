@@ -19,9 +19,8 @@ import pydantic
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-import searchspace
-import trainer
-from studies._errors import SpecError
+from sweeplab import searchspace, trainer
+from sweeplab.studies._errors import SpecError
 
 
 class _Section(BaseModel):
@@ -209,7 +208,7 @@ class StudySpec:
 
 def preset_names() -> list[str]:
     """The specs shipped inside the package (``sweeplab run quickstart`` works anywhere)."""
-    folder = resources.files("studies.presets")
+    folder = resources.files("sweeplab.studies.presets")
     return sorted(
         p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
     )
@@ -217,7 +216,11 @@ def preset_names() -> list[str]:
 
 def preset_text(name: str) -> str:
     """The TOML text of a shipped preset."""
-    return resources.files("studies.presets").joinpath(f"{name}.toml").read_text(encoding="utf-8")
+    return (
+        resources.files("sweeplab.studies.presets")
+        .joinpath(f"{name}.toml")
+        .read_text(encoding="utf-8")
+    )
 
 
 def load_spec(spec: str | Path) -> StudySpec:

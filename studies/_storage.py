@@ -17,7 +17,7 @@ import optuna
 import sqlalchemy
 from sqlalchemy.engine import make_url
 
-from studies._errors import StorageError, StudyNotFound
+from sweeplab.studies._errors import StorageError, StudyNotFound
 
 # Heartbeats let a later driver tell a trial that is still running elsewhere from one whose
 # driver died: a RUNNING trial whose heartbeat is older than the grace period is stale.

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import optuna
 
-import searchspace
-from studies._errors import SpecConflict
-from studies._spec import StudySpec, spec_from_dict
-from studies._storage import load_study, mask_url
+from sweeplab import searchspace
+from sweeplab.studies._errors import SpecConflict
+from sweeplab.studies._spec import StudySpec, spec_from_dict
+from sweeplab.studies._storage import load_study, mask_url
 
 SPEC_ATTR = "sweeplab_spec"
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import trainer
+from sweeplab import trainer
 
 
 @dataclass(frozen=True)

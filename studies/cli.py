@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from studies._ablation_plan import MODES
-from studies._errors import SweeplabError, UsageError
-from studies._spec import load_spec, preset_names, preset_text
-from studies._storage import load_study, mask_url, open_storage
+from sweeplab.studies._ablation_plan import MODES
+from sweeplab.studies._errors import SweeplabError, UsageError
+from sweeplab.studies._spec import load_spec, preset_names, preset_text
+from sweeplab.studies._storage import load_study, mask_url, open_storage
 
 DEFAULT_STORAGE = "sqlite:///sweeplab.db"
 # Logs and pipes get wide lines rather than rich's 80-column default.
@@ -67,7 +67,7 @@ def cli() -> None:
 )
 def run(spec: str, address: str | None, **overrides: Any) -> None:
     """Run the study SPEC (a TOML file or a preset name), or continue it if it exists."""
-    from studies._run import run_study
+    from sweeplab.studies._run import run_study
 
     study_spec = load_spec(spec).with_overrides(**overrides)
     _err.print(
@@ -86,8 +86,8 @@ def run(spec: str, address: str | None, **overrides: Any) -> None:
 @click.option("--address", help="Attach to a running Ray cluster.")
 def resume(name: str, storage: str, n_trials: int | None, address: str | None) -> None:
     """Continue study NAME from the database: interrupted trials run again, finished ones stay."""
-    from studies._run import run_study
-    from studies._study import stored_spec
+    from sweeplab.studies._run import run_study
+    from sweeplab.studies._study import stored_spec
 
     spec = stored_spec(open_storage(storage, create=False), name, storage)
     spec = spec.with_overrides(n_trials=n_trials)
@@ -147,8 +147,8 @@ def ablate(
     same database; running the command again runs only what is missing (the path continues
     from the last step the database has decided).
     """
-    import analysis
-    from studies._ablate import run_ablation
+    from sweeplab import analysis
+    from sweeplab.studies._ablate import run_ablation
 
     names = [c.strip() for c in components.split(",") if c.strip()] if components else None
     summary = run_ablation(
@@ -218,7 +218,7 @@ def _print_summary(summary: Any) -> None:
 
 
 def _frames(storage: str, name: str) -> tuple[Any, Any, Any]:
-    import analysis
+    from sweeplab import analysis
 
     study = load_study(open_storage(storage, create=False), name, storage)
     return study, analysis.trials_frame(study), analysis.curves_frame(study)
@@ -259,7 +259,7 @@ def status(name: str, storage: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def best(name: str, storage: str, as_json: bool) -> None:
     """The best complete trial of study NAME: its configuration and metrics."""
-    from studies._study import SPEC_ATTR
+    from sweeplab.studies._study import SPEC_ATTR
 
     study = load_study(open_storage(storage, create=False), name, storage)
     try:
@@ -268,7 +268,7 @@ def best(name: str, storage: str, as_json: bool) -> None:
         raise UsageError(f"study {name!r} has no complete trial yet") from e
     config = dict(trial.params)
     if SPEC_ATTR in study.user_attrs:
-        from studies._study import stored_spec
+        from sweeplab.studies._study import stored_spec
 
         config = stored_spec(study._storage, name, storage).space.config_from_params(trial.params)
     metrics = {
@@ -323,7 +323,7 @@ def export(name: str, storage: str, output: Path) -> None:
 def report(name: str, storage: str, output: Path) -> None:
     """Write report.md, a self-contained report.html and figures for study NAME (works while it
     runs)."""
-    import analysis
+    from sweeplab import analysis
 
     load_study(open_storage(storage, create=False), name, storage)  # clear error if absent
     path = analysis.write_report(storage, name, output)

@@ -15,11 +15,18 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 from rich.console import Console
 
-import searchspace
-import studies._ablate
-import studies._ablation_plan
-from studies import SpecConflict, UsageError, load_spec, open_storage, open_study, run_study
-from studies._ablate import (
+import sweeplab.studies._ablate
+import sweeplab.studies._ablation_plan
+from sweeplab import searchspace
+from sweeplab.studies import (
+    SpecConflict,
+    UsageError,
+    load_spec,
+    open_storage,
+    open_study,
+    run_study,
+)
+from sweeplab.studies._ablate import (
     AblationProposer,
     Baseline,
     ablation_study_name,
@@ -27,16 +34,16 @@ from studies._ablate import (
     open_ablation,
     remaining_pairs,
 )
-from studies._ablation_plan import (
+from sweeplab.studies._ablation_plan import (
     MAX_GRID_COMPONENTS,
     default_config,
     find_components,
     optuna_params,
     plan_ablation,
 )
-from studies._recovery import DRIVER_ATTR, driver_identity, recover_interrupted
-from studies._study import SPEC_ATTR
-from studies.cli import main
+from sweeplab.studies._recovery import DRIVER_ATTR, driver_identity, recover_interrupted
+from sweeplab.studies._study import SPEC_ATTR
+from sweeplab.studies.cli import main
 
 # study.ask() on a storage with heartbeats warns that heartbeats are meant for optimize().
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
@@ -223,7 +230,7 @@ def test_the_study_name_is_deterministic() -> None:
 
 
 def test_module_examples_run() -> None:
-    for module in (studies._ablation_plan, studies._ablate):
+    for module in (sweeplab.studies._ablation_plan, sweeplab.studies._ablate):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
 

@@ -19,17 +19,17 @@ from optuna.trial import TrialState, create_trial
 from rich.console import Console
 from test_ablate import BASELINE, E2E_SPACE, SPACE, _parent, _sweeplab
 
-import analysis
-import analysis._ablation_path
-import analysis._ablation_path_plot
-import analysis._ablation_path_tables
-import analysis._seed_variance
-import studies._ablation_path
-from studies import UsageError, load_spec, run_study
-from studies._ablate import AblationProposer, open_ablation
-from studies._ablate_path import next_round
-from studies._ablation_path import path_candidates, path_cost, path_so_far, plan_path
-from studies._ablation_plan import default_config, plan_ablation
+import sweeplab.analysis._ablation_path
+import sweeplab.analysis._ablation_path_plot
+import sweeplab.analysis._ablation_path_tables
+import sweeplab.analysis._seed_variance
+import sweeplab.studies._ablation_path
+from sweeplab import analysis
+from sweeplab.studies import UsageError, load_spec, run_study
+from sweeplab.studies._ablate import AblationProposer, open_ablation
+from sweeplab.studies._ablate_path import next_round
+from sweeplab.studies._ablation_path import path_candidates, path_cost, path_so_far, plan_path
+from sweeplab.studies._ablation_plan import default_config, plan_ablation
 
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
 
@@ -179,7 +179,9 @@ def test_an_unfinished_step_ends_the_path_and_leaves_the_shares_undefined() -> N
     empty = analysis.greedy_path(
         _frame(failed=("default", 1)), components=["a", "b", "aug.c"], seeds=[0, 1]
     )
-    assert empty.empty and list(empty.columns) == list(analysis._ablation_path.PATH_COLUMNS)
+    assert empty.empty and list(empty.columns) == list(
+        sweeplab.analysis._ablation_path.PATH_COLUMNS
+    )
 
 
 def test_ties_go_to_the_first_component_and_minimising_takes_the_lowest() -> None:
@@ -291,11 +293,11 @@ def test_seed_variance_matches_hand_computed_values() -> None:
 
 def test_module_examples_run() -> None:
     for module in (
-        studies._ablation_path,
-        analysis._ablation_path,
-        analysis._ablation_path_tables,
-        analysis._ablation_path_plot,
-        analysis._seed_variance,
+        sweeplab.studies._ablation_path,
+        sweeplab.analysis._ablation_path,
+        sweeplab.analysis._ablation_path_tables,
+        sweeplab.analysis._ablation_path_plot,
+        sweeplab.analysis._seed_variance,
     ):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
@@ -422,7 +424,7 @@ def test_a_ctrl_c_in_a_round_is_seen_through_rays_restored_handler() -> None:
 
     from ray.tune.tune import _setup_signal_catching
 
-    from studies._ablate_path import _tune_caught_sigint
+    from sweeplab.studies._ablate_path import _tune_caught_sigint
 
     before = signal.getsignal(signal.SIGINT)
     usr1 = signal.getsignal(signal.SIGUSR1)

@@ -10,8 +10,8 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import create_trial
 from test_ablation_path import _path_study
 
-import analysis
-from analysis import StudyNotFoundError
+from sweeplab import analysis
+from sweeplab.analysis import StudyNotFoundError
 
 LOO = "toy.ablation-loo-trial3"
 PATH = "toy.ablation-path-trial3"

@@ -21,8 +21,8 @@ import pytest
 from optuna.trial import TrialState
 from PIL import Image
 
-import analysis
-from analysis import (
+from sweeplab import analysis
+from sweeplab.analysis import (
     Frames,
     StudyNotFoundError,
     curves_frame,
@@ -34,9 +34,9 @@ from analysis import (
     trials_frame,
     write_report,
 )
-from analysis._frames import CURVE_COLUMNS, TRIAL_COLUMNS
-from analysis._report import StudyInfo, best_trial, rank_trials, render_report
-from analysis._storage import describe_storage, mask_secrets
+from sweeplab.analysis._frames import CURVE_COLUMNS, TRIAL_COLUMNS
+from sweeplab.analysis._report import StudyInfo, best_trial, rank_trials, render_report
+from sweeplab.analysis._storage import describe_storage, mask_secrets
 
 STUDY = "cifar-sweep"
 SECRET = "hunter2"
@@ -508,10 +508,10 @@ def test_import_has_no_side_effects() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["analysis", "analysis._frames", "analysis._importance", "analysis._markdown",
-     "analysis._plots", "analysis._report", "analysis._storage", "analysis._params",
-     "analysis._rungs", "analysis._isolation", "analysis._search_plots",
-     "analysis._report_html"],
+    ["analysis", "sweeplab.analysis._frames", "sweeplab.analysis._importance", "sweeplab.analysis._markdown",
+     "sweeplab.analysis._plots", "sweeplab.analysis._report", "sweeplab.analysis._storage", "sweeplab.analysis._params",
+     "sweeplab.analysis._rungs", "sweeplab.analysis._isolation", "sweeplab.analysis._search_plots",
+     "sweeplab.analysis._report_html"],
 )  # fmt: skip
 def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

@@ -39,8 +39,8 @@ from optuna.trial import TrialState
 from PIL import Image
 from scipy import stats
 
-import analysis
-from analysis import (
+from sweeplab import analysis
+from sweeplab.analysis import (
     ablation_bar_chart,
     ablation_table,
     to_csv,
@@ -50,7 +50,7 @@ from analysis import (
     trials_frame,
     write_ablation_tables,
 )
-from analysis._ablation import ABLATION_COLUMNS, N_RESAMPLES, bootstrap_ci, welch
+from sweeplab.analysis._ablation import ABLATION_COLUMNS, N_RESAMPLES, bootstrap_ci, welch
 
 BASELINE = [0.90, 0.92, 0.91]
 ACCS: dict[str, list[float]] = {
@@ -553,7 +553,12 @@ def test_public_names() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["analysis._ablation", "analysis._ablation_plot", "analysis._tables"]
+    "module",
+    [
+        "sweeplab.analysis._ablation",
+        "sweeplab.analysis._ablation_plot",
+        "sweeplab.analysis._tables",
+    ],
 )
 def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import tiny_spec
 
-from studies import load_spec
-from studies.cli import main
+from sweeplab.studies import load_spec
+from sweeplab.studies.cli import main
 
 
 def sweeplab(capsys, *args: str) -> tuple[int, str, str]:
@@ -72,7 +72,7 @@ def test_a_conflicting_spec_is_refused_and_the_study_is_untouched(capsys, tmp_pa
     """Resuming with a changed search space names each difference and changes nothing."""
     import optuna
 
-    from studies import open_storage, open_study
+    from sweeplab.studies import open_storage, open_study
 
     spec = load_spec(tiny_spec(tmp_path))
     storage = open_storage(spec.study.storage)
@@ -88,7 +88,10 @@ def test_a_conflicting_spec_is_refused_and_the_study_is_untouched(capsys, tmp_pa
 
 def test_console_script_is_installed() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "studies.cli", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "sweeplab.studies.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "run" in result.stdout and "resume" in result.stdout
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import tiny_spec
 from rich.console import Console
 
-from studies import load_spec, run_study
+from sweeplab.studies import load_spec, run_study
 
 pytestmark = pytest.mark.slow
 

@@ -17,8 +17,8 @@ import pytest
 from conftest import tiny_spec
 from optuna.trial import TrialState
 
-from studies import load_spec, open_storage, open_study
-from studies._recovery import DRIVER_ATTR
+from sweeplab.studies import load_spec, open_storage, open_study
+from sweeplab.studies._recovery import DRIVER_ATTR
 
 POSTGRES = os.environ.get("SWEEPLAB_TEST_POSTGRES_URL")
 BACKENDS = [
@@ -38,7 +38,7 @@ def _suggest_all(args: tuple[str, str, int, int, object]) -> int:
     """One driver: as many suggestions as it may, all drivers released at once by the barrier.
     Returns how many trials it started."""
     spec_path, url, n_trials, tries, barrier = args
-    from studies._searcher import StudySearcher
+    from sweeplab.studies._searcher import StudySearcher
 
     spec = load_spec(spec_path).with_overrides(storage=url)
     study = open_study(spec, open_storage(url))
@@ -87,7 +87,7 @@ def test_two_drivers_share_one_study_to_exactly_its_budget(backend, tmp_path) ->
     spec = tiny_spec(
         tmp_path, name=name, n_trials=n_trials, max_epochs=3, scheduler="none", concurrency=2
     )
-    command = [sys.executable, "-m", "studies.cli", "run", str(spec), "--storage", url]
+    command = [sys.executable, "-m", "sweeplab.studies.cli", "run", str(spec), "--storage", url]
     drivers = [
         subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for _ in range(2)

@@ -13,9 +13,9 @@ from conftest import tiny_spec
 from optuna.trial import TrialState
 from rich.console import Console
 
-from studies import load_spec, run_study
-from studies._member_asha import asha_rungs
-from studies.cli import main
+from sweeplab.studies import load_spec, run_study
+from sweeplab.studies._member_asha import asha_rungs
+from sweeplab.studies.cli import main
 
 pytestmark = pytest.mark.slow
 

@@ -18,10 +18,10 @@ from conftest import tiny_spec
 from optuna.trial import TrialState
 from rich.console import Console
 
-import trainer
-from studies import load_spec, open_storage, open_study, run_study
-from studies._recovery import DRIVER_ATTR, recover_interrupted
-from studies._trainable import OOM_HINT, classify_error
+from sweeplab import trainer
+from sweeplab.studies import load_spec, open_storage, open_study, run_study
+from sweeplab.studies._recovery import DRIVER_ATTR, recover_interrupted
+from sweeplab.studies._trainable import OOM_HINT, classify_error
 
 
 def _quiet() -> Console:
@@ -70,7 +70,7 @@ def test_divergence_and_other_errors_keep_their_message() -> None:
 def test_fractional_gpus_per_trial_reach_the_ray_resource_request(tmp_path) -> None:
     from ray.tune.trainable import wrap_function
 
-    from studies._run import make_trainable
+    from sweeplab.studies._run import make_trainable
 
     spec = load_spec(tiny_spec(tmp_path, extra="[search.resources]\ngpus = 0.25\ncpus = 0.5\n"))
     assert (spec.search.resources.gpus, spec.search.resources.cpus) == (0.25, 0.5)
@@ -87,7 +87,7 @@ def test_fractional_gpus_per_trial_reach_the_ray_resource_request(tmp_path) -> N
 def test_a_trial_that_never_had_a_heartbeat_is_recovered_after_the_grace_period(
     tmp_path, monkeypatch
 ) -> None:
-    import studies._recovery
+    import sweeplab.studies._recovery
 
     spec = load_spec(tiny_spec(tmp_path))
     study = open_study(spec, open_storage(spec.study.storage))
@@ -100,7 +100,7 @@ def test_a_trial_that_never_had_a_heartbeat_is_recovered_after_the_grace_period(
     study._storage.record_heartbeat(alive._trial_id)
     assert recover_interrupted(study) == [], "within the grace period nothing is touched"
 
-    monkeypatch.setattr(studies._recovery, "HEARTBEAT_GRACE_S", 0)
+    monkeypatch.setattr(sweeplab.studies._recovery, "HEARTBEAT_GRACE_S", 0)
     time.sleep(0.01)
     found = recover_interrupted(study)
     assert [f.number for f in found] == [orphan.number]
@@ -232,7 +232,7 @@ def test_a_driver_blocked_by_a_dead_drivers_trials_frees_their_slots(tmp_path) -
     import socket
     import subprocess
 
-    from studies._searcher import StudySearcher
+    from sweeplab.studies._searcher import StudySearcher
 
     spec = load_spec(tiny_spec(tmp_path, n_trials=2))
     study = open_study(spec, open_storage(spec.study.storage))

@@ -29,7 +29,7 @@ from optuna.trial import TrialState
 
 pytestmark = pytest.mark.slow
 
-SWEEPLAB = [sys.executable, "-m", "studies.cli"]
+SWEEPLAB = [sys.executable, "-m", "sweeplab.studies.cli"]
 NAME = "killloop"
 # Large enough that the runs between kills cannot finish the budget before the fourth kill:
 # each run finishes a few (mostly pruned, one-epoch) trials between its moment and its kill.

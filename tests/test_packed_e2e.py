@@ -10,9 +10,9 @@ from conftest import tiny_spec
 from optuna.trial import TrialState
 from rich.console import Console
 
-from studies import SpecError, load_spec, run_study
-from studies._member_asha import MemberAsha, asha_milestones, asha_stops
-from studies.cli import main
+from sweeplab.studies import SpecError, load_spec, run_study
+from sweeplab.studies._member_asha import MemberAsha, asha_milestones, asha_stops
+from sweeplab.studies.cli import main
 
 PACKABLE_SPACE = """
 [space.lr]

@@ -17,8 +17,8 @@ from conftest import tiny_spec
 from optuna.trial import TrialState
 from rich.console import Console
 
-from studies import StorageError, load_spec, mask_url, open_storage, run_study
-from studies.cli import main
+from sweeplab.studies import StorageError, load_spec, mask_url, open_storage, run_study
+from sweeplab.studies.cli import main
 
 URL = os.environ.get("SWEEPLAB_TEST_POSTGRES_URL")
 if URL is None:

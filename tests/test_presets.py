@@ -17,10 +17,10 @@ from conftest import SHARED_DATA
 from optuna.trial import TrialState
 from rich.console import Console
 
-from studies import load_spec, preset_names, run_study, spec_from_dict
-from studies._ablate import run_ablation
-from studies._spec import StudySpec, preset_text
-from studies.cli import main
+from sweeplab.studies import load_spec, preset_names, run_study, spec_from_dict
+from sweeplab.studies._ablate import run_ablation
+from sweeplab.studies._spec import StudySpec, preset_text
+from sweeplab.studies.cli import main
 
 CLASSIC = [
     "mnist-activations",
@@ -83,7 +83,7 @@ def test_preset_validates_and_describes_itself(name: str) -> None:
     assert first.startswith("# ") and len(first) <= 120
     # A budget is a whole grid, never more (run_study would lower it and say so).
     if spec.search.sampler == "grid":
-        import searchspace
+        from sweeplab import searchspace
 
         assert spec.budget.n_trials == searchspace.grid_size(spec.space)
     # The command-line overrides apply (ASHA's first rung bounds the epochs from below).

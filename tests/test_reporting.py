@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import ray.tune
 
-import studies._trainable as trainable
-from trainer import DataSettings, FitSettings, ModelSettings
+import sweeplab.studies._trainable as trainable
+from sweeplab.trainer import DataSettings, FitSettings, ModelSettings
 
 
 def run(monkeypatch, *, epochs: int, rungs=frozenset(), interval: float | None = None) -> list:
@@ -90,7 +90,7 @@ def test_epochs_before_a_failure_are_sent_before_the_error(monkeypatch) -> None:
 def test_rungs_are_the_epochs_ray_asha_judges(grace: int, rf: float, max_t: int) -> None:
     from ray.tune.schedulers.async_hyperband import _Bracket
 
-    from studies._member_asha import asha_rungs
+    from sweeplab.studies._member_asha import asha_rungs
 
     # Ray's own bracket: its rungs' milestones, judged at the first epoch at or past each.
     milestones = [rung[0] for rung in _Bracket(min_t=grace, max_t=max_t, reduction_factor=rf,

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 pytestmark = pytest.mark.slow
 
-SWEEPLAB = [sys.executable, "-m", "studies.cli"]
+SWEEPLAB = [sys.executable, "-m", "sweeplab.studies.cli"]
 
 
 def _snapshot(storage: str) -> list[optuna.trial.FrozenTrial]:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from searchspace import (
+from sweeplab.searchspace import (
     TYPES,
     CategoricalParam,
     FixedParam,

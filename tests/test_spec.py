@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from studies import SpecError, load_spec, parse_spec, preset_names, spec_from_dict
+from sweeplab.studies import SpecError, load_spec, parse_spec, preset_names, spec_from_dict
 
 GOOD_SPACE = """
 [space.lr]
@@ -183,7 +183,7 @@ def test_readme_documents_every_hyperparameter() -> None:
     """The README's catalog table is the user's reference: no hyperparameter may be missing."""
     from pathlib import Path
 
-    import trainer
+    from sweeplab import trainer
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     missing = [name for name in trainer.HYPERPARAMETERS if f"| `{name}` |" not in readme]

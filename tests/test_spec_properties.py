@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import trainer
-from studies import SpecError, StudySpec, load_spec, parse_spec, spec_from_dict
-from studies._spec import _SpecModel
-from studies.cli import main
+from sweeplab import trainer
+from sweeplab.studies import SpecError, StudySpec, load_spec, parse_spec, spec_from_dict
+from sweeplab.studies._spec import _SpecModel
+from sweeplab.studies.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,8 +19,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-import searchspace
-from studies import (
+from sweeplab import searchspace
+from sweeplab.studies import (
     SpecConflict,
     StorageError,
     StudyNotFound,
@@ -32,10 +32,10 @@ from studies import (
     spec_from_dict,
     stored_spec,
 )
-from studies._recovery import DRIVER_ATTR, driver_identity, recover_interrupted
-from studies._searcher import count_by_state, set_user_attrs
-from studies._storage import HEARTBEAT_GRACE_S, HEARTBEAT_INTERVAL_S, load_study
-from studies._study import SPEC_ATTR, make_sampler
+from sweeplab.studies._recovery import DRIVER_ATTR, driver_identity, recover_interrupted
+from sweeplab.studies._searcher import count_by_state, set_user_attrs
+from sweeplab.studies._storage import HEARTBEAT_GRACE_S, HEARTBEAT_INTERVAL_S, load_study
+from sweeplab.studies._study import SPEC_ATTR, make_sampler
 
 # study.ask() on a storage with heartbeats warns that heartbeats are meant for optimize(); the
 # searcher records them itself for ask/tell, and so do these tests.
@@ -570,7 +570,7 @@ def test_count_by_state_agrees_with_optuna(through, db_url) -> None:
 
 
 def _open_fresh(url: str) -> str:
-    from studies._storage import open_storage
+    from sweeplab.studies._storage import open_storage
 
     open_storage(url)
     return "ok"

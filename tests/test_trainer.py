@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainer import (
+from sweeplab.trainer import (
     ACTIVATIONS,
     AUGMENTATIONS,
     INIT_SCHEMES,
@@ -36,10 +36,10 @@ from trainer import (
     load_dataset,
     resolve_params,
 )
-from trainer._augment import Augmenter, crop, flip, mixup, noise, pad
-from trainer._fit import is_better
-from trainer._init import apply_init
-from trainer._optim import build_optimizer, lr_factor
+from sweeplab.trainer._augment import Augmenter, crop, flip, mixup, noise, pad
+from sweeplab.trainer._fit import is_better
+from sweeplab.trainer._init import apply_init
+from sweeplab.trainer._optim import build_optimizer, lr_factor
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DIGITS = DataSettings(dataset="digits")
@@ -505,7 +505,7 @@ def test_mnist_subset_loads_and_trains():
 
 def test_import_has_no_side_effects():
     code = (
-        "import sys, torch; torch.set_num_threads(1); import trainer; "
+        "import sys, torch; torch.set_num_threads(1); from sweeplab import trainer; "
         "assert torch.get_num_threads() == 1; "
         "assert 'torchvision' not in sys.modules; "
         "assert trainer._data._load_cached.cache_info().currsize == 0; "

@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from trainer import AUGMENTATIONS, HYPERPARAMETERS, DataSettings, FitSettings, ModelSettings, fit
-from trainer._augment import (
+from sweeplab.trainer import (
+    AUGMENTATIONS,
+    HYPERPARAMETERS,
+    DataSettings,
+    FitSettings,
+    ModelSettings,
+    fit,
+)
+from sweeplab.trainer._augment import (
     _MAGNITUDES,
     Augmenter,
     apply_policy,
@@ -24,7 +31,7 @@ from trainer._augment import (
     vflip,
     warp,
 )
-from trainer._augment_ops import shift_hue
+from sweeplab.trainer._augment_ops import shift_hue
 
 # Augmentations with one draw per image; mixup and cutmix draw one mixing weight per batch.
 PER_IMAGE = [name for name in AUGMENTATIONS if name not in ("mixup", "cutmix")]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainer import (
+from sweeplab.trainer import (
     HYPERPARAMETERS,
     DataError,
     DatasetNotFound,
@@ -20,7 +20,7 @@ from trainer import (
     fit,
     load_dataset,
 )
-from trainer._data import Dataset, corrupt_dataset
+from sweeplab.trainer._data import Dataset, corrupt_dataset
 
 DIGITS = DataSettings(dataset="digits")
 

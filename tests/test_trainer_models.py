@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer import (
+from sweeplab.trainer import (
     ACTIVATIONS,
     HYPERPARAMETERS,
     INIT_SCHEMES,
@@ -25,9 +25,9 @@ from trainer import (
     fit,
     resolve_params,
 )
-from trainer._catalog import NORMS
-from trainer._init import apply_init
-from trainer._layers import (
+from sweeplab.trainer._catalog import NORMS
+from sweeplab.trainer._init import apply_init
+from sweeplab.trainer._layers import (
     DropConnectLinear,
     DropPath,
     GaussianNoise,

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer import (
+from sweeplab.trainer import (
     HYPERPARAMETERS,
     LR_SCHEDULES,
     OPTIMIZERS,
@@ -29,8 +29,8 @@ from trainer import (
     load_dataset,
     resolve_params,
 )
-from trainer._optim import LrSchedule, build_optimizer, decay_is_decoupled, lr_factor
-from trainer._penalties import l1_penalty, max_norm_, weight_tensors
+from sweeplab.trainer._optim import LrSchedule, build_optimizer, decay_is_decoupled, lr_factor
+from sweeplab.trainer._penalties import l1_penalty, max_norm_, weight_tensors
 
 DIGITS = DataSettings(dataset="digits")
 SMALL_MLP = ModelSettings(kind="mlp", hidden=(64,))

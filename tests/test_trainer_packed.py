@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-import trainer
-from trainer import DataSettings, FitSettings, ModelSettings, fit, fit_packed, pack_key
+from sweeplab import trainer
+from sweeplab.trainer import DataSettings, FitSettings, ModelSettings, fit, fit_packed, pack_key
 
 DATA = DataSettings(dataset="digits")
 MLP = ModelSettings(kind="mlp", hidden=(32,))
@@ -22,10 +22,10 @@ def _curve(result: trainer.FitResult, key: str = "val_loss") -> list[float]:
 def pack_optimizer(request, monkeypatch) -> str:
     """Both ways a pack steps its members: each member's own PyTorch optimizer (the CPU's) and
     the update written once over the stacks (a GPU's), both run here on the CPU."""
-    import trainer._packed
+    import sweeplab.trainer._packed
 
     devices = ("cpu", "cuda") if request.param == "stacked" else ("cuda",)
-    monkeypatch.setattr(trainer._packed, "_STACKED_OPTIMIZER_DEVICES", devices)
+    monkeypatch.setattr(sweeplab.trainer._packed, "_STACKED_OPTIMIZER_DEVICES", devices)
     return request.param
 
 

@@ -8,7 +8,7 @@ their defaults), and forwards each :class:`EpochReport` to Ray Tune from ``on_ep
 Example:
     Train an MLP on scikit-learn's bundled digits for three epochs (no files needed)::
 
-        from trainer import DataSettings, FitSettings, ModelSettings, fit
+        from sweeplab.trainer import DataSettings, FitSettings, ModelSettings, fit
 
         result = fit(
             DataSettings(dataset="digits"),
@@ -20,7 +20,7 @@ Example:
         print(result.best_epoch, result.test_acc)
 """
 
-from ._catalog import (
+from sweeplab.trainer._catalog import (
     ACTIVATIONS,
     AUGMENTATIONS,
     AUTOAUGMENT_POLICIES,
@@ -34,12 +34,12 @@ from ._catalog import (
     Kind,
     resolve_params,
 )
-from ._data import Dataset, check_dataset, corrupt_dataset, load_dataset
-from ._errors import DataError, DatasetNotFound, Diverged, TrainingError
-from ._fit import EpochReport, FitResult, fit
-from ._models import build_model
-from ._packed import fit_packed, pack_key
-from ._settings import (
+from sweeplab.trainer._data import Dataset, check_dataset, corrupt_dataset, load_dataset
+from sweeplab.trainer._errors import DataError, DatasetNotFound, Diverged, TrainingError
+from sweeplab.trainer._fit import EpochReport, FitResult, fit
+from sweeplab.trainer._models import build_model
+from sweeplab.trainer._packed import fit_packed, pack_key
+from sweeplab.trainer._settings import (
     DATASETS,
     METRICS,
     MODELS,

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from ._augment_ops import (
+from sweeplab.trainer._augment_ops import (
     affine,
     crop,
     cutout,
@@ -39,7 +39,7 @@ from ._augment_ops import (
     vflip,
     warp,
 )
-from ._catalog import AUGMENTATIONS, HYPERPARAMETERS
+from sweeplab.trainer._catalog import AUGMENTATIONS, HYPERPARAMETERS
 
 # The per-image operations live in _augment_ops; re-exported here for callers and tests.
 __all__ = [

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._errors import DataError, DatasetNotFound
-from ._settings import DataSettings
+from sweeplab.trainer._errors import DataError, DatasetNotFound
+from sweeplab.trainer._settings import DataSettings
 
 # scikit-learn's digits ship without a test split; this share of them is held out as one.
 DIGITS_TEST_FRACTION = 0.2
@@ -44,7 +44,7 @@ class Dataset:
             images (colour augmentation needs them).
 
     Example:
-        >>> from trainer import DataSettings, load_dataset
+        >>> from sweeplab.trainer import DataSettings, load_dataset
         >>> ds = load_dataset(DataSettings(dataset="digits"))
         >>> ds.input_shape, ds.num_classes
         ((1, 8, 8), 10)
@@ -107,7 +107,7 @@ def load_dataset(data: DataSettings, device: torch.device | str = "cpu") -> Data
         DataError: the split cannot be made (e.g. ``subset`` larger than the training split).
 
     Example:
-        >>> from trainer import DataSettings, load_dataset
+        >>> from sweeplab.trainer import DataSettings, load_dataset
         >>> ds = load_dataset(DataSettings(dataset="digits", subset=500))
         >>> tuple(ds.train_x.shape)
         (500, 1, 8, 8)
@@ -229,7 +229,7 @@ def corrupt_dataset(ds: Dataset, params: Mapping[str, Any], seed: int) -> Datase
         ValueError: ``label_noise`` outside [0, 1].
 
     Example:
-        >>> from trainer import DataSettings, load_dataset
+        >>> from sweeplab.trainer import DataSettings, load_dataset
         >>> ds = load_dataset(DataSettings(dataset="digits"))
         >>> noisy = corrupt_dataset(ds, {"label_noise": 1.0}, seed=0)
         >>> noisy.val_y is ds.val_y, bool((noisy.train_y != ds.train_y).float().mean() > 0.8)

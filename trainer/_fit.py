@@ -19,14 +19,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._augment import Augmenter
-from ._catalog import resolve_params
-from ._data import corrupt_dataset, load_dataset
-from ._errors import Diverged
-from ._models import build_model
-from ._optim import LrSchedule, build_optimizer
-from ._penalties import l1_penalty, max_norm_, weight_tensors
-from ._settings import DataSettings, FitSettings, ModelSettings
+from sweeplab.trainer._augment import Augmenter
+from sweeplab.trainer._catalog import resolve_params
+from sweeplab.trainer._data import corrupt_dataset, load_dataset
+from sweeplab.trainer._errors import Diverged
+from sweeplab.trainer._models import build_model
+from sweeplab.trainer._optim import LrSchedule, build_optimizer
+from sweeplab.trainer._penalties import l1_penalty, max_norm_, weight_tensors
+from sweeplab.trainer._settings import DataSettings, FitSettings, ModelSettings
 
 # Examples per forward pass when evaluating; no gradients are kept, so this can be large.
 EVAL_BATCH_SIZE = 1024
@@ -141,7 +141,7 @@ def fit(
         KeyError: a hyperparameter the catalog does not know.
 
     Example:
-        >>> from trainer import DataSettings, FitSettings, ModelSettings, fit
+        >>> from sweeplab.trainer import DataSettings, FitSettings, ModelSettings, fit
         >>> result = fit(DataSettings(dataset="digits"), ModelSettings(kind="mlp", hidden=(64,)),
         ...              {"lr": 3e-3}, FitSettings(max_epochs=3, device="cpu"))
         >>> result.epochs_run, result.test_acc > 0.8

@@ -33,8 +33,8 @@ import math
 
 from torch import nn
 
-from ._catalog import ACTIVATIONS, INIT_SCHEMES
-from ._layers import LEAKY_SLOPE, PRELU_INIT
+from sweeplab.trainer._catalog import ACTIVATIONS, INIT_SCHEMES
+from sweeplab.trainer._layers import LEAKY_SLOPE, PRELU_INIT
 
 # Layers whose weights an init scheme sets. Normalisation layers keep their (1, 0) start and
 # PReLU its 0.25 slope: those are not weights that carry signal variance.

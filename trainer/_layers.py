@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._catalog import HYPERPARAMETERS
+from sweeplab.trainer._catalog import HYPERPARAMETERS
 
 # nn.LeakyReLU's default negative slope, and PReLU's starting slope (He et al. 2015); the init
 # module reads both for the Kaiming gain.

@@ -27,9 +27,9 @@ from typing import Any
 
 from torch import nn
 
-from ._catalog import HYPERPARAMETERS
-from ._init import apply_init
-from ._layers import (
+from sweeplab.trainer._catalog import HYPERPARAMETERS
+from sweeplab.trainer._init import apply_init
+from sweeplab.trainer._layers import (
     DropPath,
     GaussianNoise,
     LayerChoices,
@@ -43,7 +43,7 @@ from ._layers import (
     spatial_dropout,
     unit,
 )
-from ._settings import MODELS, ModelSettings
+from sweeplab.trainer._settings import MODELS, ModelSettings
 
 # What ``norm = "default"`` means per architecture: what each was built with before norm was a
 # choice (plain MLP/CNN; residual nets are designed around batch norm).
@@ -81,7 +81,7 @@ def build_model(
 
     Example:
         >>> import torch
-        >>> from trainer import ModelSettings, build_model
+        >>> from sweeplab.trainer import ModelSettings, build_model
         >>> net = build_model(ModelSettings(kind="mlp", hidden=(32,)), {}, (1, 8, 8), 10)
         >>> tuple(net(torch.zeros(2, 1, 8, 8)).shape)
         (2, 10)

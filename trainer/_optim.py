@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._catalog import HYPERPARAMETERS, LR_SCHEDULES, OPTIMIZERS
-from ._penalties import decoupled_decay_, weight_tensors
+from sweeplab.trainer._catalog import HYPERPARAMETERS, LR_SCHEDULES, OPTIMIZERS
+from sweeplab.trainer._penalties import decoupled_decay_, weight_tensors
 
 # One-cycle's shape (Smith & Topin, 2019; PyTorch's OneCycleLR defaults): the share of the steps
 # spent rising, the start as a fraction of the peak, and the end as a fraction of the start.
@@ -83,7 +83,7 @@ def build_optimizer(model: nn.Module, params: Mapping[str, Any]) -> torch.optim.
 
     Example:
         >>> from torch import nn
-        >>> from trainer import resolve_params
+        >>> from sweeplab.trainer import resolve_params
         >>> opt = build_optimizer(nn.Linear(3, 2), resolve_params({"optimizer": "sgd"}))
         >>> type(opt).__name__, len(opt.param_groups)
         ('SGD', 2)
@@ -233,7 +233,7 @@ class LrSchedule:
     epoch's evaluation; per-epoch schedules without warm-up do nothing per step.
 
     Example:
-        >>> from trainer import resolve_params
+        >>> from sweeplab.trainer import resolve_params
         >>> opt = torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=0.1)
         >>> hp = resolve_params({"lr": 0.1, "lr_schedule": "exponential", "lr_gamma": 0.5})
         >>> schedule = LrSchedule(opt, hp, max_epochs=3, steps_per_epoch=10)

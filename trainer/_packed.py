@@ -37,15 +37,15 @@ from typing import Any
 
 import torch
 
-from ._augment import Augmenter
-from ._catalog import HYPERPARAMETERS, resolve_params
-from ._data import corrupt_dataset, load_dataset
-from ._errors import Diverged
-from ._fit import EVAL_BATCH_SIZE, EpochReport, FitResult, is_better, resolve_device
-from ._layers import make_activation
-from ._models import build_model
-from ._optim import LrSchedule, decay_is_decoupled
-from ._packed_net import (
+from sweeplab.trainer._augment import Augmenter
+from sweeplab.trainer._catalog import HYPERPARAMETERS, resolve_params
+from sweeplab.trainer._data import corrupt_dataset, load_dataset
+from sweeplab.trainer._errors import Diverged
+from sweeplab.trainer._fit import EVAL_BATCH_SIZE, EpochReport, FitResult, is_better, resolve_device
+from sweeplab.trainer._layers import make_activation
+from sweeplab.trainer._models import build_model
+from sweeplab.trainer._optim import LrSchedule, decay_is_decoupled
+from sweeplab.trainer._packed_net import (
     MemberOptimizers,
     StackedOptimizer,
     StackedTensor,
@@ -55,7 +55,7 @@ from ._packed_net import (
     packed_forward,
     stack_mlps,
 )
-from ._settings import DataSettings, FitSettings, ModelSettings
+from sweeplab.trainer._settings import DataSettings, FitSettings, ModelSettings
 
 # Hyperparameters each member of a pack may set for itself. The last row does nothing for a
 # norm-free MLP trained with SGD or Adam, so it must not split packs either.
@@ -84,7 +84,7 @@ def pack_key(model: ModelSettings, params: Mapping[str, Any]) -> tuple | None:
     hyperparameter outside :data:`PER_MEMBER` (the optimizer as its family), plus the model.
 
     Example:
-        >>> from trainer import ModelSettings
+        >>> from sweeplab.trainer import ModelSettings
         >>> mlp = ModelSettings(kind="mlp", hidden=(32,))
         >>> pack_key(mlp, {"lr": 0.1}) == pack_key(mlp, {"lr": 0.01, "dropout": 0.2})
         True
@@ -142,7 +142,7 @@ def fit_packed(
         ValueError: no members, seeds of another length, or members that do not pack together.
 
     Example:
-        >>> from trainer import DataSettings, FitSettings, ModelSettings
+        >>> from sweeplab.trainer import DataSettings, FitSettings, ModelSettings
         >>> results = fit_packed(DataSettings(), ModelSettings(kind="mlp", hidden=(32,)),
         ...                      [{"lr": 1e-3}, {"lr": 3e-3}], [0, 1],
         ...                      FitSettings(max_epochs=2, device="cpu"))

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._optim import build_optimizer
+from sweeplab.trainer._optim import build_optimizer
 
 
 @dataclass

@@ -14,7 +14,7 @@ import sys
 import matplotlib
 from matplotlib.figure import Figure
 
-import analysis
+from sweeplab import analysis
 
 STYLES = ("-", "--", ":", "-.")
 
