@@ -85,7 +85,7 @@ from sweeplab.analysis._plots import (
     plot_optimization_history,
 )
 from sweeplab.analysis._report import write_report
-from sweeplab.analysis._rungs import asha_rungs, rung_correlations
+from sweeplab.analysis._rungs import rung_correlations
 from sweeplab.analysis._search_plots import (
     plot_importance_comparison,
     plot_interactions,
@@ -93,12 +93,11 @@ from sweeplab.analysis._search_plots import (
     plot_parallel_coordinates,
 )
 from sweeplab.analysis._seed_variance import seed_variance, seed_variance_markdown
-from sweeplab.analysis._storage import StudyNotFoundError
 from sweeplab.analysis._tables import to_csv, to_html, to_latex, to_markdown, write_ablation_tables
+from sweeplab.studies.asha import asha_rungs
 
 __all__ = [
     "Frames",
-    "StudyNotFoundError",
     "ablation_bar_chart",
     "ablation_path",
     "ablation_path_chart",

@@ -38,7 +38,8 @@ import pandas as pd
 from optuna.study import StudyDirection
 
 from sweeplab.analysis._frames import study_direction
-from sweeplab.analysis._storage import load_study
+from sweeplab.studies import records
+from sweeplab.studies.storage import load_study
 
 __all__ = ["PATH_COLUMNS", "ablation_path", "greedy_path", "path_trials_frame"]
 
@@ -79,18 +80,18 @@ def path_trials_frame(trials: Sequence[optuna.trial.FrozenTrial]) -> pd.DataFram
 
     def row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
         a = t.user_attrs
-        change = a.get("change")
+        change = a.get(records.CHANGE)
         return {
             "number": t.number,
             "state": t.state.name,
             "value": t.value if t.value is not None else math.nan,
-            "seed": a.get("seed"),
-            "variant": a.get("variant"),
-            "step": a.get("step"),
-            "component": a.get("component"),
-            "source": a.get("source"),
+            "seed": a.get(records.SEED),
+            "variant": a.get(records.VARIANT),
+            "step": a.get(records.STEP),
+            "component": a.get(records.COMPONENT),
+            "source": a.get(records.SOURCE),
             "change": None if change is None else json.dumps(change),
-            "test_acc": a.get("test_acc", math.nan),
+            "test_acc": a.get(records.TEST_ACC, math.nan),
         }
 
     rows = [row(t) for t in trials]
@@ -285,27 +286,27 @@ def ablation_path(
     also holds ``objective`` (the metric name), ``study`` and ``parent``.
 
     Raises:
-        StudyNotFoundError: no such study.
+        StorageError, StudyNotFound: no such database or study.
         ValueError: the study is not a path ablation.
     """
     study = load_study(storage, ablation_study_name)
-    how = study.user_attrs.get("sweeplab_ablation")
-    if not isinstance(how, Mapping) or how.get("mode") != "path":
-        mode = how.get("mode") if isinstance(how, Mapping) else None
+    how = records.AblationRecord.from_attr(study.user_attrs.get(records.ABLATION))
+    if how is None or how.mode != "path":
+        mode = None if how is None else how.mode
         raise ValueError(
             f"study {ablation_study_name!r} is not a path ablation (mode {mode!r}); create one "
             "with `sweeplab ablate NAME --mode path`."
         )
     table = greedy_path(
         path_trials_frame(study.get_trials(deepcopy=False)),
-        components=list(how.get("components", [])),
+        components=list(how.components),
         direction=study_direction(study),
-        seeds=how.get("seed_values"),
+        seeds=how.seed_values or None,
     )
-    objective = study.user_attrs.get("objective")
+    objective = study.user_attrs.get(records.OBJECTIVE)
     table.attrs.update(
         objective=objective if isinstance(objective, str) and objective else "objective",
         study=ablation_study_name,
-        parent=study.user_attrs.get("sweeplab_parent"),
+        parent=study.user_attrs.get(records.PARENT),
     )
     return table

@@ -11,9 +11,7 @@ order, no timestamps, deterministic figures.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import optuna
 
@@ -25,34 +23,27 @@ from sweeplab.analysis._ablation_plot import ablation_bar_chart
 from sweeplab.analysis._frames import trials_frame
 from sweeplab.analysis._markdown import code
 from sweeplab.analysis._seed_variance import seed_variance, seed_variance_markdown
-from sweeplab.analysis._storage import load_study
 from sweeplab.analysis._tables import to_markdown, write_ablation_tables
+from sweeplab.studies import records
+from sweeplab.studies.storage import load_study, storage_of
 
 __all__ = ["ABLATIONS_DIR", "linked_ablations", "render_ablation_sections"]
 
 #: Where, under the report's folder, each ablation's files go (one folder per ablation study).
 ABLATIONS_DIR = "ablations"
 
-_MODES = {
-    "loo": "leave-one-out (each component reverted to its default)",
-    "add": "add-one-in (each component switched on alone, from the defaults)",
-    "grid": "full factorial over the named components",
-    "path": "greedy ablation path from the defaults to the baseline (Fawcett & Hoos 2016)",
-    "seeds": "seed variance (the baseline re-run once per seed)",
-}
-
 
 def linked_ablations(
     storage: str | optuna.storages.BaseStorage, study_name: str
-) -> list[tuple[str, dict[str, Any]]]:
+) -> list[tuple[str, records.AblationRecord]]:
     """The ablation studies of ``study_name`` in ``storage``, by name: ``(name, how)`` pairs."""
     # Through load_study: a misspelt name or a missing SQLite file fails clearly, creates nothing.
-    backend = load_study(storage, study_name)._storage
+    backend = storage_of(load_study(storage, study_name))
     out = []
     for s in backend.get_all_studies():
-        how = s.user_attrs.get("sweeplab_ablation")
-        if s.user_attrs.get("sweeplab_parent") == study_name and isinstance(how, Mapping):
-            out.append((s.study_name, dict(how)))
+        how = records.AblationRecord.from_attr(s.user_attrs.get(records.ABLATION))
+        if s.user_attrs.get(records.PARENT) == study_name and how is not None:
+            out.append((s.study_name, how))
     return sorted(out, key=lambda x: x[0])
 
 
@@ -62,15 +53,15 @@ def _folder(name: str) -> str:
     return safe or "ablation"
 
 
-def _describe(how: Mapping[str, Any]) -> str:
-    mode = str(how.get("mode"))
-    trial = how.get("baseline_trial")
+def _describe(how: records.AblationRecord) -> str:
+    mode, trial = how.mode, how.baseline_trial
     baseline = "the default configuration" if trial is None else f"trial #{trial}"
-    if how.get("baseline") == "best" and trial is not None:
+    if how.baseline == "best" and trial is not None:
         baseline += " (the best of the search)"
-    parts = [f"Mode {code(mode)}: {_MODES.get(mode, mode)}", f"baseline {baseline}"]
-    parts.append(f"{how.get('seeds')} seed(s) per configuration, full budget, no pruning")
-    components = how.get("components") or []
+    described = records.ABLATION_MODES.get(mode, mode)
+    parts = [f"Mode {code(mode)}: {described}", f"baseline {baseline}"]
+    parts.append(f"{how.seeds} seed(s) per configuration, full budget, no pruning")
+    components = how.components
     if components:
         parts.append("components " + ", ".join(code(str(c)) for c in components))
     return "; ".join(parts) + "."
@@ -81,14 +72,17 @@ def _image(rel: Path, alt: str) -> str:
 
 
 def _section(
-    storage: str | optuna.storages.BaseStorage, name: str, how: Mapping[str, Any], out_dir: Path
+    storage: str | optuna.storages.BaseStorage,
+    name: str,
+    how: records.AblationRecord,
+    out_dir: Path,
 ) -> list[str]:
     rel_dir = Path(ABLATIONS_DIR) / _folder(name)
     folder = out_dir / rel_dir
     lines = [f"### {code(name)}", "", _describe(how), ""]
     study = load_study(storage, name)
     trials = trials_frame(study)
-    mode = how.get("mode")
+    mode = how.mode
     empty = ["No trial of this ablation has completed yet.", ""]
 
     if mode == "path":
@@ -110,7 +104,7 @@ def _section(
             "",
         ]
 
-    reference = str(how.get("reference") or "baseline")
+    reference = how.reference or "baseline"
     try:
         table = ablation_table(trials, baseline=reference, metric="test_acc")
     except ValueError:  # no complete trial of the reference variant yet
@@ -118,7 +112,7 @@ def _section(
     write_ablation_tables(table, folder, stem="ablation")
     out = [*lines]
     if mode == "seeds":
-        objective = study.user_attrs.get("objective")
+        objective = study.user_attrs.get(records.OBJECTIVE)
         spread = seed_variance(
             trials, objective=objective if isinstance(objective, str) else "objective"
         )
@@ -166,7 +160,7 @@ def render_ablation_sections(
             to it.
 
     Raises:
-        StudyNotFoundError: no study ``study_name`` in ``storage``.
+        StorageError, StudyNotFound: no such database, or no study ``study_name`` in it.
 
     Returns:
         A ``## Ablations`` section (one ``###`` subsection per ablation study: a line on how it
@@ -184,7 +178,7 @@ def render_ablation_sections(
     linked = linked_ablations(storage, study_name)
     if not linked:
         return ""
-    storage = load_study(storage, study_name)._storage  # one connection for every section
+    storage = storage_of(load_study(storage, study_name))  # one connection for every section
     out_dir = Path(out_dir)
     lines = [
         "## Ablations",

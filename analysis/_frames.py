@@ -18,7 +18,8 @@ import pandas as pd
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
-from sweeplab.analysis._storage import load_study
+from sweeplab.studies import records
+from sweeplab.studies.storage import load_study
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -243,7 +244,7 @@ def _params_of(trial: FrozenTrial) -> dict[str, Any]:
     """
     if trial.params or trial.state != optuna.trial.TrialState.WAITING:
         return dict(trial.params)
-    fixed = trial.system_attrs.get("fixed_params")
+    fixed = trial.system_attrs.get(records.FIXED_PARAMS)
     return dict(fixed) if isinstance(fixed, Mapping) else {}
 
 
@@ -363,7 +364,7 @@ def frames(storage: str | optuna.storages.BaseStorage, study_name: str) -> Frame
         ``Frames(trials, curves)``; see :func:`trials_frame` and :func:`curves_frame`.
 
     Raises:
-        StudyNotFoundError: no such SQLite file or study.
+        StorageError, StudyNotFound: no such database or study.
 
     Example:
         >>> import optuna

@@ -32,9 +32,10 @@ from sweeplab.analysis._params import distribution_scales
 from sweeplab.analysis._plots import plot_learning_curves, plot_optimization_history
 from sweeplab.analysis._report_html import HTML_NAME, render_html
 from sweeplab.analysis._report_search import analyse_search, search_sections
-from sweeplab.analysis._rungs import rungs_from_spec
 from sweeplab.analysis._search_plots import plot_importance_comparison
-from sweeplab.analysis._storage import describe_storage, load_study, mask_secrets
+from sweeplab.studies import records
+from sweeplab.studies.asha import rungs_from_spec
+from sweeplab.studies.storage import describe_storage, load_study, mask_secrets
 
 __all__ = ["FIGURES", "REPORT_NAME", "StudyInfo", "render_report", "write_report"]
 
@@ -109,8 +110,6 @@ def _summary(info: StudyInfo, trials: pd.DataFrame, best: pd.Series | None) -> l
         f"- Objective: {code(info.objective)}, {info.direction.name.lower()}",
         f"- Trials: {len(trials)}",
     ]
-    if "sweeplab_version" in info.user_attrs:
-        lines.append(f"- sweeplab version: {cell(info.user_attrs['sweeplab_version'])}")
     if best is None:
         lines.append("- Best value: none yet — no trial has completed.")
     else:
@@ -274,7 +273,7 @@ def _figure_section(title: str, figure: str | None, missing: str) -> list[str]:
 
 
 def _spec_section(info: StudyInfo) -> list[str]:
-    spec = info.user_attrs.get("sweeplab_spec")
+    spec = info.user_attrs.get(records.SPEC)
     if spec is None:
         return []
     text = json.dumps(spec, indent=2, sort_keys=True, default=str, ensure_ascii=False)
@@ -352,7 +351,7 @@ def write_report(
         The path of ``report.md``.
 
     Raises:
-        StudyNotFoundError: no such SQLite file or study.
+        StorageError, StudyNotFound: no such database or study.
 
     Example:
         >>> import tempfile, optuna
@@ -372,7 +371,7 @@ def write_report(
     study = load_study(storage, study_name)
     snapshot = study.get_trials(deepcopy=False)
     direction = study_direction(study)
-    objective = study.user_attrs.get("objective")
+    objective = study.user_attrs.get(records.OBJECTIVE)
     info = StudyInfo(
         name=study.study_name,
         storage=describe_storage(storage),
@@ -400,7 +399,7 @@ def write_report(
             out / FIGURES["curves"],
             objective=info.objective,
             highlight=None if best is None else int(best["number"]),
-            rungs=rungs_from_spec(info.user_attrs.get("sweeplab_spec")) or (),
+            rungs=rungs_from_spec(info.user_attrs.get(records.SPEC)) or (),
         ).name
     if best is not None:
         figures["history"] = plot_optimization_history(
@@ -414,7 +413,7 @@ def write_report(
         maximize=info.maximize,
         scales=distribution_scales(snapshot),
         ranking=list(importances.index),
-        spec=info.user_attrs.get("sweeplab_spec"),
+        spec=info.user_attrs.get(records.SPEC),
     )
     ablation = render_ablation_sections(storage, study_name, out).strip("\n")
     extra = [*search_sections(search, info.objective), *([ablation, ""] if ablation else [])]

@@ -17,13 +17,14 @@ import pandas as pd
 from sweeplab.analysis._isolation import isolation_table, plot_generalization_gap, plot_isolation
 from sweeplab.analysis._markdown import cell, code, table
 from sweeplab.analysis._params import Scale
-from sweeplab.analysis._rungs import MIN_TRUSTWORTHY_RHO, rung_correlations, rungs_from_spec
+from sweeplab.analysis._rungs import MIN_TRUSTWORTHY_RHO, rung_correlations
 from sweeplab.analysis._search_plots import (
     complete_trials,
     plot_interactions,
     plot_marginal_effects,
     plot_parallel_coordinates,
 )
+from sweeplab.studies.asha import rungs_from_spec
 
 __all__ = ["SEARCH_FIGURES", "SearchAnalysis", "analyse_search", "search_sections"]
 

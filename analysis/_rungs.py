@@ -10,19 +10,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
-__all__ = [
-    "MIN_TRUSTWORTHY_RHO",
-    "RUNG_COLUMNS",
-    "asha_rungs",
-    "rung_correlations",
-    "rungs_from_spec",
-]
+__all__ = ["MIN_TRUSTWORTHY_RHO", "RUNG_COLUMNS", "rung_correlations"]
 
 # Below ρ = 0.5 a rung ranking explains well under half of the later ranking's order (ρ² < 0.25),
 # i.e. a trial ASHA stops there had a real chance of ending up among the best; that is the usual
@@ -38,47 +30,13 @@ _MIN_TO_JUDGE = 5
 RUNG_COLUMNS = ("rung", "next_rung", "n_trials", "spearman_rho", "p_value", "trustworthy")
 
 
-def asha_rungs(grace_period: int, reduction_factor: float, max_epochs: int) -> list[int]:
-    """The epochs at which Ray Tune's ASHAScheduler compares trials, in increasing order.
-
-    Ray places the rungs at ``grace_period * reduction_factor**k`` for ``k = 0 .. K-1`` with
-    ``K = int(log(max_t / grace_period) / log(reduction_factor) + 1)`` and checks a trial at the
-    first epoch at or past each one, so a fractional rung (η = 2.5) lands on the next whole epoch.
-
-    Example:
-        >>> asha_rungs(2, 3, 18), asha_rungs(1, 2, 10), asha_rungs(2, 2.5, 20)
-        ([2, 6, 18], [1, 2, 4, 8], [2, 5, 13])
-    """
-    # numpy logs, as in ray.tune.schedulers.async_hyperband._Bracket, so K matches Ray's exactly.
-    n_rungs = int(np.log(max_epochs / grace_period) / np.log(reduction_factor) + 1)
-    return [math.ceil(round(grace_period * reduction_factor**k, 9)) for k in range(max(n_rungs, 0))]
-
-
-def rungs_from_spec(spec: Mapping[str, Any] | None) -> list[int] | None:
-    """ASHA's rungs from a stored sweeplab spec (``user_attrs["sweeplab_spec"]``), or ``None``
-    when the study did not use ASHA or the spec lacks the numbers."""
-    if not isinstance(spec, Mapping):
-        return None
-    search, budget = spec.get("search") or {}, spec.get("budget") or {}
-    if search.get("scheduler", "asha") != "asha":
-        return None
-    try:
-        return asha_rungs(
-            int(search.get("grace_period", 2)),
-            float(search.get("reduction_factor", 3.0)),
-            int(budget["max_epochs"]),
-        )
-    except (KeyError, TypeError, ValueError, ZeroDivisionError):
-        return None
-
-
 def rung_correlations(curves: pd.DataFrame, rungs: Sequence[int]) -> pd.DataFrame:
     """Spearman's ρ between the objectives of trials at each pair of consecutive rungs.
 
     Args:
         curves: the curves frame (:func:`analysis.curves_frame`); reads ``number``, ``epoch``,
             ``objective``. Trials of any state count if they reported both epochs.
-        rungs: rung epochs in increasing order (:func:`asha_rungs`).
+        rungs: rung epochs in increasing order (:func:`sweeplab.studies.asha.asha_rungs`).
 
     Returns:
         One row per consecutive pair, columns :data:`RUNG_COLUMNS`: ``n_trials`` reached both

@@ -1,5 +1,17 @@
 """Study specs, the study database, and running studies through Ray Tune.
 
+- the spec: :func:`load_spec` (a TOML file or a preset), :func:`parse_spec`,
+  :func:`spec_from_dict`, :class:`StudySpec`; :func:`preset_names`, :func:`preset_text`;
+- running: :func:`run_study` (run or resume until the budget is met) and :func:`run_ablation`
+  (``sweeplab ablate``), each returning a summary;
+- the database: :func:`open_storage`, :func:`load_study`, :func:`open_study`,
+  :func:`stored_spec`, :func:`mask_secrets` (more in :mod:`sweeplab.studies.storage`; the
+  names of the records in :mod:`sweeplab.studies.records`);
+- the errors (:mod:`sweeplab.studies.errors`), each with its exit code.
+
+Names are imported on first use (PEP 562), so the command line's ``--help`` pays for no spec
+validation, Optuna, Ray or torch import.
+
 Example:
     >>> from sweeplab.studies import load_spec
     >>> spec = load_spec("quickstart").with_overrides(n_trials=4, max_epochs=3)
@@ -11,9 +23,14 @@ workers, so it is not executed here; nor is ``run_ablation("quickstart", storage
 (``sweeplab ablate quickstart``), which trains variants of its best configuration over seeds.
 """
 
-from sweeplab.studies._ablate import AblationSummary, run_ablation
-from sweeplab.studies._errors import (
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from sweeplab.studies.errors import (
     DatasetMissing,
+    InvalidArgument,
     SpecConflict,
     SpecError,
     StorageError,
@@ -21,30 +38,46 @@ from sweeplab.studies._errors import (
     SweeplabError,
     UsageError,
 )
-from sweeplab.studies._run import RunSummary, run_study
-from sweeplab.studies._spec import StudySpec, load_spec, parse_spec, preset_names, spec_from_dict
-from sweeplab.studies._storage import mask_url, open_storage
-from sweeplab.studies._study import open_study, stored_spec
+from sweeplab.studies.records import ABLATION_MODES
+
+# Public name -> the module that defines it, imported when the name is first used.
+_HOMES = {
+    "AblationSummary": "sweeplab.studies._ablate",
+    "RunSummary": "sweeplab.studies._run",
+    "StudySpec": "sweeplab.studies._spec",
+    "load_spec": "sweeplab.studies._spec",
+    "load_study": "sweeplab.studies.storage",
+    "mask_secrets": "sweeplab.studies.storage",
+    "open_storage": "sweeplab.studies.storage",
+    "open_study": "sweeplab.studies._study",
+    "parse_spec": "sweeplab.studies._spec",
+    "preset_names": "sweeplab.studies._spec",
+    "preset_text": "sweeplab.studies._spec",
+    "run_ablation": "sweeplab.studies._ablate",
+    "run_study": "sweeplab.studies._run",
+    "spec_from_dict": "sweeplab.studies._spec",
+    "stored_spec": "sweeplab.studies._study",
+}
 
 __all__ = [
-    "AblationSummary",
+    "ABLATION_MODES",
     "DatasetMissing",
-    "RunSummary",
+    "InvalidArgument",
     "SpecConflict",
     "SpecError",
     "StorageError",
     "StudyNotFound",
-    "StudySpec",
     "SweeplabError",
     "UsageError",
-    "load_spec",
-    "mask_url",
-    "open_storage",
-    "open_study",
-    "parse_spec",
-    "preset_names",
-    "run_ablation",
-    "run_study",
-    "spec_from_dict",
-    "stored_spec",
+    *sorted(_HOMES),
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'sweeplab.studies' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
 from sweeplab import searchspace
+from sweeplab.studies import records
 from sweeplab.studies._ablation_path import path_cost, plan_path
 from sweeplab.studies._ablation_plan import (
     AblationPlan,
@@ -34,10 +35,7 @@ from sweeplab.studies._ablation_plan import (
     default_config,
     plan_ablation,
 )
-from sweeplab.studies._errors import SpecConflict, UsageError
 from sweeplab.studies._run import (
-    ABLATION_ATTR,
-    PARENT_ATTR,
     RunSummary,
     count_states,
     recover,
@@ -45,8 +43,15 @@ from sweeplab.studies._run import (
     tune_study,
 )
 from sweeplab.studies._spec import StudySpec, spec_from_dict
-from sweeplab.studies._storage import load_study, mask_url, open_storage
 from sweeplab.studies._study import open_study, stored_spec
+from sweeplab.studies.errors import SpecConflict, UsageError
+from sweeplab.studies.storage import (
+    describe_storage,
+    load_study,
+    open_storage,
+    set_param,
+    trial_by_number,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,7 +154,7 @@ def remaining_pairs(plan: AblationPlan, trials: Sequence[FrozenTrial]) -> list[t
     belongs to a live driver.
     """
     taken = {
-        (t.user_attrs.get("variant"), t.user_attrs.get("seed"))
+        (t.user_attrs.get(records.VARIANT), t.user_attrs.get(records.SEED))
         for t in trials
         if t.state in (TrialState.COMPLETE, TrialState.RUNNING)
     }
@@ -164,7 +169,7 @@ def check_trials_match(plan: AblationPlan, trials: Sequence[FrozenTrial], where:
     """
     planned = {v.name: v.params for v in plan.variants}
     for t in trials:
-        variant = t.user_attrs.get("variant")
+        variant = t.user_attrs.get(records.VARIANT)
         if t.state != TrialState.COMPLETE or variant not in planned or t.params == planned[variant]:
             continue
         key = next(
@@ -219,25 +224,26 @@ class AblationProposer:
         variant, seed = self._take(trial)
         for name, value in variant.params.items():
             distribution = CategoricalDistribution(self._choices[name])
-            trial.storage.set_trial_param(
-                trial._trial_id, name, distribution.to_internal_repr(value), distribution
-            )
-        for key, value in {**variant.attrs, "variant": variant.name, "seed": seed}.items():
+            set_param(self._study, trial, name, value, distribution)
+        # Through the trial, whose own copy of its attributes the searcher reads the seed from.
+        for key, value in {
+            **variant.attrs,
+            records.VARIANT: variant.name,
+            records.SEED: seed,
+        }.items():
             trial.set_user_attr(key, value)
         return copy.deepcopy(variant.config)
 
     def _take(self, trial: optuna.Trial) -> tuple[Variant, int]:
-        retry_of = trial.user_attrs.get("retry_of")
+        retry_of = trial.user_attrs.get(records.RETRY_OF)
         if retry_of is not None:
-            storage, study_id = self._study._storage, self._study._study_id
-            original = storage.get_trial(
-                storage.get_trial_id_from_study_id_trial_number(study_id, retry_of)
-            )
-            key = (original.user_attrs.get("variant"), original.user_attrs.get("seed"))
+            original = trial_by_number(self._study, retry_of)
+            key = (original.user_attrs.get(records.VARIANT), original.user_attrs.get(records.SEED))
             for i, (variant, seed) in enumerate(self._pending):
                 if (variant.name, seed) == key:
                     return self._pending.pop(i)
-            trial.set_user_attr("retry_of", None)  # that pair is done: this trial runs another
+            # That pair is done: this trial runs another.
+            trial.set_user_attr(records.RETRY_OF, None)
         return self._pending.pop(0)
 
 
@@ -293,13 +299,13 @@ def open_ablation(
         StudyNotFound, StorageError, UsageError, SpecConflict: before anything is written.
     """
     store = open_storage(storage, create=False)
-    parent = load_study(store, name, storage)
-    if ABLATION_ATTR in parent.user_attrs:
+    parent = load_study(store, name)
+    if records.ABLATION in parent.user_attrs:
         raise UsageError(
-            f"study {name!r} is itself an ablation (of {parent.user_attrs.get(PARENT_ATTR)!r}); "
+            f"study {name!r} is itself an ablation (of {parent.user_attrs.get(records.PARENT)!r}); "
             "ablate the study it comes from"
         )
-    parent_spec = stored_spec(store, name, storage)
+    parent_spec = stored_spec(store, name)
     base = resolve_baseline(parent, parent_spec.space, baseline)
     seed_values = [parent_spec.study.seed + i for i in range(seeds)]
     if mode == "path":
@@ -313,26 +319,24 @@ def open_ablation(
     study_name = ablation_study_name(name, mode, base)
     spec = ablation_spec(parent_spec, study_name, n_trials=n_trials)
     if study_name in {s.study_name for s in store.get_all_studies()}:
-        existing = load_study(store, study_name, storage).get_trials(deepcopy=False)
+        existing = load_study(store, study_name).get_trials(deepcopy=False)
         check_trials_match(plan, existing, f"ablation study {study_name!r}")
     study = open_study(spec, store)
-    study.set_user_attr(PARENT_ATTR, name)
-    study.set_user_attr(
-        ABLATION_ATTR,
-        {
-            "mode": mode,
-            "baseline": baseline,
-            "baseline_trial": base.trial,
-            "baseline_config": base.config,
-            "requested_components": None if components is None else list(components),
-            "components": list(plan.components),
-            "unchanged": list(plan.unchanged),
-            "seeds": len(seed_values),
-            "seed_values": seed_values,
-            "variants": [v.name for v in plan.variants],
-            "reference": plan.reference,
-        },
+    record = records.AblationRecord(
+        mode=mode,
+        baseline=baseline,
+        baseline_trial=base.trial,
+        baseline_config=base.config,
+        requested_components=None if components is None else list(components),
+        components=list(plan.components),
+        unchanged=list(plan.unchanged),
+        seeds=len(seed_values),
+        seed_values=seed_values,
+        variants=[v.name for v in plan.variants],
+        reference=plan.reference,
     )
+    study.set_user_attr(records.PARENT, name)
+    study.set_user_attr(records.ABLATION, record.to_attr())
     return Ablation(parent=name, baseline=base, plan=plan, spec=spec, study=study)
 
 
@@ -403,8 +407,8 @@ def run_ablation(
     )
     plan, spec, study = ablation.plan, ablation.spec, ablation.study
     console.print(
-        f"ablation [bold]{spec.study.name}[/bold] of {name} in {mask_url(storage)}: {mode} from "
-        f"{ablation.baseline}; "
+        f"ablation [bold]{spec.study.name}[/bold] of {name} in {describe_storage(storage)}: "
+        f"{mode} from {ablation.baseline}; "
         + ("the greedy path" if mode == "path" else f"{len(plan.variants)} variant(s)")
         + f" x {len(plan.seeds)} seed(s) x "
         f"{spec.budget.max_epochs} epochs, no pruning, concurrency {spec.search.concurrency}"

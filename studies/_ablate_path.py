@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
-from sweeplab.analysis._ablation_path import greedy_path, path_trials_frame
+from sweeplab.analysis import greedy_path, path_trials_frame
 from sweeplab.studies._ablate import Ablation, check_trials_match, remaining_pairs, run_pairs
 from sweeplab.studies._ablation_path import path_cost, path_so_far
 from sweeplab.studies._ablation_plan import AblationPlan, Variant

@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sweeplab import searchspace
+from sweeplab.studies import records
 from sweeplab.studies._ablation_plan import (
     AblationPlan,
     Variant,
@@ -42,7 +43,7 @@ from sweeplab.studies._ablation_plan import (
     select_components,
     variant_config,
 )
-from sweeplab.studies._errors import UsageError
+from sweeplab.studies.errors import UsageError
 
 #: The name of the path's first configuration, every component off.
 SOURCE = "default"
@@ -109,7 +110,7 @@ def _variant(
         on=on,
         config=config,
         params=optuna_params(space, config),
-        attrs={"step": len(on), **attrs},
+        attrs={records.STEP: len(on), **attrs},
     )
 
 
@@ -153,7 +154,11 @@ def path_candidates(
             continue
         on = current | {component}
         after = variant_config(space, target, on)
-        attrs = {"component": component, "source": source, "change": _change(before, after)}
+        attrs = {
+            records.COMPONENT: component,
+            records.SOURCE: source,
+            records.CHANGE: _change(before, after),
+        }
         out.append(_variant(space, target, on, order, attrs))
     return tuple(out)
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sweeplab import searchspace, trainer
-from sweeplab.studies._errors import UsageError
+from sweeplab.studies.errors import UsageError
 
 #: Every mode of ``sweeplab ablate``; ``path`` is planned by ``studies._ablation_path``.
 MODES = ("loo", "add", "path", "grid", "seeds")

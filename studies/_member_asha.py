@@ -2,12 +2,9 @@
 
 A pack is one Ray Tune trial that trains several Optuna trials, so Ray's ``ASHAScheduler``
 could only stop the pack as a whole. Each member is instead judged by the same rule
-(asynchronous successive halving, Li et al., 2020, "A System for Massively Parallel
-Hyperparameter Tuning"), with the repo's ``grace_period`` (r, the first rung) and
-``reduction_factor`` (eta):
+(:mod:`sweeplab.studies.asha`: the same rungs, the same cutoff), with the spec's
+``grace_period`` (r, the first rung) and ``reduction_factor`` (eta):
 
-- rungs (milestones) at ``r * eta**k`` epochs for ``k = 0, 1, ...`` while ``<= max_epochs``
-  (Ray's ``_Bracket`` with one bracket);
 - when a member first reaches a rung, the cutoff is the ``(1 - 1/eta)`` quantile of the values
   recorded at that rung so far; the member stops if its value is worse, then its value is
   recorded (an empty rung stops nobody);
@@ -25,50 +22,9 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 
-import numpy as np
 import optuna
 
-
-def asha_milestones(grace_period: int, reduction_factor: float, max_t: int) -> list[float]:
-    """Ray's rung epochs, largest first.
-
-    Example:
-        >>> asha_milestones(1, 2.0, 8)
-        [8.0, 4.0, 2.0, 1.0]
-    """
-    n = int(np.log(max_t / grace_period) / np.log(reduction_factor) + 1)
-    return [grace_period * reduction_factor**k for k in reversed(range(n))]
-
-
-def asha_rungs(grace_period: int, reduction_factor: float, max_t: int) -> frozenset[int]:
-    """The epochs at which Ray's ASHA judges a trial that reports every epoch.
-
-    Ray judges a rung at the first report at or past it, so a fractional rung (reduction factor
-    2.5: 12.5) is judged at the epoch after it.
-
-    Example:
-        >>> sorted(asha_rungs(2, 2.5, 20))
-        [2, 5, 13]
-    """
-    return frozenset(math.ceil(m) for m in asha_milestones(grace_period, reduction_factor, max_t))
-
-
-def asha_stops(
-    value: float, recorded: list[float], reduction_factor: float, maximize: bool
-) -> bool:
-    """Whether a value reaching a rung is below the rung's cutoff (Ray's ``_Bracket.on_result``).
-
-    Example:
-        >>> asha_stops(0.5, [0.9, 0.8], 2.0, maximize=True)
-        True
-        >>> asha_stops(0.5, [], 2.0, maximize=True)
-        False
-    """
-    if not recorded:
-        return False
-    sign = 1.0 if maximize else -1.0
-    cutoff = np.nanpercentile([sign * v for v in recorded], (1 - 1 / reduction_factor) * 100)
-    return bool(sign * value < cutoff)
+from sweeplab.studies.asha import asha_rungs, asha_stops
 
 
 class MemberAsha:
@@ -95,20 +51,21 @@ class MemberAsha:
     ) -> None:
         self.study = study
         self.rf, self.maximize = reduction_factor, maximize
-        self.milestones = asha_milestones(grace_period, reduction_factor, max_epochs)
+        # Largest first: a member reporting past several rungs at once is judged at the highest.
+        self.rungs = sorted(asha_rungs(grace_period, reduction_factor, max_epochs), reverse=True)
         self.pack = set(pack)
-        self.recorded: dict[float, dict[int, float]] = {m: {} for m in self.milestones}
+        self.recorded: dict[int, dict[int, float]] = {r: {} for r in self.rungs}
         self._stored: dict[int, list[float]] = {}
 
     def should_stop(self, number: int, epoch: int, value: float | None) -> bool:
         """Judge member ``number``'s objective ``value`` after ``epoch`` epochs."""
         if value is None or not math.isfinite(value):
             return False
-        for milestone in self.milestones:
-            rung = self.recorded[milestone]
-            if epoch < milestone or number in rung:
+        for step in self.rungs:
+            rung = self.recorded[step]
+            if epoch < step or number in rung:
                 continue
-            others = self._stored_values(math.ceil(milestone)) + list(rung.values())
+            others = self._stored_values(step) + list(rung.values())
             stop = asha_stops(value, others, self.rf, self.maximize)
             rung[number] = value
             return stop

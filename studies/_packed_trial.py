@@ -159,7 +159,7 @@ def _member_asha(template: PackTemplate, numbers: list[int]) -> Any:
     import optuna
 
     from sweeplab.studies._member_asha import MemberAsha
-    from sweeplab.studies._storage import open_storage
+    from sweeplab.studies.storage import open_storage
 
     try:
         study = optuna.load_study(

@@ -11,7 +11,6 @@ and the same parameters are queued, with the same seed, to be run again first.
 
 from __future__ import annotations
 
-import datetime
 import os
 import socket
 from dataclasses import dataclass
@@ -20,9 +19,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from sweeplab.studies._storage import HEARTBEAT_GRACE_S
-
-DRIVER_ATTR = "sweeplab:driver"
+from sweeplab.studies import records, storage
 
 
 def driver_identity() -> dict[str, Any]:
@@ -69,17 +66,16 @@ def recover_interrupted(study: optuna.Study) -> list[Interrupted]:
     Safe with several drivers on one database: a trial another live driver runs is left alone,
     and a trial that another recovering driver already failed is skipped.
     """
-    storage = study._storage
-    stale_ids = set(storage._get_stale_trial_ids(study._study_id))
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    never_beat = _never_beat(study, running)
+    # A live driver records the first heartbeat right after ``study.ask()``; a trial without one
+    # that old was orphaned in between, and no heartbeat will ever make it stale.
+    orphaned = storage.stale_trials(study, running) | storage.never_beat(
+        study, running, storage.HEARTBEAT_GRACE_S
+    )
     found = []
     for trial in running:
-        driver = trial.system_attrs.get(DRIVER_ATTR)
-        if (
-            trial._trial_id not in stale_ids
-            and trial._trial_id not in never_beat
-            and not _is_dead_here(driver)
+        if trial.number not in orphaned and not _is_dead_here(
+            trial.system_attrs.get(records.DRIVER)
         ):
             continue
         if requeue(study, trial, reason="the driver stopped before this trial finished"):
@@ -87,53 +83,29 @@ def recover_interrupted(study: optuna.Study) -> list[Interrupted]:
     return found
 
 
-def _never_beat(study: optuna.Study, running: list[optuna.trial.FrozenTrial]) -> set[int]:
-    """Ids of RUNNING trials that started over a grace period ago and never had a heartbeat.
-
-    A live driver records the first heartbeat right after ``study.ask()``; a trial without one
-    that old was orphaned in between, and no heartbeat will ever make it stale.
-    """
-    now = datetime.datetime.now()
-    grace = datetime.timedelta(seconds=HEARTBEAT_GRACE_S)
-    old = [t._trial_id for t in running if t.datetime_start and now - t.datetime_start > grace]
-    backend = getattr(study._storage, "_backend", study._storage)
-    if not old or not isinstance(backend, optuna.storages.RDBStorage):
-        return set()
-    from optuna.storages._rdb import models
-
-    session = backend.scoped_session()
-    try:
-        beating = {
-            trial_id
-            for (trial_id,) in session.query(models.TrialHeartbeatModel.trial_id).filter(
-                models.TrialHeartbeatModel.trial_id.in_(old)
-            )
-        }
-    finally:
-        session.close()
-    return set(old) - beating
-
-
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, reason: str) -> bool:
     """Store a RUNNING trial as FAIL (interrupted) and queue its parameters and seed again.
 
     Returns False when the trial had already finished (another driver got there first).
     """
-    storage = study._storage
     try:
         # Attributes first: Optuna refuses writes to a trial once it is finished.
-        storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
-        storage.set_trial_user_attr(trial._trial_id, "fail_reason", "interrupted")
-        storage.set_trial_user_attr(
-            trial._trial_id, "error", f"interrupted: {reason}; its parameters were queued again"
+        storage.write_user_attrs(
+            study,
+            trial,
+            {
+                records.INTERRUPTED: True,
+                records.FAIL_REASON: records.FailReason.INTERRUPTED.value,
+                records.ERROR: f"interrupted: {reason}; its parameters were queued again",
+            },
         )
-        if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+        if not storage.set_state(study, trial, TrialState.FAIL):
             return False
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
-    retry_attrs: dict[str, Any] = {"retry_of": trial.number}
+    retry_attrs: dict[str, Any] = {records.RETRY_OF: trial.number}
     # An interrupted run is no fault of the trial's: its worker-retry count carries over as is.
-    for key in ("seed", "attempt"):
+    for key in (records.SEED, records.ATTEMPT):
         if key in trial.user_attrs:
             retry_attrs[key] = trial.user_attrs[key]
     study.enqueue_trial(trial.params, user_attrs=retry_attrs)

@@ -23,19 +23,16 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from sweeplab import searchspace, trainer
-from sweeplab.studies._errors import DatasetMissing, UsageError
+from sweeplab.studies import records
 from sweeplab.studies._recovery import recover_interrupted
 from sweeplab.studies._spec import StudySpec
-from sweeplab.studies._storage import mask_url, open_storage
 from sweeplab.studies._study import open_study
+from sweeplab.studies.asha import asha_rungs
+from sweeplab.studies.errors import DatasetMissing, UsageError
+from sweeplab.studies.storage import describe_storage, open_storage
 
 if TYPE_CHECKING:  # the searcher imports Ray, which only a run should pay for
     from sweeplab.studies._searcher import Proposer
-
-# Study user attributes of an ablation study (``sweeplab ablate``): the study it ablates, and
-# what was ablated how. Its trials are chosen by the ablation, never by the sampler.
-PARENT_ATTR = "sweeplab_parent"
-ABLATION_ATTR = "sweeplab_ablation"
 
 # Read by Ray Tune when the run starts. Our database is the record of the study, so Tune's
 # per-trial CSV/JSON/TensorBoard loggers are pure overhead; error results carry no objective.
@@ -131,21 +128,20 @@ def run_study(
 def _refuse_ablation_study(storage: optuna.storages.BaseStorage, spec: StudySpec) -> None:
     """Sampling the space into an ablation study would mix search trials into its variants."""
     for summary in storage.get_all_studies():
-        if summary.study_name == spec.study.name and ABLATION_ATTR in summary.user_attrs:
-            parent = summary.user_attrs.get(PARENT_ATTR, "?")
-            how = summary.user_attrs[ABLATION_ATTR]
-            baseline = how.get("baseline_trial")
-            baseline = "default" if baseline is None else baseline
-            command = (
-                f"sweeplab ablate {parent} --mode {how.get('mode')} --baseline {baseline} "
-                f"--seeds {how.get('seeds')}"
-            )
-            if how.get("requested_components"):
-                command += f" --components {','.join(how['requested_components'])}"
-            raise UsageError(
-                f"study {spec.study.name!r} in {mask_url(spec.study.storage)} is an ablation of "
-                f"study {parent!r}, not a search; continue it with: {command}"
-            )
+        how = records.AblationRecord.from_attr(summary.user_attrs.get(records.ABLATION))
+        if summary.study_name != spec.study.name or how is None:
+            continue
+        parent = summary.user_attrs.get(records.PARENT, "?")
+        baseline = "default" if how.baseline_trial is None else how.baseline_trial
+        command = (
+            f"sweeplab ablate {parent} --mode {how.mode} --baseline {baseline} --seeds {how.seeds}"
+        )
+        if how.requested_components:
+            command += f" --components {','.join(how.requested_components)}"
+        raise UsageError(
+            f"study {spec.study.name!r} in {describe_storage(storage)} is an ablation of "
+            f"study {parent!r}, not a search; continue it with: {command}"
+        )
 
 
 def recover(study: optuna.Study, console: Console) -> list[int]:
@@ -339,7 +335,6 @@ def make_trainable(spec: StudySpec, pack: int = 1) -> Any:
     """
     from ray import tune
 
-    from sweeplab.studies._member_asha import asha_rungs
     from sweeplab.studies._packed_trial import PackTemplate, absolute_storage_url, run_pack
     from sweeplab.studies._trainable import TrialTemplate, run_trial
 
@@ -347,7 +342,9 @@ def make_trainable(spec: StudySpec, pack: int = 1) -> Any:
     rungs: frozenset[int] = frozenset()
     if spec.search.scheduler == "asha":
         search = spec.search
-        rungs = asha_rungs(search.grace_period, search.reduction_factor, spec.budget.max_epochs)
+        rungs = frozenset(
+            asha_rungs(search.grace_period, search.reduction_factor, spec.budget.max_epochs)
+        )
     template = TrialTemplate(
         data=spec.data_settings(),
         model=spec.model_settings(),

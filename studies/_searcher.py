@@ -6,8 +6,9 @@ that: every decision reads or writes the study in the RDB storage, which stays t
 of truth.
 
 - ``suggest`` asks Optuna only while (complete + pruned + running) < ``n_trials``, counted in
-  the database under the study's budget lock (``studies._budget``), so a resumed study, or one
-  that several drivers share, never runs more or fewer trials than its budget;
+  the database under the study's budget lock (:func:`sweeplab.studies.storage.budget_lock`),
+  so a resumed study, or one that several drivers share, never runs more or fewer trials than
+  its budget;
 - a trial whose worker process died is stored FAIL with that cause and, up to ``retries``
   times, run again with the same parameters and seed;
 - every epoch's objective becomes an Optuna intermediate value;
@@ -22,7 +23,6 @@ has nothing left to propose.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import threading
 import time
@@ -35,131 +35,11 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 from sweeplab import searchspace
-from sweeplab.studies._budget import budget_lock
-from sweeplab.studies._recovery import DRIVER_ATTR, driver_identity, recover_interrupted, requeue
-from sweeplab.studies._storage import HEARTBEAT_INTERVAL_S
+from sweeplab.studies import records, storage
+from sweeplab.studies._recovery import driver_identity, recover_interrupted, requeue
 from sweeplab.studies._trainable import EARLIER_EPOCHS
 
 WORKER_DIED = "the trial's worker process died or was killed before the trial finished"
-
-# Per-epoch metrics stored as one list each in the trial's user attributes.
-CURVE_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds")
-# Facts of the finished run copied from the trial's last report.
-FINAL_KEYS = (
-    "best_epoch",
-    "best_value",
-    "test_acc",
-    "test_loss",
-    "final_train_acc",
-    "stopped_early",
-    "device",
-    "torch_version",
-    "sweeplab_version",
-    "node_ip",
-    "node_id",
-    "pid",
-    "run_started_at",
-    "run_finished_at",
-    "wall_time_s",
-    "pack_id",
-    "pack_size",
-)
-
-
-def set_user_attrs(storage: optuna.storages.BaseStorage, trial_id: int, attrs: dict) -> None:
-    """Write several user attributes in one transaction where the storage allows it."""
-    # Study._storage wraps the RDB storage in a cache that passes attribute writes straight
-    # through, so writing to the backend directly bypasses nothing.
-    storage = getattr(storage, "_backend", storage)
-    if isinstance(storage, optuna.storages.RDBStorage):
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
-
-        # One read of the trial and of its attributes, then one batch of inserts: a finished
-        # trial brings ~20 attributes (curves, facts), which Optuna's per-key path turns into
-        # two statements each, all on the driver's event loop.
-        with _create_scoped_session(storage.scoped_session, True) as session:
-            trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
-            storage.check_trial_is_updatable(trial_id, trial.state)
-            model = models.TrialUserAttributeModel
-            existing = {
-                row.key: row for row in session.query(model).filter(model.trial_id == trial_id)
-            }
-            for key, value in attrs.items():
-                text = json.dumps(value)
-                if key in existing:
-                    existing[key].value_json = text
-                else:
-                    session.add(model(trial_id=trial_id, key=key, value_json=text))
-        return
-    for key, value in attrs.items():  # pragma: no cover - other storages
-        storage.set_trial_user_attr(trial_id, key, value)
-
-
-def set_intermediate_values(
-    storage: optuna.storages.BaseStorage, trial_id: int, values: dict[int, float]
-) -> None:
-    """Write several epochs' objective values (``{step: value}``) in one transaction.
-
-    What ``Trial.report`` stores, one commit for a batch of epochs instead of one per epoch.
-    """
-    backend = getattr(storage, "_backend", storage)
-    if isinstance(backend, optuna.storages.RDBStorage):
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
-
-        model = models.TrialIntermediateValueModel
-        with _create_scoped_session(backend.scoped_session, True) as session:
-            trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
-            backend.check_trial_is_updatable(trial_id, trial.state)
-            existing = {
-                row.step: row
-                for row in session.query(model).filter(
-                    model.trial_id == trial_id, model.step.in_(list(values))
-                )
-            }
-            for step, value in values.items():
-                stored, kind = model.intermediate_value_to_stored_repr(value)
-                if step in existing:
-                    existing[step].intermediate_value = stored
-                    existing[step].intermediate_value_type = kind
-                else:
-                    session.add(
-                        model(
-                            trial_id=trial_id,
-                            step=step,
-                            intermediate_value=stored,
-                            intermediate_value_type=kind,
-                        )
-                    )
-        return
-    for step, value in values.items():  # pragma: no cover - other storages
-        storage.set_trial_intermediate_value(trial_id, step, value)
-
-
-def count_by_state(storage: optuna.storages.BaseStorage, study_id: int) -> dict[TrialState, int]:
-    """Trials per state in one ``COUNT ... GROUP BY`` where the storage allows it.
-
-    The searcher asks before every new trial; Optuna's ``get_n_trials`` would load every
-    unfinished trial (parameters, curves, attributes) once per state.
-    """
-    backend = getattr(storage, "_backend", storage)
-    if isinstance(backend, optuna.storages.RDBStorage):
-        import sqlalchemy
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
-
-        counts = dict.fromkeys(TrialState, 0)
-        with _create_scoped_session(backend.scoped_session) as session:
-            rows = (
-                session.query(models.TrialModel.state, sqlalchemy.func.count())
-                .filter(models.TrialModel.study_id == study_id)
-                .group_by(models.TrialModel.state)
-            )
-            for state, n in rows:
-                counts[state] = n
-        return counts
-    return {state: storage.get_n_trials(study_id, state) for state in TrialState}
 
 
 def member_key(trial_id: str, number: int | str) -> str:
@@ -237,7 +117,6 @@ class StudySearcher(Searcher):
         self.failed_this_run = 0
         self.stop_reason: str | None = None
         self.events: list[tuple[str, int, dict]] = []  # (kind, number, info) for the progress view
-        self._storage = study._storage
         self._driver = driver_identity()
         self._live: dict[str, optuna.Trial] = {}
         self._curves: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
@@ -300,8 +179,8 @@ class StudySearcher(Searcher):
             self.study.tell(trial, state=TrialState.FAIL)
             raise
         # Read after proposing: a retry (enqueued) or a proposer may have set the seed.
-        seed = int(trial.user_attrs.get("seed", self.seed + trial.number))
-        set_user_attrs(self._storage, trial._trial_id, {"seed": seed})
+        seed = int(trial.user_attrs.get(records.SEED, self.seed + trial.number))
+        storage.write_user_attrs(self.study, trial, {records.SEED: seed})
         key = member_key(trial_id, trial.number) if packed else trial_id
         with self._lock:
             self._live[key] = trial
@@ -314,7 +193,7 @@ class StudySearcher(Searcher):
         Returns the trial, ``Searcher.FINISHED`` when finished trials meet the budget, or
         ``None`` when running trials hold the remaining slots.
         """
-        with budget_lock(self._storage, self.study.study_name):
+        with storage.budget_lock(self.study):
             counts = self.counts()
             done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
             if done >= self.n_trials:
@@ -326,8 +205,8 @@ class StudySearcher(Searcher):
                 warnings.simplefilter("ignore", UserWarning)
                 trial = self.study.ask()
             # Stamp the trial before sampling, so that recovery can always tell whose it is.
-            self._storage.set_trial_system_attr(trial._trial_id, DRIVER_ATTR, self._driver)
-            self._storage.record_heartbeat(trial._trial_id)
+            storage.set_system_attr(self.study, trial, records.DRIVER, self._driver)
+            storage.record_heartbeat(self.study, trial)
         return trial
 
     def _recover_others(self) -> None:
@@ -337,7 +216,7 @@ class StudySearcher(Searcher):
         most once per heartbeat interval; trials of live drivers are left alone.
         """
         now = time.monotonic()
-        if now - self._last_recovery < HEARTBEAT_INTERVAL_S:
+        if now - self._last_recovery < storage.HEARTBEAT_INTERVAL_S:
             return
         self._last_recovery = now
         with contextlib.suppress(Exception):  # tried again at the next interval
@@ -370,22 +249,22 @@ class StudySearcher(Searcher):
         if not curve["val_acc"] and result.get("pid") is not None:
             # Where the trial runs, while it runs: what an operator (or a fault test) needs to
             # find its worker process.
-            where = {"worker_pid": result["pid"], "node_ip": result.get("node_ip")}
+            where = {records.WORKER_PID: result["pid"], records.NODE_IP: result.get("node_ip")}
             with contextlib.suppress(Exception):  # informative only; never fail the run
-                set_user_attrs(self._storage, trial._trial_id, where)
+                storage.write_user_attrs(self.study, trial, where)
         values: dict[int, float] = {}
         for report in (*result.get(EARLIER_EPOCHS, ()), result):
             epoch = int(report["epoch"])
             if epoch <= len(curve["val_acc"]):
                 continue
-            for key in CURVE_KEYS:
+            for key in records.CURVE_KEYS:
                 curve[key].append(report.get(key))
             value = report.get(self.objective)
             if value is not None and math.isfinite(value):
                 values[epoch] = float(value)
             self.events.append(("epoch", trial.number, {"epoch": epoch, "value": value}))
         if values:
-            set_intermediate_values(self._storage, trial._trial_id, values)
+            storage.write_intermediate_values(self.study, trial, values)
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
@@ -409,50 +288,52 @@ class StudySearcher(Searcher):
             return
         curve = self._curves.pop(trial_id, {})
         attrs: dict[str, Any] = {k: list(v) for k, v in curve.items()}
-        attrs["epochs_run"] = len(curve.get("val_acc", []))
+        attrs[records.EPOCHS_RUN] = len(curve.get("val_acc", []))
         result = result or {}
-        for key in FINAL_KEYS:
+        for key in records.FINAL_KEYS:
             if result.get(key) is not None:
                 attrs[key] = result[key]
         worker_died = False
         if "error" in result:  # the trial raised or diverged, and said so (see _trainable)
-            attrs["error"] = result["error"]
-            attrs["fail_reason"] = result.get("fail_reason", "error")
+            attrs[records.ERROR] = result["error"]
+            attrs[records.FAIL_REASON] = result.get("fail_reason", records.FailReason.ERROR.value)
             state, values = TrialState.FAIL, None
             self.failed_this_run += 1
         elif error or not result:  # Tune lost the trial: its worker process is gone
             worker_died = True
-            attrs["error"] = WORKER_DIED + f" (after {attrs['epochs_run']} epochs)"
-            attrs["fail_reason"] = "worker_died"
+            attrs[records.ERROR] = WORKER_DIED + f" (after {attrs[records.EPOCHS_RUN]} epochs)"
+            attrs[records.FAIL_REASON] = records.FailReason.WORKER_DIED.value
             state, values = TrialState.FAIL, None
             self.failed_this_run += 1
         elif result.get("is_last"):
             value = result.get("best_value") if self.use_best_value else result.get(self.objective)
             state, values = TrialState.COMPLETE, value
             if value is None or not math.isfinite(value):
-                attrs.setdefault("error", f"no finite {self.objective} at the end of the trial")
-                attrs.setdefault("fail_reason", "error")
+                attrs.setdefault(
+                    records.ERROR, f"no finite {self.objective} at the end of the trial"
+                )
+                attrs.setdefault(records.FAIL_REASON, records.FailReason.ERROR.value)
                 state, values = TrialState.FAIL, None
         else:
             state, values = TrialState.PRUNED, None  # stopped by the scheduler before its budget
-        attempt = int(trial.user_attrs.get("attempt", 0))
+        attempt = int(trial.user_attrs.get(records.ATTEMPT, 0))
         retry = worker_died and attempt < self.retries
         if worker_died:
-            attrs["error"] += (
+            attrs[records.ERROR] += (
                 f"; run again with the same parameters and seed (retry {attempt + 1} of "
                 f"{self.retries})"
                 if retry
                 else f"; not retried ({self.retries} retries used)"
             )
-        set_user_attrs(self._storage, trial._trial_id, attrs)
+        storage.write_user_attrs(self.study, trial, attrs)
         frozen = self.study.tell(trial, values, state=state, skip_if_finished=True)
         if retry and frozen.state == TrialState.FAIL:
             self.study.enqueue_trial(
                 frozen.params,
                 user_attrs={
-                    "retry_of": frozen.number,
-                    "seed": frozen.user_attrs.get("seed"),
-                    "attempt": attempt + 1,
+                    records.RETRY_OF: frozen.number,
+                    records.SEED: frozen.user_attrs.get(records.SEED),
+                    records.ATTEMPT: attempt + 1,
                 },
             )
         self.events.append((state.name.lower(), trial.number, {"value": values, **attrs}))
@@ -472,15 +353,15 @@ class StudySearcher(Searcher):
         # One statement, so the counts are one snapshot: counting state by state, a trial that
         # another driver finishes between two reads is counted in neither, and the budget is
         # overshot by one.
-        return count_by_state(self._storage, self.study._study_id)
+        return storage.count_by_state(self.study)
 
     def _beat(self) -> None:
-        while not self._stop_heartbeat.wait(HEARTBEAT_INTERVAL_S):
+        while not self._stop_heartbeat.wait(storage.HEARTBEAT_INTERVAL_S):
             with self._lock:
-                ids = [t._trial_id for t in self._live.values()]
-            for trial_id in ids:
+                live = list(self._live.values())
+            for trial in live:
                 with contextlib.suppress(Exception):  # a missed beat is retried next interval
-                    self._storage.record_heartbeat(trial_id)
+                    storage.record_heartbeat(self.study, trial)
 
     def close(self) -> list[int]:
         """Stop the heartbeat; requeue trials Tune left unfinished (e.g. after Ctrl-C).
@@ -492,7 +373,7 @@ class StudySearcher(Searcher):
             left, self._live = list(self._live.values()), {}
         requeued = []
         for trial in left:
-            frozen = self.study._storage.get_trial(trial._trial_id)
+            frozen = storage.reload(self.study, trial)
             if frozen.state == TrialState.RUNNING and requeue(
                 self.study, frozen, reason="the run was stopped before this trial finished"
             ):

@@ -20,7 +20,7 @@ import tomllib
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sweeplab import searchspace, trainer
-from sweeplab.studies._errors import SpecError
+from sweeplab.studies.errors import SpecError
 
 
 class _Section(BaseModel):

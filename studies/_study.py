@@ -15,11 +15,10 @@ import numpy as np
 import optuna
 
 from sweeplab import searchspace
-from sweeplab.studies._errors import SpecConflict
+from sweeplab.studies import records
 from sweeplab.studies._spec import StudySpec, spec_from_dict
-from sweeplab.studies._storage import load_study, mask_url
-
-SPEC_ATTR = "sweeplab_spec"
+from sweeplab.studies.errors import SpecConflict
+from sweeplab.studies.storage import describe_storage, load_study, storage_url
 
 # Parts of a spec that define what a trial *means*; changing them mid-study mixes incomparable
 # trials, so a resume with a different value is refused.
@@ -108,7 +107,7 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.
     name, direction = spec.study.name, spec.study.resolved_direction
     existing = {s.study_name: s for s in storage.get_all_studies()}
     if name in existing:
-        stored = existing[name].user_attrs.get(SPEC_ATTR)
+        stored = existing[name].user_attrs.get(records.SPEC)
         stored_direction = existing[name].direction.name.lower()
         if stored is not None:
             differences = spec_differences(stored, spec.to_dict())
@@ -118,7 +117,7 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.
                 )
             if differences:
                 raise SpecConflict(
-                    f"study {name!r} in {mask_url(spec.study.storage)} was started with a "
+                    f"study {name!r} in {describe_storage(storage)} was started with a "
                     "different spec:\n  " + "\n  ".join(differences)
                     + "\nrun it under a new name (--name), or restore those values to resume it"
                 )  # fmt: skip
@@ -134,22 +133,34 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.
         sampler=make_sampler(spec, n_existing),
         load_if_exists=True,
     )
-    study.set_user_attr(SPEC_ATTR, spec.to_dict())
-    study.set_user_attr("objective", spec.study.objective)
+    study.set_user_attr(records.SPEC, spec.to_dict())
+    study.set_user_attr(records.OBJECTIVE, spec.study.objective)
     return study
 
 
-def stored_spec(storage: optuna.storages.BaseStorage, name: str, url: str) -> StudySpec:
-    """The spec a study was last run with, from the database alone."""
-    study = load_study(storage, name, url)
-    raw = study.user_attrs.get(SPEC_ATTR)
+def stored_spec(storage: str | optuna.storages.BaseStorage, name: str) -> StudySpec:
+    """The spec a study was last run with, from the database alone.
+
+    Args:
+        storage: the database's URL, or the storage opened from it.
+        name: the study.
+
+    Raises:
+        StorageError, StudyNotFound: see :func:`sweeplab.studies.storage.load_study`.
+        SpecConflict: the study was not created by sweeplab.
+    """
+    study = load_study(storage, name)
+    where = describe_storage(storage)
+    raw = study.user_attrs.get(records.SPEC)
     if raw is None:
         raise SpecConflict(
-            f"study {name!r} in {mask_url(url)} was not created by sweeplab (it has no stored "
+            f"study {name!r} in {where} was not created by sweeplab (it has no stored "
             "spec); run it with a spec file instead"
         )
     raw = _drop_nones(raw)
-    raw["study"]["storage"] = url
+    url = storage_url(storage)
+    if url is not None:  # where it is now, which may not be where it was created
+        raw["study"]["storage"] = url
     return spec_from_dict(raw, source=f"study {name!r} (stored spec)")
 
 

@@ -19,9 +19,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from sweeplab.studies._ablation_plan import MODES
-from sweeplab.studies._errors import SweeplabError, UsageError
 from sweeplab.studies._spec import load_spec, preset_names, preset_text
-from sweeplab.studies._storage import load_study, mask_url, open_storage
+from sweeplab.studies.errors import SweeplabError, UsageError
+from sweeplab.studies.storage import describe_storage, load_study, storage_of
 
 DEFAULT_STORAGE = "sqlite:///sweeplab.db"
 # Logs and pipes get wide lines rather than rich's 80-column default.
@@ -70,8 +70,9 @@ def run(spec: str, address: str | None, **overrides: Any) -> None:
     from sweeplab.studies._run import run_study
 
     study_spec = load_spec(spec).with_overrides(**overrides)
+    where = describe_storage(study_spec.study.storage)
     _err.print(
-        f"study [bold]{study_spec.study.name}[/bold] in {mask_url(study_spec.study.storage)}: "
+        f"study [bold]{study_spec.study.name}[/bold] in {where}: "
         f"{study_spec.budget.n_trials} trials x {study_spec.budget.max_epochs} epochs, "
         f"{study_spec.search.sampler} + {study_spec.search.scheduler}, "
         f"concurrency {study_spec.search.concurrency}"
@@ -89,7 +90,7 @@ def resume(name: str, storage: str, n_trials: int | None, address: str | None) -
     from sweeplab.studies._run import run_study
     from sweeplab.studies._study import stored_spec
 
-    spec = stored_spec(open_storage(storage, create=False), name, storage)
+    spec = stored_spec(storage, name)
     spec = spec.with_overrides(n_trials=n_trials)
     _print_summary(run_study(spec, address=address, console=_err))
 
@@ -169,9 +170,9 @@ def ablate(
         f"({run.n_trials} variant x seed pairs); this run started {run.ran} trial(s) in "
         f"{run.wall_time_s:.1f}s" + (f"; stopped: {run.stop_reason}" if run.stop_reason else "")
     )
-    study = load_study(open_storage(storage, create=False), run.study_name, storage)
+    study = load_study(storage, run.study_name)
     if mode == "path":
-        path = analysis.ablation_path(study._storage, run.study_name)
+        path = analysis.ablation_path(storage_of(study), run.study_name)
         if path.empty:
             _out.print(
                 "the default configuration has no complete trial for every seed yet: no path"
@@ -220,7 +221,7 @@ def _print_summary(summary: Any) -> None:
 def _frames(storage: str, name: str) -> tuple[Any, Any, Any]:
     from sweeplab import analysis
 
-    study = load_study(open_storage(storage, create=False), name, storage)
+    study = load_study(storage, name)
     return study, analysis.trials_frame(study), analysis.curves_frame(study)
 
 
@@ -259,18 +260,18 @@ def status(name: str, storage: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def best(name: str, storage: str, as_json: bool) -> None:
     """The best complete trial of study NAME: its configuration and metrics."""
-    from sweeplab.studies._study import SPEC_ATTR
+    from sweeplab.studies import records
 
-    study = load_study(open_storage(storage, create=False), name, storage)
+    study = load_study(storage, name)
     try:
         trial = study.best_trial
     except ValueError as e:
         raise UsageError(f"study {name!r} has no complete trial yet") from e
     config = dict(trial.params)
-    if SPEC_ATTR in study.user_attrs:
+    if records.SPEC in study.user_attrs:
         from sweeplab.studies._study import stored_spec
 
-        config = stored_spec(study._storage, name, storage).space.config_from_params(trial.params)
+        config = stored_spec(storage_of(study), name).space.config_from_params(trial.params)
     metrics = {
         k: trial.user_attrs.get(k) for k in ("train_acc", "val_acc", "test_acc", "test_loss")
     }
@@ -325,7 +326,7 @@ def report(name: str, storage: str, output: Path) -> None:
     runs)."""
     from sweeplab import analysis
 
-    load_study(open_storage(storage, create=False), name, storage)  # clear error if absent
+    load_study(storage, name)  # a clear error if it is absent
     path = analysis.write_report(storage, name, output)
     _out.print(f"wrote {path} and {path.with_name('report.html')} (self-contained)")
 

@@ -24,6 +24,7 @@ from sweeplab.studies import (
     load_spec,
     open_storage,
     open_study,
+    records,
     run_study,
 )
 from sweeplab.studies._ablate import (
@@ -41,8 +42,7 @@ from sweeplab.studies._ablation_plan import (
     optuna_params,
     plan_ablation,
 )
-from sweeplab.studies._recovery import DRIVER_ATTR, driver_identity, recover_interrupted
-from sweeplab.studies._study import SPEC_ATTR
+from sweeplab.studies._recovery import driver_identity, recover_interrupted
 from sweeplab.studies.cli import main
 
 # study.ask() on a storage with heartbeats warns that heartbeats are meant for optimize().
@@ -291,8 +291,8 @@ def test_the_linked_study_carries_the_parent_spec_and_the_plan(tmp_path: Path) -
     assert attrs["sweeplab_ablation"]["components"] == ["lr", "optimizer"]
     assert attrs["sweeplab_ablation"]["seeds"] == 2
     assert attrs["sweeplab_ablation"]["baseline_config"] == ablation.baseline.config
-    stored = attrs[SPEC_ATTR]
-    assert stored["space"] == parent.user_attrs[SPEC_ATTR]["space"]
+    stored = attrs[records.SPEC]
+    assert stored["space"] == parent.user_attrs[records.SPEC]["space"]
     assert stored["search"]["scheduler"] == "none" and stored["budget"]["n_trials"] == 6
     assert ablation.study.direction == parent.direction
     # The defaults give their own study; opening again loads the same one.
@@ -324,7 +324,7 @@ def test_resume_runs_the_pairs_without_a_complete_trial_and_retries_interrupted_
     study.tell(failed, state=TrialState.FAIL)
     # A driver that died mid-trial: this host, a process id no process has.
     dead = {**driver_identity(), "pid": 2**22 + 1, "start": None}
-    study._storage.set_trial_system_attr(running._trial_id, DRIVER_ATTR, dead)
+    study._storage.set_trial_system_attr(running._trial_id, records.DRIVER, dead)
 
     assert [r.number for r in recover_interrupted(study)] == [running.number]
     pending = remaining_pairs(plan, study.get_trials())

@@ -11,7 +11,7 @@ from optuna.trial import create_trial
 from test_ablation_path import _path_study
 
 from sweeplab import analysis
-from sweeplab.analysis import StudyNotFoundError
+from sweeplab.studies import StudyNotFound
 
 LOO = "toy.ablation-loo-trial3"
 PATH = "toy.ablation-path-trial3"
@@ -134,5 +134,5 @@ def test_the_same_database_gives_the_same_bytes(url: str, rendered, tmp_path: Pa
 def test_no_linked_ablation_gives_no_section(url: str, tmp_path: Path) -> None:
     assert analysis.render_ablation_sections(url, "zzz", tmp_path / "r") == ""
     assert not (tmp_path / "r").exists()
-    with pytest.raises(StudyNotFoundError):
+    with pytest.raises(StudyNotFound):
         analysis.render_ablation_sections(url, "nope", tmp_path / "r")

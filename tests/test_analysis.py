@@ -24,7 +24,6 @@ from PIL import Image
 from sweeplab import analysis
 from sweeplab.analysis import (
     Frames,
-    StudyNotFoundError,
     curves_frame,
     frames,
     param_importances,
@@ -36,7 +35,8 @@ from sweeplab.analysis import (
 )
 from sweeplab.analysis._frames import CURVE_COLUMNS, TRIAL_COLUMNS
 from sweeplab.analysis._report import StudyInfo, best_trial, rank_trials, render_report
-from sweeplab.analysis._storage import describe_storage, mask_secrets
+from sweeplab.studies import StorageError, StudyNotFound
+from sweeplab.studies.storage import describe_storage, mask_secrets
 
 STUDY = "cifar-sweep"
 SECRET = "hunter2"
@@ -293,10 +293,10 @@ def test_empty_study(tmp_path: Path) -> None:
 
 def test_missing_database_or_study(tmp_path: Path, storage: str) -> None:
     missing = tmp_path / "nope.db"
-    with pytest.raises(StudyNotFoundError, match="does not exist"):
+    with pytest.raises(StorageError, match="no study database"):
         frames(f"sqlite:///{missing}", STUDY)
     assert not missing.exists()  # no empty database left behind
-    with pytest.raises(StudyNotFoundError, match=STUDY):  # lists the studies that exist
+    with pytest.raises(StudyNotFound, match=STUDY):  # lists the studies that exist
         frames(storage, "typo")
 
 
@@ -458,7 +458,6 @@ def test_plots_refuse_empty_input(tmp_path: Path) -> None:
 def test_public_api() -> None:
     assert sorted(analysis.__all__) == [
         "Frames",
-        "StudyNotFoundError",
         "ablation_bar_chart",
         "ablation_path",
         "ablation_path_chart",
@@ -508,8 +507,8 @@ def test_import_has_no_side_effects() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["analysis", "sweeplab.analysis._frames", "sweeplab.analysis._importance", "sweeplab.analysis._markdown",
-     "sweeplab.analysis._plots", "sweeplab.analysis._report", "sweeplab.analysis._storage", "sweeplab.analysis._params",
+    ["sweeplab.analysis", "sweeplab.analysis._frames", "sweeplab.analysis._importance", "sweeplab.analysis._markdown",
+     "sweeplab.analysis._plots", "sweeplab.analysis._report", "sweeplab.analysis._params",
      "sweeplab.analysis._rungs", "sweeplab.analysis._isolation", "sweeplab.analysis._search_plots",
      "sweeplab.analysis._report_html"],
 )  # fmt: skip

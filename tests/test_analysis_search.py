@@ -32,18 +32,14 @@ from sweeplab import analysis
 from sweeplab.analysis._isolation import isolation_table, plot_generalization_gap, plot_isolation
 from sweeplab.analysis._params import bucket, param_scales
 from sweeplab.analysis._report_html import render_html
-from sweeplab.analysis._rungs import (
-    MIN_TRUSTWORTHY_RHO,
-    asha_rungs,
-    rung_correlations,
-    rungs_from_spec,
-)
+from sweeplab.analysis._rungs import MIN_TRUSTWORTHY_RHO, rung_correlations
 from sweeplab.analysis._search_plots import (
     plot_importance_comparison,
     plot_interactions,
     plot_marginal_effects,
     plot_parallel_coordinates,
 )
+from sweeplab.studies.asha import asha_rungs, rungs_from_spec
 from sweeplab.studies.cli import main
 
 STUDY = "quick-fixed"

@@ -17,8 +17,7 @@ import pytest
 from conftest import tiny_spec
 from optuna.trial import TrialState
 
-from sweeplab.studies import load_spec, open_storage, open_study
-from sweeplab.studies._recovery import DRIVER_ATTR
+from sweeplab.studies import load_spec, open_storage, open_study, records
 
 POSTGRES = os.environ.get("SWEEPLAB_TEST_POSTGRES_URL")
 BACKENDS = [
@@ -100,7 +99,7 @@ def test_two_drivers_share_one_study_to_exactly_its_budget(backend, tmp_path) ->
     states = Counter(t.state for t in trials)
     assert states[TrialState.COMPLETE] == n_trials, states
     assert set(states) == {TrialState.COMPLETE}, "no trial failed, was discarded or left over"
-    by_driver = Counter(t.system_attrs[DRIVER_ATTR]["pid"] for t in trials)
+    by_driver = Counter(t.system_attrs[records.DRIVER]["pid"] for t in trials)
     print(f"{backend}: trials per driver {dict(by_driver)}, states {dict(states)}")
     assert set(by_driver) == {d.pid for d in drivers}, f"trials per driver: {by_driver}"
     configs = [repr(sorted(t.params.items())) for t in trials]

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from sweeplab.studies import load_spec, run_study
-from sweeplab.studies._member_asha import asha_rungs
+from sweeplab.studies.asha import asha_rungs
 from sweeplab.studies.cli import main
 
 pytestmark = pytest.mark.slow

@@ -19,8 +19,8 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from sweeplab import trainer
-from sweeplab.studies import load_spec, open_storage, open_study, run_study
-from sweeplab.studies._recovery import DRIVER_ATTR, recover_interrupted
+from sweeplab.studies import load_spec, open_storage, open_study, records, run_study
+from sweeplab.studies._recovery import recover_interrupted
 from sweeplab.studies._trainable import OOM_HINT, classify_error
 
 
@@ -87,7 +87,7 @@ def test_fractional_gpus_per_trial_reach_the_ray_resource_request(tmp_path) -> N
 def test_a_trial_that_never_had_a_heartbeat_is_recovered_after_the_grace_period(
     tmp_path, monkeypatch
 ) -> None:
-    import sweeplab.studies._recovery
+    import sweeplab.studies.storage
 
     spec = load_spec(tiny_spec(tmp_path))
     study = open_study(spec, open_storage(spec.study.storage))
@@ -96,11 +96,11 @@ def test_a_trial_that_never_had_a_heartbeat_is_recovered_after_the_grace_period(
         orphan = study.ask()  # a driver died right after this: no stamp, no heartbeat
         orphan.suggest_float("lr", 1e-3, 3e-2, log=True)
         alive = study.ask()  # a live driver's trial: stamped and beating
-    study._storage.set_trial_system_attr(alive._trial_id, DRIVER_ATTR, {"host": "elsewhere"})
+    study._storage.set_trial_system_attr(alive._trial_id, records.DRIVER, {"host": "elsewhere"})
     study._storage.record_heartbeat(alive._trial_id)
     assert recover_interrupted(study) == [], "within the grace period nothing is touched"
 
-    monkeypatch.setattr(sweeplab.studies._recovery, "HEARTBEAT_GRACE_S", 0)
+    monkeypatch.setattr(sweeplab.studies.storage, "HEARTBEAT_GRACE_S", 0)
     time.sleep(0.01)
     found = recover_interrupted(study)
     assert [f.number for f in found] == [orphan.number]
@@ -244,7 +244,7 @@ def test_a_driver_blocked_by_a_dead_drivers_trials_frees_their_slots(tmp_path) -
         held = [study.ask() for _ in range(2)]
     for trial in held:
         trial.suggest_float("lr", 1e-3, 3e-2, log=True)
-        study._storage.set_trial_system_attr(trial._trial_id, DRIVER_ATTR, dead)
+        study._storage.set_trial_system_attr(trial._trial_id, records.DRIVER, dead)
     searcher = StudySearcher(
         study=study, space=spec.space, n_trials=2, seed=0, objective="val_acc",
         direction="maximize",

@@ -11,7 +11,8 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from sweeplab.studies import SpecError, load_spec, run_study
-from sweeplab.studies._member_asha import MemberAsha, asha_milestones, asha_stops
+from sweeplab.studies._member_asha import MemberAsha
+from sweeplab.studies.asha import asha_rungs, asha_stops
 from sweeplab.studies.cli import main
 
 PACKABLE_SPACE = """
@@ -42,7 +43,7 @@ def test_asha_rule_matches_ray() -> None:
     from ray.tune.schedulers.async_hyperband import _Bracket
 
     bracket = _Bracket(min_t=1, max_t=8, reduction_factor=2.0, s=0)
-    assert asha_milestones(1, 2.0, 8) == [m for m, _ in bracket._rungs]
+    assert asha_rungs(1, 2.0, 8) == [m for m, _ in reversed(bracket._rungs)]
     asha = MemberAsha(
         None, grace_period=1, reduction_factor=2.0, max_epochs=8, maximize=True, pack=range(5)
     )

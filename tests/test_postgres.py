@@ -17,7 +17,7 @@ from conftest import tiny_spec
 from optuna.trial import TrialState
 from rich.console import Console
 
-from sweeplab.studies import StorageError, load_spec, mask_url, open_storage, run_study
+from sweeplab.studies import StorageError, load_spec, mask_secrets, open_storage, run_study
 from sweeplab.studies.cli import main
 
 URL = os.environ.get("SWEEPLAB_TEST_POSTGRES_URL")
@@ -98,5 +98,5 @@ def test_a_study_runs_resumes_and_reports_on_postgres(ray_local, tmp_path, capsy
         assert code.value.code == 0, out.err
         assert "sweeplab-ci-pw" not in out.out + out.err
     report = (tmp_path / "r" / "report.md").read_text()
-    assert mask_url(URL) in report or "***" in report
+    assert mask_secrets(URL) in report or "***" in report
     assert "sweeplab-ci-pw" not in report

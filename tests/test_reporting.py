@@ -90,9 +90,9 @@ def test_epochs_before_a_failure_are_sent_before_the_error(monkeypatch) -> None:
 def test_rungs_are_the_epochs_ray_asha_judges(grace: int, rf: float, max_t: int) -> None:
     from ray.tune.schedulers.async_hyperband import _Bracket
 
-    from sweeplab.studies._member_asha import asha_rungs
+    from sweeplab.studies.asha import asha_rungs
 
     # Ray's own bracket: its rungs' milestones, judged at the first epoch at or past each.
     milestones = [rung[0] for rung in _Bracket(min_t=grace, max_t=max_t, reduction_factor=rf,
                                                s=0)._rungs]  # fmt: skip
-    assert asha_rungs(grace, rf, max_t) == {-int(-m // 1) for m in milestones}
+    assert asha_rungs(grace, rf, max_t) == [-int(-m // 1) for m in reversed(milestones)]

@@ -25,17 +25,23 @@ from sweeplab.studies import (
     StorageError,
     StudyNotFound,
     load_spec,
-    mask_url,
+    load_study,
+    mask_secrets,
     open_storage,
     open_study,
     parse_spec,
+    records,
     spec_from_dict,
     stored_spec,
 )
-from sweeplab.studies._recovery import DRIVER_ATTR, driver_identity, recover_interrupted
-from sweeplab.studies._searcher import count_by_state, set_user_attrs
-from sweeplab.studies._storage import HEARTBEAT_GRACE_S, HEARTBEAT_INTERVAL_S, load_study
-from sweeplab.studies._study import SPEC_ATTR, make_sampler
+from sweeplab.studies._recovery import driver_identity, recover_interrupted
+from sweeplab.studies._study import make_sampler
+from sweeplab.studies.storage import (
+    HEARTBEAT_GRACE_S,
+    HEARTBEAT_INTERVAL_S,
+    count_by_state,
+    write_user_attrs,
+)
 
 # study.ask() on a storage with heartbeats warns that heartbeats are meant for optimize(); the
 # searcher records them itself for ask/tell, and so do these tests.
@@ -155,8 +161,8 @@ def test_a_sqlite_folder_that_cannot_be_created_is_a_storage_error(tmp_path) -> 
         ),
     ],
 )
-def test_mask_url(url, shown) -> None:
-    assert mask_url(url) == shown
+def test_mask_secrets_of_a_url(url, shown) -> None:
+    assert mask_secrets(url) == shown
 
 
 # --- load_study ---------------------------------------------------------------------------------
@@ -165,13 +171,14 @@ def test_mask_url(url, shown) -> None:
 def test_load_study_of_an_unknown_name_lists_the_existing_ones(db_url) -> None:
     storage = open_storage(db_url)
     with pytest.raises(StudyNotFound, match=r"studies there: none"):
-        load_study(storage, "alpha", db_url)
+        load_study(storage, "alpha")
     for name in ("beta", "alpha"):
         optuna.create_study(study_name=name, storage=storage)
     with pytest.raises(StudyNotFound) as info:
-        load_study(storage, "alpah", db_url)
+        load_study(storage, "alpah")
     assert "'alpah'" in str(info.value) and "studies there: alpha, beta" in str(info.value)
-    assert load_study(storage, "alpha", db_url).study_name == "alpha"
+    assert load_study(storage, "alpha").study_name == "alpha"
+    assert load_study(db_url, "beta").study_name == "beta"  # a URL is opened, never created
 
 
 # --- several writers ----------------------------------------------------------------------------
@@ -187,7 +194,7 @@ def _write_trials(url: str, worker: int, n: int, start, errors) -> None:
         for i in range(n):
             trial = study.ask()
             x = trial.suggest_float("x", 0.0, 1.0)
-            set_user_attrs(storage, trial._trial_id, {"worker": worker, "i": i, "x": x})
+            write_user_attrs(study, trial, {"worker": worker, "i": i, "x": x})
             storage.record_heartbeat(trial._trial_id)
             study.tell(trial, x)
     except BaseException:
@@ -256,7 +263,7 @@ def _start_trials(study: optuna.Study, space: searchspace.SearchSpace, n: int):
     trials, configs = [], []
     for _ in range(n):
         trial = study.ask()
-        set_user_attrs(study._storage, trial._trial_id, {"seed": 1000 + trial.number})
+        write_user_attrs(study, trial, {records.SEED: 1000 + trial.number})
         configs.append(searchspace.sample(trial, space))
         trials.append(study._storage.get_trial(trial._trial_id))
     return trials, configs
@@ -264,7 +271,7 @@ def _start_trials(study: optuna.Study, space: searchspace.SearchSpace, n: int):
 
 def _stamp(study: optuna.Study, trial: optuna.trial.FrozenTrial, driver: dict | None) -> None:
     if driver is not None:
-        study._storage.set_trial_system_attr(trial._trial_id, DRIVER_ATTR, driver)
+        study._storage.set_trial_system_attr(trial._trial_id, records.DRIVER, driver)
 
 
 def test_recover_interrupted_fails_and_requeues_trials_of_dead_drivers(db_url) -> None:
@@ -385,7 +392,7 @@ def test_a_changed_space_is_a_conflict_listing_what_differs(db_url) -> None:
     assert "space.beta2.when.optimizer" in message
     assert "--name" in message
     # The refused spec was not written over the stored one.
-    stored = storage.get_all_studies()[0].user_attrs[SPEC_ATTR]
+    stored = storage.get_all_studies()[0].user_attrs[records.SPEC]
     assert stored["space"]["lr"]["high"] == 0.3
 
 
@@ -408,7 +415,7 @@ def test_how_much_to_run_may_change_between_runs(tmp_path, db_url) -> None:
     raw["search"]["concurrency"] = 4
     raw["study"]["storage"] = _url(tmp_path / "." / "study.db")
     open_study(spec_from_dict(raw), storage)
-    stored = stored_spec(storage, "quickstart", db_url)
+    stored = stored_spec(storage, "quickstart")
     assert (stored.budget.n_trials, stored.search.concurrency) == (50, 4)
 
 
@@ -416,8 +423,10 @@ def test_stored_spec_is_the_spec_the_study_was_run_with(tmp_path, db_url) -> Non
     storage = open_storage(db_url)
     spec = _quickstart(db_url)
     open_study(spec, storage)
-    other_url = _url(tmp_path / "moved.db")  # the database was opened under another URL
-    restored = stored_spec(storage, "quickstart", other_url)
+    # The same file under another URL: the stored spec names where the database is now.
+    other_url = _url(tmp_path / "sub" / ".." / "study.db")
+    (tmp_path / "sub").mkdir()
+    restored = stored_spec(other_url, "quickstart")
     expected = spec.to_dict()
     expected["study"]["storage"] = other_url
     assert restored.to_dict() == expected
@@ -428,9 +437,9 @@ def test_stored_spec_of_a_study_sweeplab_did_not_create(db_url) -> None:
     storage = open_storage(db_url)
     optuna.create_study(study_name="foreign", storage=storage)
     with pytest.raises(SpecConflict, match="not created by sweeplab"):
-        stored_spec(storage, "foreign", db_url)
+        stored_spec(storage, "foreign")
     with pytest.raises(StudyNotFound, match="studies there: foreign"):
-        stored_spec(storage, "quickstart", db_url)
+        stored_spec(storage, "quickstart")
 
 
 def test_stored_spec_with_a_log_scaled_int(db_url) -> None:
@@ -440,7 +449,7 @@ def test_stored_spec_with_a_log_scaled_int(db_url) -> None:
     )
     storage = open_storage(db_url)
     open_study(spec, storage)
-    assert stored_spec(storage, "logint", db_url).to_dict() == spec.to_dict()
+    assert stored_spec(storage, "logint").to_dict() == spec.to_dict()
 
 
 # --- make_sampler -------------------------------------------------------------------------------
@@ -508,50 +517,43 @@ def test_a_grid_study_can_be_told_its_last_point_under_ask_tell(db_url) -> None:
     assert len(seen) == searchspace.grid_size(spec.space) == 8
 
 
-# --- set_user_attrs -----------------------------------------------------------------------------
+# --- write_user_attrs ---------------------------------------------------------------------------
 
 
-def test_set_user_attrs_writes_several_attrs_that_read_back(db_url) -> None:
-    storage = open_storage(db_url)
-    study = optuna.create_study(storage=storage)
+@pytest.mark.parametrize("through", ["rdb storage", "in-memory storage"])
+def test_write_user_attrs_writes_several_attrs_that_read_back(through, db_url) -> None:
+    storage = open_storage(db_url) if through == "rdb storage" else None
+    study = optuna.create_study(storage=storage or optuna.storages.InMemoryStorage())
     trial = study.ask()
     trial.set_user_attr("seed", 1)
     attrs = {"seed": 7, "val_acc": [0.5, 0.75], "device": "cpu", "stopped_early": False}
-    set_user_attrs(storage, trial._trial_id, attrs)
-    assert storage.get_trial(trial._trial_id).user_attrs == attrs  # seed overwritten
+    write_user_attrs(study, trial, attrs)
+    assert study.trials[0].user_attrs == attrs  # seed overwritten
 
 
-@pytest.mark.parametrize(
-    "through",
-    [
-        "rdb storage",
-        "study._storage",
-    ],
-)
-def test_set_user_attrs_is_all_or_nothing(through, db_url) -> None:
+def test_write_user_attrs_is_all_or_nothing(db_url) -> None:
     storage = open_storage(db_url)
     study = optuna.create_study(storage=storage)
     trial = study.ask()
-    target = storage if through == "rdb storage" else study._storage
     with pytest.raises(TypeError):  # not JSON-serialisable
-        set_user_attrs(target, trial._trial_id, {"first": 1, "bad": object()})
+        write_user_attrs(study, trial, {"first": 1, "bad": object()})
     assert storage.get_trial(trial._trial_id).user_attrs == {}
 
 
-def test_set_user_attrs_refuses_a_finished_trial(db_url) -> None:
+def test_write_user_attrs_refuses_a_finished_trial(db_url) -> None:
     storage = open_storage(db_url)
     study = optuna.create_study(storage=storage)
     trial = study.ask()
     study.tell(trial, 1.0)
     with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
-        set_user_attrs(storage, trial._trial_id, {"late": 1})
+        write_user_attrs(study, trial, {"late": 1})
     assert storage.get_trial(trial._trial_id).user_attrs == {}
 
 
 # --- count_by_state -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("through", ["rdb storage", "study._storage", "in-memory storage"])
+@pytest.mark.parametrize("through", ["rdb storage", "in-memory storage"])
 def test_count_by_state_agrees_with_optuna(through, db_url) -> None:
     storage = optuna.storages.InMemoryStorage() if through == "in-memory storage" else None
     storage = storage or open_storage(db_url)
@@ -563,14 +565,13 @@ def test_count_by_state_agrees_with_optuna(through, db_url) -> None:
     study.tell(trials[1], 2.0)
     study.tell(trials[2], state=TrialState.PRUNED)
     study.tell(trials[3], state=TrialState.FAIL)
-    target = study._storage if through == "study._storage" else storage
-    counts = count_by_state(target, study._study_id)
+    counts = count_by_state(study)
     assert counts == {s: storage.get_n_trials(study._study_id, s) for s in TrialState}
     assert counts[TrialState.COMPLETE] == 2 and counts[TrialState.RUNNING] == 1
 
 
 def _open_fresh(url: str) -> str:
-    from sweeplab.studies._storage import open_storage
+    from sweeplab.studies.storage import open_storage
 
     open_storage(url)
     return "ok"

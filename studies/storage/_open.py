@@ -2,7 +2,7 @@
 
 SQLite gets WAL journaling (readers never block the writer) and a long busy timeout, so
 concurrent drivers, reports and ``optuna-dashboard`` wait their turn instead of failing with
-"database is locked". Every URL shown to a person goes through :func:`mask_url`.
+"database is locked". Every URL or message shown to a person goes through :func:`mask_secrets`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import optuna
 import sqlalchemy
 from sqlalchemy.engine import make_url
 
-from sweeplab.studies._errors import StorageError, StudyNotFound
+from sweeplab.studies.errors import StorageError, StudyNotFound
+from sweeplab.studies.storage._optuna import backend_of
 
 # Heartbeats let a later driver tell a trial that is still running elsewhere from one whose
 # driver died: a RUNNING trial whose heartbeat is older than the grace period is stale.
@@ -27,20 +28,53 @@ _SQLITE_BUSY_TIMEOUT_S = 60
 _SCHEMA_RACE_RETRIES = 5
 _SCHEMA_RACE_SIGNS = ("already exists", "UNIQUE constraint failed", "duplicate key")
 
+# ``scheme://user:SECRET@host`` (SQLAlchemy URLs, also inside error messages and reports; a
+# secret may hold ``/`` or ``@``, so it runs to the last ``@`` of the word), the same without a
+# scheme (a URL mistyped as ``user:SECRET@host``), and ``?password=...`` query arguments. The
+# user name stays readable; only the secret goes.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)[^\s'\"]+@")
+_BARE_PASSWORD = re.compile(r"(?:^|(?<=[\s'\"(]))(?P<head>[^\s:/@'\"]+:)(?!//)[^\s'\"]+@")
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&](?:password|passwd|pwd)=)[^&\s#'\"]+", re.I)
+MASK = "***"
 
-def mask_url(url: str) -> str:
-    """Hide the password of a database URL: ``postgresql://u:secret@h/db`` -> ``u:***@h``.
 
-    Strings SQLAlchemy cannot parse are masked too: anything between the user name's ``:``
-    and the last ``@``.
+def mask_secrets(text: str) -> str:
+    """Replace every password of a database URL inside ``text`` with ``***``.
+
+    Args:
+        text: a storage URL, an error message, a whole report.
+
+    Example:
+        >>> mask_secrets("postgresql+psycopg://user:hunter2@db:5432/sweeps")
+        'postgresql+psycopg://user:***@db:5432/sweeps'
+        >>> mask_secrets("x://a:b@c and postgresql://h/d?user=u&password=pw")
+        'x://a:***@c and postgresql://h/d?user=u&password=***'
     """
-    try:
-        parsed = make_url(url)
-    except Exception:
-        return re.sub(r"^((?:[^:/@]*://)?[^:/@]*:)[^@]*@", r"\1***@", url)
-    if parsed.password is None:
-        return url
-    return parsed.render_as_string(hide_password=True)
+    for pattern in (_URL_PASSWORD, _BARE_PASSWORD):
+        text = pattern.sub(lambda m: f"{m['head']}{MASK}@", text)
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", text)
+
+
+def storage_url(storage: str | optuna.storages.BaseStorage) -> str | None:
+    """The database URL of a storage, password included (never show it: see
+    :func:`describe_storage`); ``None`` for a storage without one (in memory)."""
+    if isinstance(storage, str):
+        return storage
+    url = getattr(backend_of(storage), "url", None)
+    return url if isinstance(url, str) else None
+
+
+def describe_storage(storage: str | optuna.storages.BaseStorage) -> str:
+    """A password-free name of a storage: its URL where it has one, else its class.
+
+    Example:
+        >>> describe_storage("postgresql://me:pw@db.local/sweeps")
+        'postgresql://me:***@db.local/sweeps'
+        >>> describe_storage(optuna.storages.InMemoryStorage())
+        'InMemoryStorage'
+    """
+    url = storage_url(storage)
+    return type(storage).__name__ if url is None else mask_secrets(url)
 
 
 def open_storage(url: str, *, create: bool = True) -> optuna.storages.RDBStorage:
@@ -62,7 +96,7 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.RDBStorage
         parsed = make_url(url)
     except sqlalchemy.exc.ArgumentError as e:
         raise StorageError(
-            f"storage URL {mask_url(url)!r} is not a database URL; expected e.g. "
+            f"storage URL {mask_secrets(url)!r} is not a database URL; expected e.g. "
             "'sqlite:///sweeplab.db' or 'postgresql+psycopg://user:password@host/dbname'"
         ) from e
     engine_kwargs: dict = {}
@@ -71,13 +105,13 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.RDBStorage
         if database and database != ":memory:":
             if not create and not Path(database).expanduser().exists():
                 raise StorageError(
-                    f"no study database at {mask_url(url)} "
+                    f"no study database at {mask_secrets(url)} "
                     f"(looked for {Path(database).expanduser().resolve()})"
                 )
             try:
                 Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise StorageError(f"cannot create the folder of {mask_url(url)}: {e}") from e
+                raise StorageError(f"cannot create the folder of {mask_secrets(url)}: {e}") from e
         engine_kwargs = {"connect_args": {"timeout": _SQLITE_BUSY_TIMEOUT_S}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
@@ -102,7 +136,9 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.RDBStorage
             if racing and attempt < _SCHEMA_RACE_RETRIES:
                 time.sleep(0.2 * (attempt + 1))
                 continue
-            raise StorageError(f"cannot open the study database {mask_url(url)}: {reason}") from e
+            raise StorageError(
+                f"cannot open the study database {mask_secrets(url)}: {mask_secrets(reason)}"
+            ) from e
     if parsed.get_backend_name() == "sqlite":
         # synchronous=NORMAL is safe under WAL and avoids an fsync per commit, but it is a
         # setting of each connection: every connection the pool opens gets it (the heartbeat
@@ -123,16 +159,33 @@ def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
     return sorted(s.study_name for s in storage.get_all_studies())
 
 
-def load_study(storage: optuna.storages.BaseStorage, name: str, url: str) -> optuna.Study:
-    """Load an existing study, or say which ones exist.
+def load_study(storage: str | optuna.storages.BaseStorage, name: str) -> optuna.Study:
+    """Load an existing study; never create a database or a study as a side effect.
+
+    Args:
+        storage: a database URL (opened with ``create=False``) or an opened storage.
+        name: the study's name in it.
 
     Raises:
-        StudyNotFound: listing the studies the storage does hold.
+        StorageError: a URL that cannot be opened, or a SQLite file that does not exist.
+        StudyNotFound: no study of that name; the message lists the ones the storage holds.
+
+    Example:
+        >>> s = optuna.storages.InMemoryStorage()
+        >>> _ = optuna.create_study(storage=s, study_name="demo")
+        >>> load_study(s, "demo").study_name
+        'demo'
+        >>> load_study(s, "dmeo")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        sweeplab.studies.errors.StudyNotFound: no study named 'dmeo' in ... (studies there: demo)
     """
+    if isinstance(storage, str):
+        storage = open_storage(storage, create=False)
     names = study_names(storage)
     if name not in names:
         listing = ", ".join(names) if names else "none"
         raise StudyNotFound(
-            f"no study named {name!r} in {mask_url(url)} (studies there: {listing})"
+            f"no study named {name!r} in {describe_storage(storage)} (studies there: {listing})"
         )
     return optuna.load_study(study_name=name, storage=storage)

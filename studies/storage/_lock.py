@@ -4,7 +4,7 @@ Several drivers may run one study against one database (``sweeplab run`` on each
 Each counts the study's trials in the database before it starts one, but two drivers that
 count at the same moment both see a free slot, and the study would end with up to
 ``concurrency`` trials more than its budget. So the count and the start are one critical
-section, guarded by a lock the database's users share:
+section, guarded by a lock the database's users share (:func:`budget_lock`):
 
 - SQLite: an exclusive ``flock`` on a file beside the database (``<db>.sweeplab-lock``).
   SQLite is one machine's database, so a file lock reaches every driver; a crashed driver's
@@ -16,7 +16,7 @@ section, guarded by a lock the database's users share:
 Inside the section a driver counts COMPLETE + PRUNED + RUNNING trials and starts a new one
 (``study.ask()``, then stamps it with its identity) only if that sum is below ``n_trials``.
 A RUNNING trial of a driver that died still holds its slot until some driver recovers it
-(``recover_interrupted``: its driver process is gone, or its heartbeat is older than the
+(recovery: its driver process is gone, or its heartbeat is older than the
 grace period); a driver that finds the budget spoken for runs that recovery, so the slot is
 freed and its parameters are queued to run again. Hence the study ends with exactly
 ``n_trials`` finished trials: no driver ever starts a trial that could take it over budget,
@@ -32,6 +32,8 @@ from pathlib import Path
 
 import optuna
 import sqlalchemy
+
+from sweeplab.studies.storage._optuna import engine_of, storage_of
 
 try:
     import fcntl
@@ -50,7 +52,7 @@ def _key(study_name: str) -> int:
 
 def lock_path(storage: optuna.storages.BaseStorage) -> Path | None:
     """The lock file of a SQLite study database; ``None`` for servers and in-memory SQLite."""
-    engine = getattr(getattr(storage, "_backend", storage), "engine", None)
+    engine = engine_of(storage)
     if engine is None or engine.dialect.name != "sqlite":
         return None
     database = engine.url.database or ""
@@ -61,10 +63,10 @@ def lock_path(storage: optuna.storages.BaseStorage) -> Path | None:
 
 
 @contextlib.contextmanager
-def budget_lock(storage: optuna.storages.BaseStorage, study_name: str) -> Iterator[None]:
+def budget_lock(study: optuna.Study) -> Iterator[None]:
     """Hold the study's budget lock (see the module docstring) for the ``with`` block."""
-    backend = getattr(storage, "_backend", storage)
-    engine = getattr(backend, "engine", None)
+    storage, study_name = storage_of(study), study.study_name
+    engine = engine_of(storage)
     dialect = engine.dialect.name if engine is not None else None
     if dialect == "sqlite":
         path = lock_path(storage)

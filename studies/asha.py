@@ -1,0 +1,79 @@
+"""ASHA's rungs and its stopping rule, as Ray Tune's ``ASHAScheduler`` applies them.
+
+Asynchronous successive halving (Li et al., 2020, "A System for Massively Parallel
+Hyperparameter Tuning") judges a trial at rungs ``r * eta**k`` epochs for ``k = 0, 1, ...``
+while ``<= max_epochs``, with ``r`` the ``grace_period`` and ``eta`` the ``reduction_factor``; at
+each rung a trial whose objective is below the ``(1 - 1/eta)`` quantile of the values recorded
+there so far stops. These are the one definition the run (which epochs to report at once),
+packed trials (which judge each member themselves) and the report (which rungs to draw and
+correlate) share. Pure functions: numpy only, no Ray.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def asha_rungs(grace_period: int, reduction_factor: float, max_epochs: int) -> list[int]:
+    """The epochs at which Ray's ASHA judges a trial that reports every epoch, increasing.
+
+    Ray places the rungs at ``grace_period * reduction_factor**k`` for ``k < K`` with
+    ``K = int(log(max_t / grace_period) / log(reduction_factor) + 1)`` (numpy's logs, as in
+    ``ray.tune.schedulers.async_hyperband._Bracket``) and judges a trial at its first report at or
+    past each one, so a fractional rung (eta = 2.5: 12.5) is judged at the epoch after it.
+
+    Example:
+        >>> asha_rungs(2, 3, 18), asha_rungs(1, 2, 10), asha_rungs(2, 2.5, 20)
+        ([2, 6, 18], [1, 2, 4, 8], [2, 5, 13])
+    """
+    n_rungs = int(np.log(max_epochs / grace_period) / np.log(reduction_factor) + 1)
+    return [math.ceil(grace_period * reduction_factor**k) for k in range(max(n_rungs, 0))]
+
+
+def asha_stops(
+    value: float, recorded: Sequence[float], reduction_factor: float, maximize: bool
+) -> bool:
+    """Whether a value reaching a rung is below the rung's cutoff (Ray's ``_Bracket.on_result``).
+
+    An empty rung stops nobody.
+
+    Example:
+        >>> asha_stops(0.5, [0.9, 0.8], 2.0, maximize=True)
+        True
+        >>> asha_stops(0.5, [], 2.0, maximize=True)
+        False
+    """
+    if not recorded:
+        return False
+    sign = 1.0 if maximize else -1.0
+    cutoff = np.nanpercentile([sign * v for v in recorded], (1 - 1 / reduction_factor) * 100)
+    return bool(sign * value < cutoff)
+
+
+def rungs_from_spec(spec: Mapping[str, Any] | None) -> list[int] | None:
+    """ASHA's rungs from a stored spec (the study's ``sweeplab_spec`` attribute), or ``None``
+    when the study did not use ASHA or the spec lacks the numbers.
+
+    Example:
+        >>> spec = {"search": {"grace_period": 2, "reduction_factor": 3},
+        ...         "budget": {"max_epochs": 18}}
+        >>> rungs_from_spec(spec), rungs_from_spec({"search": {"scheduler": "none"}})
+        ([2, 6, 18], None)
+    """
+    if not isinstance(spec, Mapping):
+        return None
+    search, budget = spec.get("search") or {}, spec.get("budget") or {}
+    if search.get("scheduler", "asha") != "asha":
+        return None
+    try:
+        return asha_rungs(
+            int(search.get("grace_period", 2)),
+            float(search.get("reduction_factor", 3.0)),
+            int(budget["max_epochs"]),
+        )
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None

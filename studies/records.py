@@ -1,0 +1,176 @@
+"""The names of everything sweeplab records in a study database, defined once.
+
+A sweeplab study is an ordinary single-objective Optuna study: what sweeplab adds lives in
+study and trial attributes under the keys below. Writers (the searcher, recovery, the ablation
+runner) and readers (:mod:`sweeplab.analysis`, the command line) import these names instead of
+typing the strings, so a record cannot be written under one spelling and read under another.
+The module imports nothing of sweeplab's, nor torch, Ray or Optuna: every process can afford it.
+
+Example:
+    >>> from sweeplab.studies import records
+    >>> records.SPEC, records.FailReason.DIVERGED.value
+    ('sweeplab_spec', 'diverged')
+    >>> record = records.AblationRecord(mode="loo", baseline="best", baseline_trial=7, seeds=3)
+    >>> records.AblationRecord.from_attr(record.to_attr()) == record
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# ---- study user attributes -----------------------------------------------------------------------
+#: The spec the study was last run with (JSON): all ``resume`` and ``report`` need.
+SPEC = "sweeplab_spec"
+#: The objective's metric name (``val_acc``...), for readers that have no spec.
+OBJECTIVE = "objective"
+#: An ablation study: the name of the study it ablates.
+PARENT = "sweeplab_parent"
+#: An ablation study: how it was planned (an :class:`AblationRecord` as a dict).
+ABLATION = "sweeplab_ablation"
+
+# ---- trial system attributes ---------------------------------------------------------------------
+#: Who runs the trial: ``{"host", "pid", "start"}`` of its driver process (recovery reads it).
+DRIVER = "sweeplab:driver"
+#: Optuna's own: the parameters ``enqueue_trial`` queued for a WAITING trial.
+FIXED_PARAMS = "fixed_params"
+
+# ---- trial user attributes: identity and lifecycle -----------------------------------------------
+#: The trial's training seed.
+SEED = "seed"
+#: How many times a worker death has re-run these parameters before this trial (0 first).
+ATTEMPT = "attempt"
+#: The number of the trial this one re-runs (after an interruption or a worker death).
+RETRY_OF = "retry_of"
+#: ``True`` on a trial a crash left RUNNING, stored FAIL by recovery.
+INTERRUPTED = "interrupted"
+#: Why a FAIL trial failed: a :class:`FailReason` value.
+FAIL_REASON = "fail_reason"
+#: A FAIL trial's message ("diverged at epoch 3 (train loss nan)", "TypeName: message").
+ERROR = "error"
+#: Where the trial runs, written at its first epoch: the worker's process id and node address.
+WORKER_PID = "worker_pid"
+NODE_IP = "node_ip"
+#: Epochs the trial trained.
+EPOCHS_RUN = "epochs_run"
+
+# ---- trial user attributes: results --------------------------------------------------------------
+#: Per-epoch metrics, one list each (index 0 = epoch 1).
+CURVE_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds")
+BEST_EPOCH = "best_epoch"
+TEST_ACC = "test_acc"
+#: Accuracy on the training split in eval mode with the weights ``test_acc`` used (the "train
+#: accuracy" of papers' tables); ``train_acc`` is measured while training.
+FINAL_TRAIN_ACC = "final_train_acc"
+SWEEPLAB_VERSION = "sweeplab_version"
+RUN_STARTED_AT = "run_started_at"
+RUN_FINISHED_AT = "run_finished_at"
+WALL_TIME_S = "wall_time_s"
+#: Facts of the finished run, copied from the trial's last report.
+FINAL_KEYS = (
+    BEST_EPOCH,
+    "best_value",
+    TEST_ACC,
+    "test_loss",
+    FINAL_TRAIN_ACC,
+    "stopped_early",
+    "device",
+    "torch_version",
+    SWEEPLAB_VERSION,
+    NODE_IP,
+    "node_id",
+    "pid",
+    RUN_STARTED_AT,
+    RUN_FINISHED_AT,
+    WALL_TIME_S,
+    "pack_id",
+    "pack_size",
+)
+
+# ---- trial user attributes: ablation studies -----------------------------------------------------
+#: The variant a trial trains (``baseline``, ``-dropout``, ``+lr+optimizer``...).
+VARIANT = "variant"
+#: Path trials: the number of components switched on, the one flipped, the variant it was flipped
+#: from, and the entries the flip changed (name -> new value, ``None`` for one dropped).
+STEP = "step"
+COMPONENT = "component"
+SOURCE = "source"
+CHANGE = "change"
+
+
+class FailReason(str, enum.Enum):
+    """Why a trial is FAIL (its :data:`FAIL_REASON`); the study goes on after every one."""
+
+    #: A crash left it RUNNING; its parameters and seed were queued to run again.
+    INTERRUPTED = "interrupted"
+    #: Its training loss stopped being finite.
+    DIVERGED = "diverged"
+    #: The trial raised; :data:`ERROR` says what.
+    ERROR = "error"
+    #: Its worker process died or was killed (retried up to ``[budget] retries`` times).
+    WORKER_DIED = "worker_died"
+    #: The device ran out of memory (the message carries a hint).
+    OUT_OF_MEMORY = "out_of_memory"
+
+
+#: The modes of ``sweeplab ablate``, each with what its variants are.
+ABLATION_MODES: dict[str, str] = {
+    "loo": "leave-one-out (each component reverted to its default)",
+    "add": "add-one-in (each component switched on alone, from the defaults)",
+    "path": "greedy ablation path from the defaults to the baseline (Fawcett & Hoos 2016)",
+    "grid": "full factorial over the named components",
+    "seeds": "seed variance (the baseline re-run once per seed)",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AblationRecord:
+    """How an ablation study was planned: its :data:`ABLATION` study attribute.
+
+    Attributes:
+        mode: one of :data:`ABLATION_MODES`.
+        baseline: what was asked for (``best``, ``default`` or a trial number as text).
+        baseline_trial: the parent trial it starts from; ``None`` for the defaults.
+        baseline_config: that configuration.
+        requested_components: the components asked for; ``None``: all of them.
+        components: the components ablated (the path: the ones it flips, in order).
+        unchanged: components asked for that the baseline already has off.
+        seeds: trials per variant.
+        seed_values: the training seeds, the same for every variant.
+        variants: the planned variants' names (the path: its first round's).
+        reference: the variant the others are compared with.
+    """
+
+    mode: str
+    baseline: str
+    baseline_trial: int | None = None
+    baseline_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    requested_components: list[str] | None = None
+    components: list[str] = dataclasses.field(default_factory=list)
+    unchanged: list[str] = dataclasses.field(default_factory=list)
+    seeds: int = 0
+    seed_values: list[int] = dataclasses.field(default_factory=list)
+    variants: list[str] = dataclasses.field(default_factory=list)
+    reference: str = "baseline"
+
+    def to_attr(self) -> dict[str, Any]:
+        """The JSON-ready dict stored under :data:`ABLATION`."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_attr(cls, value: Any) -> AblationRecord | None:
+        """Read a stored record; ``None`` when ``value`` is none (not an ablation study).
+
+        Keys this version does not know are ignored and missing ones take their defaults, so a
+        record written by another sweeplab version still reads.
+        """
+        if not isinstance(value, Mapping) or "mode" not in value:
+            return None
+        known = {f.name for f in dataclasses.fields(cls)}
+        fields = {k: v for k, v in value.items() if k in known}
+        fields.setdefault("baseline", "best")
+        return cls(**fields)

@@ -1,0 +1,223 @@
+"""The one module that touches Optuna's private storage API.
+
+Optuna's public API covers ``Study.optimize``; sweeplab drives studies by ask/tell from a Ray
+Tune searcher and writes many records per trial, which needs a trial's storage id, the RDB
+backend behind Optuna's caching wrapper, its models and scoped sessions. Every such use is here,
+each function the size of one idea, so an Optuna upgrade that moves them breaks one file, and
+``tests/test_storage.py`` pins each function against a real SQLite database.
+
+Everything else in sweeplab speaks of studies and trials (``optuna.Study``, ``optuna.Trial``,
+``FrozenTrial``) and calls these functions.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+Trial = optuna.Trial | FrozenTrial
+
+
+def backend_of(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
+    """The storage behind Optuna's caching wrapper (``optuna.storages.get_storage`` adds one
+    around every RDB storage), or ``storage`` itself."""
+    return getattr(storage, "_backend", storage)
+
+
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage a study was loaded from."""
+    return study._storage
+
+
+def study_id(study: optuna.Study) -> int:
+    """The study's id in its storage."""
+    return study._study_id
+
+
+def trial_id(trial: Trial) -> int:
+    """A trial's id in its storage (not its number, which counts within the study)."""
+    return trial._trial_id
+
+
+def engine_of(storage: optuna.storages.BaseStorage) -> Any:
+    """The SQLAlchemy engine of an RDB storage; ``None`` for other storages."""
+    return getattr(backend_of(storage), "engine", None)
+
+
+def _rdb(study: optuna.Study) -> optuna.storages.RDBStorage | None:
+    backend = backend_of(storage_of(study))
+    return backend if isinstance(backend, optuna.storages.RDBStorage) else None
+
+
+def write_user_attrs(study: optuna.Study, trial: Trial, attrs: Mapping[str, Any]) -> None:
+    """Write several user attributes of a trial in one transaction where the storage allows it.
+
+    A finished trial brings ~20 attributes (curves, facts), which Optuna's per-key path turns into
+    two statements each, all on the driver's event loop; here it is one read of the trial and its
+    attributes, then one batch of inserts.
+
+    Raises:
+        optuna.exceptions.UpdateFinishedTrialError: the trial has finished.
+    """
+    rdb = _rdb(study)
+    if rdb is None:
+        for key, value in attrs.items():
+            storage_of(study).set_trial_user_attr(trial_id(trial), key, value)
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(rdb.scoped_session, True) as session:
+        row = models.TrialModel.find_or_raise_by_id(trial_id(trial), session)
+        rdb.check_trial_is_updatable(trial_id(trial), row.state)
+        model = models.TrialUserAttributeModel
+        existing = {r.key: r for r in session.query(model).filter(model.trial_id == row.trial_id)}
+        for key, value in attrs.items():
+            text = json.dumps(value)
+            if key in existing:
+                existing[key].value_json = text
+            else:
+                session.add(model(trial_id=row.trial_id, key=key, value_json=text))
+
+
+def write_intermediate_values(
+    study: optuna.Study, trial: Trial, values: Mapping[int, float]
+) -> None:
+    """Write several epochs' objective values (``{step: value}``) in one transaction.
+
+    What ``Trial.report`` stores, one commit for a batch of epochs instead of one per epoch.
+    """
+    rdb = _rdb(study)
+    if rdb is None:
+        for step, value in values.items():
+            storage_of(study).set_trial_intermediate_value(trial_id(trial), step, value)
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    model = models.TrialIntermediateValueModel
+    with _create_scoped_session(rdb.scoped_session, True) as session:
+        row = models.TrialModel.find_or_raise_by_id(trial_id(trial), session)
+        rdb.check_trial_is_updatable(trial_id(trial), row.state)
+        existing = {
+            r.step: r
+            for r in session.query(model).filter(
+                model.trial_id == row.trial_id, model.step.in_(list(values))
+            )
+        }
+        for step, value in values.items():
+            stored, kind = model.intermediate_value_to_stored_repr(value)
+            if step in existing:
+                existing[step].intermediate_value = stored
+                existing[step].intermediate_value_type = kind
+            else:
+                session.add(
+                    model(
+                        trial_id=row.trial_id,
+                        step=step,
+                        intermediate_value=stored,
+                        intermediate_value_type=kind,
+                    )
+                )
+
+
+def count_by_state(study: optuna.Study) -> dict[TrialState, int]:
+    """Trials per state, every state present, in one ``COUNT ... GROUP BY`` where possible.
+
+    One statement, so the counts are one snapshot: counting state by state, a trial that another
+    driver finishes between two reads is counted in neither. Optuna's ``get_n_trials`` would also
+    load every unfinished trial (parameters, curves, attributes) once per state.
+    """
+    rdb = _rdb(study)
+    if rdb is None:
+        storage = storage_of(study)
+        return {state: storage.get_n_trials(study_id(study), state) for state in TrialState}
+    import sqlalchemy
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    counts = dict.fromkeys(TrialState, 0)
+    with _create_scoped_session(rdb.scoped_session) as session:
+        rows = (
+            session.query(models.TrialModel.state, sqlalchemy.func.count())
+            .filter(models.TrialModel.study_id == study_id(study))
+            .group_by(models.TrialModel.state)
+        )
+        for state, n in rows:
+            counts[state] = n
+    return counts
+
+
+def set_system_attr(study: optuna.Study, trial: Trial, key: str, value: Any) -> None:
+    """Set one system attribute of a trial."""
+    storage_of(study).set_trial_system_attr(trial_id(trial), key, value)
+
+
+def set_param(
+    study: optuna.Study,
+    trial: Trial,
+    name: str,
+    value: Any,
+    distribution: optuna.distributions.BaseDistribution,
+) -> None:
+    """Record a parameter value on a running trial, as ``suggest_*`` would, without sampling."""
+    internal = distribution.to_internal_repr(value)
+    storage_of(study).set_trial_param(trial_id(trial), name, internal, distribution)
+
+
+def set_state(study: optuna.Study, trial: Trial, state: TrialState) -> bool:
+    """Finish a trial with ``state`` and no value; ``False`` if it had finished already."""
+    return storage_of(study).set_trial_state_values(trial_id(trial), state=state)
+
+
+def record_heartbeat(study: optuna.Study, trial: Trial) -> None:
+    """Record that the trial's driver is alive now."""
+    storage_of(study).record_heartbeat(trial_id(trial))
+
+
+def reload(study: optuna.Study, trial: Trial) -> FrozenTrial:
+    """The trial as the storage has it now."""
+    return storage_of(study).get_trial(trial_id(trial))
+
+
+def trial_by_number(study: optuna.Study, number: int) -> FrozenTrial:
+    """The study's trial with that number."""
+    storage = storage_of(study)
+    return storage.get_trial(
+        storage.get_trial_id_from_study_id_trial_number(study_id(study), number)
+    )
+
+
+def stale_trials(study: optuna.Study, running: Collection[FrozenTrial]) -> set[int]:
+    """Numbers of the ``running`` trials whose heartbeat is older than the grace period."""
+    stale = set(storage_of(study)._get_stale_trial_ids(study_id(study)))
+    return {t.number for t in running if trial_id(t) in stale}
+
+
+def never_beat(study: optuna.Study, running: Collection[FrozenTrial], grace_s: float) -> set[int]:
+    """Numbers of the ``running`` trials that started over ``grace_s`` ago and never had a
+    heartbeat (Optuna's stale rule only covers trials that had one)."""
+    now = datetime.datetime.now()
+    grace = datetime.timedelta(seconds=grace_s)
+    old = {
+        trial_id(t): t.number
+        for t in running
+        if t.datetime_start and now - t.datetime_start > grace
+    }
+    rdb = _rdb(study)
+    if not old or rdb is None:
+        return set()
+    from optuna.storages._rdb import models
+
+    model = models.TrialHeartbeatModel
+    session = rdb.scoped_session()
+    try:
+        beating = {i for (i,) in session.query(model.trial_id).filter(model.trial_id.in_(old))}
+    finally:
+        session.close()
+    return {number for i, number in old.items() if i not in beating}
