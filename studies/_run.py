@@ -29,10 +29,10 @@ from sweeplab.studies._spec import StudySpec
 from sweeplab.studies._study import open_study
 from sweeplab.studies.asha import asha_rungs
 from sweeplab.studies.errors import DatasetMissing, UsageError
-from sweeplab.studies.storage import describe_storage, open_storage
+from sweeplab.studies.storage import absolute_url, describe_storage, open_storage
 
 if TYPE_CHECKING:  # the searcher imports Ray, which only a run should pay for
-    from sweeplab.studies._searcher import Proposer
+    from sweeplab.studies._tune.searcher import Proposer
 
 # Read by Ray Tune when the run starts. Our database is the record of the study, so Tune's
 # per-trial CSV/JSON/TensorBoard loggers are pure overhead; error results carry no objective.
@@ -236,8 +236,8 @@ def _tune(
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from sweeplab.studies._progress import ProgressView
-    from sweeplab.studies._searcher import StudySearcher
+    from sweeplab.studies._tune.progress import ProgressView
+    from sweeplab.studies._tune.searcher import StudySearcher
 
     pack = resolve_pack(spec)
     searcher = StudySearcher(
@@ -331,12 +331,13 @@ def make_trainable(spec: StudySpec, pack: int = 1) -> Any:
     Ray reserves ``[search.resources]`` for each trial as is: a fractional ``gpus`` (e.g. 0.25)
     lets four trials share one GPU; Ray schedules by these numbers and sets
     ``CUDA_VISIBLE_DEVICES`` for each trial. With ``pack`` above 1 a trial trains a pack of
-    Optuna trials (:func:`studies._packed_trial.run_pack`), judged by ASHA member by member.
+    Optuna trials (:func:`sweeplab.studies._tune.packed.run_pack`), judged by ASHA member by member.
     """
     from ray import tune
 
-    from sweeplab.studies._packed_trial import PackTemplate, absolute_storage_url, run_pack
-    from sweeplab.studies._trainable import TrialTemplate, run_trial
+    from sweeplab.studies._tune.packed import PackTemplate, run_pack
+    from sweeplab.studies._tune.trainable import run_trial
+    from sweeplab.studies._tune.worker import TrialTemplate
 
     resources = spec.search.resources
     rungs: frozenset[int] = frozenset()
@@ -360,7 +361,7 @@ def make_trainable(spec: StudySpec, pack: int = 1) -> Any:
             run_pack,
             template=PackTemplate(
                 trial=template,
-                storage_url=absolute_storage_url(spec.study.storage),
+                storage_url=absolute_url(spec.study.storage),
                 study_name=spec.study.name,
                 asha=asha if spec.search.scheduler == "asha" else None,
             ),

@@ -37,7 +37,7 @@ def _suggest_all(args: tuple[str, str, int, int, object]) -> int:
     """One driver: as many suggestions as it may, all drivers released at once by the barrier.
     Returns how many trials it started."""
     spec_path, url, n_trials, tries, barrier = args
-    from sweeplab.studies._searcher import StudySearcher
+    from sweeplab.studies._tune.searcher import StudySearcher
 
     spec = load_spec(spec_path).with_overrides(storage=url)
     study = open_study(spec, open_storage(url))

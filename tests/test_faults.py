@@ -21,7 +21,7 @@ from rich.console import Console
 from sweeplab import trainer
 from sweeplab.studies import load_spec, open_storage, open_study, records, run_study
 from sweeplab.studies._recovery import recover_interrupted
-from sweeplab.studies._trainable import OOM_HINT, classify_error
+from sweeplab.studies._tune.worker import OOM_HINT, classify_error
 
 
 def _quiet() -> Console:
@@ -232,7 +232,7 @@ def test_a_driver_blocked_by_a_dead_drivers_trials_frees_their_slots(tmp_path) -
     import socket
     import subprocess
 
-    from sweeplab.studies._searcher import StudySearcher
+    from sweeplab.studies._tune.searcher import StudySearcher
 
     spec = load_spec(tiny_spec(tmp_path, n_trials=2))
     study = open_study(spec, open_storage(spec.study.storage))
@@ -251,7 +251,7 @@ def test_a_driver_blocked_by_a_dead_drivers_trials_frees_their_slots(tmp_path) -
     )  # fmt: skip
     try:
         assert searcher.suggest("a") is None, "the budget is held by the two RUNNING trials"
-        searcher._last_recovery = -1e9  # as if a heartbeat interval had passed
+        searcher.budget._last_recovery = -1e9  # as if a heartbeat interval had passed
         assert searcher.suggest("b") is None  # recovers, then waits for the next call
         states = [t.state for t in study.get_trials(deepcopy=False)]
         assert states.count(TrialState.FAIL) == 2 and states.count(TrialState.WAITING) == 2

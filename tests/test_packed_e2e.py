@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from sweeplab.studies import SpecError, load_spec, run_study
-from sweeplab.studies._member_asha import MemberAsha
+from sweeplab.studies._tune.member_asha import MemberAsha
 from sweeplab.studies.asha import asha_rungs, asha_stops
 from sweeplab.studies.cli import main
 

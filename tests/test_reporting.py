@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 import ray.tune
 
-import sweeplab.studies._trainable as trainable
+import sweeplab.studies._tune.trainable as trainable
+from sweeplab.studies._tune.messages import EARLIER_EPOCHS
 from sweeplab.trainer import DataSettings, FitSettings, ModelSettings
 
 
@@ -33,7 +34,7 @@ def run(monkeypatch, *, epochs: int, rungs=frozenset(), interval: float | None =
 
 
 def epochs_of(report: dict) -> list[int]:
-    return [e["epoch"] for e in report.get(trainable.EARLIER_EPOCHS, [])] + [report["epoch"]]
+    return [e["epoch"] for e in report.get(EARLIER_EPOCHS, [])] + [report["epoch"]]
 
 
 def test_short_epochs_are_batched_but_every_epoch_arrives_once_in_order(monkeypatch) -> None:
@@ -45,7 +46,7 @@ def test_short_epochs_are_batched_but_every_epoch_arrives_once_in_order(monkeypa
     assert [e for r in reports for e in epochs_of(r)] == list(range(1, 41))
     assert reports[-1]["is_last"] and "wall_time_s" in reports[-1]
     assert all(r["pid"] == 1 for r in reports)
-    batch = reports[-1][trainable.EARLIER_EPOCHS]
+    batch = reports[-1][EARLIER_EPOCHS]
     assert [e["epoch"] for e in batch] == list(range(33, 40))
     assert all("val_acc" in e and "epoch_seconds" in e for e in batch)
 
@@ -53,7 +54,7 @@ def test_short_epochs_are_batched_but_every_epoch_arrives_once_in_order(monkeypa
 def test_with_no_interval_every_epoch_is_its_own_report(monkeypatch) -> None:
     reports = run(monkeypatch, epochs=5, interval=0.0)
     assert [r["epoch"] for r in reports] == [1, 2, 3, 4, 5]
-    assert not any(trainable.EARLIER_EPOCHS in r for r in reports)
+    assert not any(EARLIER_EPOCHS in r for r in reports)
 
 
 def test_epochs_before_a_failure_are_sent_before_the_error(monkeypatch) -> None:

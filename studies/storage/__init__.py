@@ -35,6 +35,7 @@ from sweeplab.studies.storage._lock import LOCK_SUFFIX, budget_lock, lock_path
 from sweeplab.studies.storage._open import (
     HEARTBEAT_GRACE_S,
     HEARTBEAT_INTERVAL_S,
+    absolute_url,
     describe_storage,
     load_study,
     mask_secrets,
@@ -61,6 +62,7 @@ __all__ = [
     "HEARTBEAT_GRACE_S",
     "HEARTBEAT_INTERVAL_S",
     "LOCK_SUFFIX",
+    "absolute_url",
     "budget_lock",
     "count_by_state",
     "describe_storage",

@@ -64,6 +64,23 @@ def storage_url(storage: str | optuna.storages.BaseStorage) -> str | None:
     return url if isinstance(url, str) else None
 
 
+def absolute_url(url: str) -> str:
+    """A SQLite URL with an absolute path (Ray workers run in their own working directory);
+    other URLs as they are.
+
+    Example:
+        >>> absolute_url("sqlite:///runs/a.db").startswith("sqlite:////")
+        True
+        >>> absolute_url("postgresql://u@h/d")
+        'postgresql://u@h/d'
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return url
+    path = Path(parsed.database).expanduser().resolve()
+    return parsed.set(database=str(path)).render_as_string(hide_password=False)
+
+
 def describe_storage(storage: str | optuna.storages.BaseStorage) -> str:
     """A password-free name of a storage: its URL where it has one, else its class.
 

@@ -1,26 +1,33 @@
 """The function Ray Tune runs for a pack: several Optuna trials in one Ray trial (search.pack).
 
-Members that :func:`trainer.pack_key` puts together train as one stacked model
-(:func:`trainer.fit_packed`); a member that packs with nobody trains alone through
-:func:`trainer.fit`, in the same worker. Every epoch, one ``ray.tune.report`` carries a
-``members`` list: one ordinary per-trial result each (the same keys as :func:`run_trial`
-reports, plus ``number``), and ``member_done`` on a member's final result. The searcher turns
-each into that Optuna trial's intermediate value, curve and final state, so the database sees
-ordinary trials. ASHA judges each member (:class:`~studies._member_asha.MemberAsha`); a stopped
-member leaves the stack and the others go on.
+Members that :func:`sweeplab.trainer.pack_key` puts together train as one stacked model
+(:func:`sweeplab.trainer.fit_packed`); a member that packs with nobody trains alone through
+:func:`sweeplab.trainer.fit`, in the same worker. Every epoch, one ``ray.tune.report`` carries
+:data:`~sweeplab.studies._tune.messages.MEMBERS`: one ordinary per-trial report each (the
+messages :func:`~sweeplab.studies._tune.trainable.run_trial` sends, plus the member's
+:data:`~messages.NUMBER`), and :data:`~messages.MEMBER_DONE` on a member's final one. The
+searcher turns each into that Optuna trial's intermediate value, curve and final state, so the
+database sees ordinary trials. ASHA judges each member
+(:class:`~sweeplab.studies._tune.member_asha.MemberAsha`); a stopped member leaves the stack and
+the others go on.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 from sweeplab import trainer
-from sweeplab.studies._trainable import TrialTemplate, classify_error, worker_facts
+from sweeplab.studies import records
+from sweeplab.studies._tune import messages
+from sweeplab.studies._tune.worker import (
+    TrialTemplate,
+    epoch_message,
+    failure_message,
+    worker_facts,
+)
 
 
 @dataclass(frozen=True)
@@ -49,45 +56,39 @@ def run_pack(config: dict[str, Any], template: PackTemplate) -> None:
     from ray import tune
 
     tmpl = template.trial
+    members = config[messages.MEMBERS]
     facts = {
         **worker_facts(tmpl.sweeplab_version),
         # Which pack trained the member (its first member's number) and how many it held.
-        "pack_id": int(config["members"][0]["number"]),
-        "pack_size": len(config["members"]),
+        "pack_id": int(members[0][messages.NUMBER]),
+        "pack_size": len(members),
     }
-    threads = max(1, math.floor(tmpl.cpus))
-    settings = dataclasses.replace(tmpl.fit, num_threads=threads)
-    members = config["members"]
-    numbers = [int(m["number"]) for m in members]
-    asha = _member_asha(template, numbers)
+    settings = tmpl.fit_settings()
+    asha = _member_asha(template, [int(m[messages.NUMBER]) for m in members])
 
     def result(member: dict, report: trainer.EpochReport, done: bool) -> dict:
-        metrics = {**report.metrics(), **facts, "number": member["number"]}
-        if report.is_last:
-            finished = time.time()
-            metrics.update(run_finished_at=finished, wall_time_s=finished - facts["run_started_at"])
+        out = {**epoch_message(report, facts), **facts, messages.NUMBER: member[messages.NUMBER]}
         if done:
-            metrics["member_done"] = True
-        return metrics
+            out[messages.MEMBER_DONE] = True
+        return out
 
     def failure(member: dict, error: Exception, epoch: int) -> dict:
-        reason, text = classify_error(error)
-        return {"number": member["number"], "error": text, "fail_reason": reason,
-                "epoch": epoch, "member_done": True, **facts}  # fmt: skip
+        return {**failure_message(error, epoch, facts), messages.NUMBER: member[messages.NUMBER],
+                messages.MEMBER_DONE: True}  # fmt: skip
 
     def stops(member: dict, report: trainer.EpochReport) -> bool:
         value = getattr(report, tmpl.fit.objective)
         return (
             not report.is_last
             and asha is not None
-            and asha.should_stop(int(member["number"]), report.epoch, value)
+            and asha.should_stop(int(member[messages.NUMBER]), report.epoch, value)
         )
 
     # ---- group the members: one stacked run per pack key, the rest alone ------------------------
     groups: dict[Any, list[int]] = defaultdict(list)
     solo: list[int] = []
     for i, member in enumerate(members):
-        key = trainer.pack_key(tmpl.model, member["params"])
+        key = trainer.pack_key(tmpl.model, member[messages.PARAMS])
         if key is None:
             solo.append(i)
         else:
@@ -95,7 +96,7 @@ def run_pack(config: dict[str, Any], template: PackTemplate) -> None:
 
     for indices in groups.values():
         # A member's run starts with its stack, not with the pack (stacks run one by one).
-        facts["run_started_at"] = time.time()
+        facts[records.RUN_STARTED_AT] = time.time()
         group = [members[i] for i in indices]
         last_epoch = {i: 0 for i in range(len(group))}
         done: set[int] = set()
@@ -115,24 +116,24 @@ def run_pack(config: dict[str, Any], template: PackTemplate) -> None:
                 out.append(result(group[i], report, done=report.is_last or stop))
                 if report.is_last or stop:
                     done.add(i)
-            tune.report({"members": out})
+            tune.report({messages.MEMBERS: out})
             return pruned
 
         try:
             trainer.fit_packed(
                 tmpl.data,
                 tmpl.model,
-                [m["params"] for m in group],
-                [int(m["seed"]) for m in group],
+                [m[messages.PARAMS] for m in group],
+                [int(m[messages.SEED]) for m in group],
                 settings,
                 on_epoch,
             )
         except Exception as e:  # the whole stack failed: every unfinished member fails with it
             left = [failure(group[i], e, last_epoch[i]) for i in range(len(group)) if i not in done]
-            tune.report({"members": left})
+            tune.report({messages.MEMBERS: left})
 
     for i in solo:
-        facts["run_started_at"] = time.time()
+        facts[records.RUN_STARTED_AT] = time.time()
         member = members[i]
         last = 0
 
@@ -140,17 +141,19 @@ def run_pack(config: dict[str, Any], template: PackTemplate) -> None:
             nonlocal last
             last = report.epoch
             stop = stops(member, report)
-            tune.report({"members": [result(member, report, done=report.is_last or stop)]})
+            tune.report({messages.MEMBERS: [result(member, report, done=report.is_last or stop)]})
             if stop:
                 raise _Pruned
 
-        solo_settings = dataclasses.replace(settings, seed=int(member["seed"]))
+        solo_settings = tmpl.fit_settings(seed=int(member[messages.SEED]))
         try:
-            trainer.fit(tmpl.data, tmpl.model, member["params"], solo_settings, on_solo_epoch)
+            trainer.fit(
+                tmpl.data, tmpl.model, member[messages.PARAMS], solo_settings, on_solo_epoch
+            )
         except _Pruned:
             pass
         except Exception as e:
-            tune.report({"members": [failure(member, e, last)]})
+            tune.report({messages.MEMBERS: [failure(member, e, last)]})
 
 
 def _member_asha(template: PackTemplate, numbers: list[int]) -> Any:
@@ -158,7 +161,7 @@ def _member_asha(template: PackTemplate, numbers: list[int]) -> Any:
         return None
     import optuna
 
-    from sweeplab.studies._member_asha import MemberAsha
+    from sweeplab.studies._tune.member_asha import MemberAsha
     from sweeplab.studies.storage import open_storage
 
     try:
@@ -176,16 +179,3 @@ def _member_asha(template: PackTemplate, numbers: list[int]) -> Any:
         maximize=template.trial.fit.direction == "maximize",
         pack=numbers,
     )
-
-
-def absolute_storage_url(url: str) -> str:
-    """A SQLite URL with an absolute path: Ray workers run in their own working directory."""
-    import sqlalchemy
-
-    parsed = sqlalchemy.engine.make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return url
-    from pathlib import Path
-
-    path = Path(parsed.database).expanduser().resolve()
-    return parsed.set(database=str(path)).render_as_string(hide_password=False)

@@ -1,0 +1,63 @@
+"""Each running trial's epochs as its reports arrive: the learning curve a finished trial keeps.
+
+A report carries the latest epoch and, when the worker batched short epochs, the earlier ones
+not sent yet (:data:`~sweeplab.studies._tune.messages.EARLIER_EPOCHS`). Ray Tune hands a trial's
+last report to ``on_trial_complete`` only when the scheduler stopped it, and to both callbacks
+when it finished, so an epoch can arrive twice: each is taken once, in order.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from sweeplab.studies import records
+from sweeplab.studies._tune import messages
+
+
+class Curves:
+    """Per-trial curves (one list per :data:`~sweeplab.studies.records.CURVE_KEYS` metric).
+
+    Args:
+        objective: the metric whose per-epoch values become Optuna's intermediate values.
+
+    Example:
+        >>> curves = Curves("val_acc")
+        >>> report = {"epoch": 2, "val_acc": 0.9, "earlier_epochs": [{"epoch": 1, "val_acc": 0.8}]}
+        >>> curves.add("t1", report)
+        [(1, 0.8), (2, 0.9)]
+        >>> curves.add("t1", report)  # delivered again: nothing new
+        []
+        >>> attrs = curves.pop("t1")
+        >>> attrs["val_acc"], attrs["epochs_run"]
+        ([0.8, 0.9], 2)
+    """
+
+    def __init__(self, objective: str) -> None:
+        self.objective = objective
+        self._curves: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+
+    def epochs(self, key: str) -> int:
+        """Epochs recorded for the trial so far."""
+        return len(self._curves[key]["val_acc"]) if key in self._curves else 0
+
+    def add(self, key: str, report: Mapping[str, Any]) -> list[tuple[int, float | None]]:
+        """Take a report's new epochs; return each one's objective value as reported."""
+        curve = self._curves[key]
+        new: list[tuple[int, float | None]] = []
+        for epoch_report in (*report.get(messages.EARLIER_EPOCHS, ()), report):
+            epoch = int(epoch_report[messages.EPOCH])
+            if epoch <= len(curve["val_acc"]):
+                continue
+            for name in records.CURVE_KEYS:
+                curve[name].append(epoch_report.get(name))
+            new.append((epoch, epoch_report.get(self.objective)))
+        return new
+
+    def pop(self, key: str) -> dict[str, Any]:
+        """The trial's curves as user attributes (and :data:`~records.EPOCHS_RUN`); forgotten."""
+        curve = self._curves.pop(key, {})
+        attrs: dict[str, Any] = {name: list(values) for name, values in curve.items()}
+        attrs[records.EPOCHS_RUN] = len(curve.get("val_acc", []))
+        return attrs

@@ -1,0 +1,110 @@
+"""What both trainables share in a Ray worker: the study's template, the worker's facts, the
+fit settings of one trial, and how an epoch or a failure becomes a report.
+
+:func:`~sweeplab.studies._tune.trainable.run_trial` trains one trial per Ray trial and
+:func:`~sweeplab.studies._tune.packed.run_pack` several; both set up the same way and speak the
+same messages (:mod:`sweeplab.studies._tune.messages`), so the searcher reads them alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sweeplab import trainer
+from sweeplab.studies import records
+from sweeplab.studies._tune import messages
+
+
+@dataclass(frozen=True)
+class TrialTemplate:
+    """What every trial of a study shares; shipped once to the workers."""
+
+    data: trainer.DataSettings
+    model: trainer.ModelSettings
+    fit: trainer.FitSettings
+    cpus: float
+    sweeplab_version: str
+    # Epochs at which the scheduler judges a trial (ASHA's rungs); each is reported at once.
+    rungs: frozenset[int] = frozenset()
+
+    def fit_settings(self, seed: int | None = None) -> trainer.FitSettings:
+        """The fit settings of one trial in this worker: its seed, and as many torch threads as
+        CPUs reserved, so concurrent trials do not oversubscribe the cores."""
+        threads = max(1, math.floor(self.cpus))
+        settings = dataclasses.replace(self.fit, num_threads=threads)
+        return settings if seed is None else dataclasses.replace(settings, seed=seed)
+
+
+def worker_facts(sweeplab_version: str) -> dict[str, Any]:
+    """What every report of a trial run in this worker carries: when it started, the versions,
+    and where it ran (node and process, so a fault or an overhead can be traced to a worker)."""
+    import ray
+    import torch
+
+    return {
+        records.RUN_STARTED_AT: time.time(),
+        "torch_version": torch.__version__,
+        records.SWEEPLAB_VERSION: sweeplab_version,
+        messages.NODE_IP: ray.util.get_node_ip_address(),
+        "node_id": ray.get_runtime_context().get_node_id(),
+        messages.PID: os.getpid(),
+    }
+
+
+def epoch_message(report: trainer.EpochReport, facts: dict[str, Any]) -> dict[str, Any]:
+    """An epoch's metrics as sent to the driver; the last one also says when the run finished."""
+    metrics = report.metrics()
+    if report.is_last:
+        finished = time.time()
+        metrics[records.RUN_FINISHED_AT] = finished
+        metrics[records.WALL_TIME_S] = finished - facts[records.RUN_STARTED_AT]
+    return metrics
+
+
+OOM_HINT = (
+    "hint: lower batch_size or the model width, or give each trial more GPU "
+    "([search.resources] gpus)"
+)
+
+
+def classify_error(error: BaseException) -> tuple[str, str]:
+    """The ``fail_reason`` and the message a failed trial is stored with.
+
+    Each one is a FAIL that the study goes on from:
+
+    - ``"diverged"``: the training loss stopped being finite ("diverged at epoch k (...)").
+    - ``"out_of_memory"``: CUDA (or any torch device) ran out of memory; the message carries a
+      hint, since a smaller batch or model usually fits.
+    - ``"error"``: anything else the trial raised, as ``"TypeName: message"``.
+
+    Example:
+        >>> classify_error(ValueError("bad shape"))
+        ('error', 'ValueError: bad shape')
+    """
+    import torch
+
+    if isinstance(error, trainer.Diverged):
+        return records.FailReason.DIVERGED.value, str(error)
+    text = f"{type(error).__name__}: {error}"
+    # torch.OutOfMemoryError covers CUDA; older or other backends raise a RuntimeError that
+    # says so in words.
+    if isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower():
+        return records.FailReason.OUT_OF_MEMORY.value, f"{text} ({OOM_HINT})"
+    return records.FailReason.ERROR.value, text
+
+
+def failure_message(error: BaseException, last_epoch: int, facts: dict[str, Any]) -> dict[str, Any]:
+    """The report of a trial that failed: its message, its reason and the epoch it reached."""
+    fail_reason, message = classify_error(error)
+    epoch = error.epoch if isinstance(error, trainer.Diverged) else last_epoch
+    return {
+        messages.ERROR: message,
+        messages.FAIL_REASON: fail_reason,
+        messages.EPOCH: epoch,
+        **facts,
+    }
