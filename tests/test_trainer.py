@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import doctest
+import importlib
 import itertools
 import math
 import pickle
@@ -37,7 +39,7 @@ from sweeplab.trainer import (
     resolve_params,
 )
 from sweeplab.trainer._augment import Augmenter, crop, flip, mixup, noise, pad
-from sweeplab.trainer._fit import is_better
+from sweeplab.trainer._epochs import is_better
 from sweeplab.trainer._init import apply_init
 from sweeplab.trainer._optim import build_optimizer, lr_factor
 
@@ -526,3 +528,9 @@ def test_compile_runs_the_network_through_torch_compile():
     result = fit(data, model, {"optimizer": "adam", "lr": 3e-3}, settings)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0
     assert result.history[-1].val_acc > 0.5 and result.test_acc is not None
+
+
+@pytest.mark.parametrize("module", ["sweeplab.trainer._epochs"])
+def test_doctests_pass(module):
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0

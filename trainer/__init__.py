@@ -35,8 +35,9 @@ from sweeplab.trainer._catalog import (
     resolve_params,
 )
 from sweeplab.trainer._data import Dataset, check_dataset, corrupt_dataset, load_dataset
+from sweeplab.trainer._epochs import EpochReport, FitResult
 from sweeplab.trainer._errors import DataError, DatasetNotFound, Diverged, TrainingError
-from sweeplab.trainer._fit import EpochReport, FitResult, fit
+from sweeplab.trainer._fit import fit
 from sweeplab.trainer._models import build_model
 from sweeplab.trainer._packed import fit_packed, pack_key
 from sweeplab.trainer._settings import (
