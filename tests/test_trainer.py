@@ -508,12 +508,38 @@ def test_mnist_subset_loads_and_trains():
 def test_import_has_no_side_effects():
     code = (
         "import sys, torch; torch.set_num_threads(1); from sweeplab import trainer; "
+        "[getattr(trainer, name) for name in trainer.__all__]; "  # imports every module
         "assert torch.get_num_threads() == 1; "
         "assert 'torchvision' not in sys.modules; "
         "assert trainer._data._load_cached.cache_info().currsize == 0; "
         "assert set(trainer.__all__) <= set(dir(trainer))"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_the_catalog_settings_and_errors_import_no_torch():
+    # The spec validator and `sweeplab --help` read these; torch costs seconds to import.
+    code = (
+        "import sys; "
+        "from sweeplab.trainer import HYPERPARAMETERS, DATASETS, MODELS, DataSettings, "
+        "FitSettings, resolve_params, DataError; "
+        "assert 'torch' not in sys.modules, 'the torch-free face imported torch'; "
+        "from sweeplab import trainer; "
+        "missing = [n for n in trainer.__all__ if getattr(trainer, n, None) is None]; "
+        "assert not missing, missing; "
+        "assert sorted(set(trainer.__all__) - set(dir(trainer))) == []; "
+        "assert 'torch' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_the_face_serves_each_name_from_its_home_and_no_unknown_name():
+    import sweeplab.trainer as face
+    import sweeplab.trainer._fit
+
+    assert face.fit is sweeplab.trainer._fit.fit
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        face.no_such_name  # noqa: B018
 
 
 @pytest.mark.slow
@@ -530,7 +556,7 @@ def test_compile_runs_the_network_through_torch_compile():
     assert result.history[-1].val_acc > 0.5 and result.test_acc is not None
 
 
-@pytest.mark.parametrize("module", ["sweeplab.trainer._epochs"])
+@pytest.mark.parametrize("module", ["sweeplab.trainer", "sweeplab.trainer._epochs"])
 def test_doctests_pass(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.failed == 0 and result.attempted > 0
