@@ -62,7 +62,8 @@ from sweeplab.trainer._settings import (
     ModelSettings,
 )
 
-# Public name -> the module that defines it; these import torch, so each waits for first use.
+# Public name -> the module that defines it, imported when the name is first used (they train,
+# or come with what trains, and all but _epochs import torch).
 _HOMES = {
     "Dataset": "sweeplab.trainer._data",
     "EpochReport": "sweeplab.trainer._epochs",
