@@ -3,7 +3,8 @@
 :func:`fit_packed` is :func:`~trainer.fit` for a pack of members (HFTA, Wang et al., MLSys
 2021): the same loop — data, network, optimizer, then per epoch train, evaluate, track each
 member's best epoch, decide who stops, report — with every tensor carrying a member axis (see
-:mod:`trainer._packed_net`). Each member reports ordinary :class:`~trainer.EpochReport` objects.
+:mod:`trainer._packed_net`). Each member reports ordinary :class:`~trainer.EpochReport` objects,
+from its own :class:`~trainer._epochs.EpochTracker`, the bookkeeping ``fit`` keeps for its run.
 
 What members may differ in and what they must share is explicit (:func:`pack_key`):
 
@@ -272,6 +273,7 @@ def fit_packed(
         # ---- members that finish now are measured on the test split (best weights) -----------
         final = _final_metrics(params, best, finishing, alive, activation, ds) if finishing else {}
         seconds = time.perf_counter() - epoch_started
+        # One report per live member, in stack order; a diverged member's is its Diverged.
         reports: dict[int, EpochReport | Diverged] = {}
         for row, m in enumerate(alive):
             if m in diverged:
