@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import doctest
+import importlib
 import itertools
 import math
 import pickle
@@ -37,7 +39,7 @@ from sweeplab.trainer import (
     resolve_params,
 )
 from sweeplab.trainer._augment import Augmenter, crop, flip, mixup, noise, pad
-from sweeplab.trainer._fit import is_better
+from sweeplab.trainer._epochs import is_better
 from sweeplab.trainer._init import apply_init
 from sweeplab.trainer._optim import build_optimizer, lr_factor
 
@@ -506,12 +508,38 @@ def test_mnist_subset_loads_and_trains():
 def test_import_has_no_side_effects():
     code = (
         "import sys, torch; torch.set_num_threads(1); from sweeplab import trainer; "
+        "[getattr(trainer, name) for name in trainer.__all__]; "  # imports every module
         "assert torch.get_num_threads() == 1; "
         "assert 'torchvision' not in sys.modules; "
         "assert trainer._data._load_cached.cache_info().currsize == 0; "
         "assert set(trainer.__all__) <= set(dir(trainer))"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_the_catalog_settings_and_errors_import_no_torch():
+    # The spec validator and `sweeplab --help` read these; torch costs seconds to import.
+    code = (
+        "import sys; "
+        "from sweeplab.trainer import HYPERPARAMETERS, DATASETS, MODELS, DataSettings, "
+        "FitSettings, resolve_params, DataError; "
+        "assert 'torch' not in sys.modules, 'the torch-free face imported torch'; "
+        "from sweeplab import trainer; "
+        "missing = [n for n in trainer.__all__ if getattr(trainer, n, None) is None]; "
+        "assert not missing, missing; "
+        "assert sorted(set(trainer.__all__) - set(dir(trainer))) == []; "
+        "assert 'torch' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_the_face_serves_each_name_from_its_home_and_no_unknown_name():
+    import sweeplab.trainer as face
+    import sweeplab.trainer._fit
+
+    assert face.fit is sweeplab.trainer._fit.fit
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        face.no_such_name  # noqa: B018
 
 
 @pytest.mark.slow
@@ -526,3 +554,28 @@ def test_compile_runs_the_network_through_torch_compile():
     result = fit(data, model, {"optimizer": "adam", "lr": 3e-3}, settings)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0
     assert result.history[-1].val_acc > 0.5 and result.test_acc is not None
+
+
+def test_trainer_modules_share_only_public_names_and_import_no_other_layer():
+    # A module's `_name` is its own business; the trainer knows nothing of specs, search or analysis.
+    import ast
+
+    others = ("sweeplab.studies", "sweeplab.searchspace", "sweeplab.analysis")
+    found = []
+    for path in sorted((Path(__file__).parents[1] / "trainer").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                targets = [f"{node.module}.{a.name}" for a in node.names]
+                found += [(path.name, t) for t in targets if t.rpartition(".")[2].startswith("_")]
+            else:
+                continue
+            found += [(path.name, t) for t in targets if t.startswith(others)]
+    assert not found
+
+
+@pytest.mark.parametrize("module", ["sweeplab.trainer", "sweeplab.trainer._epochs"])
+def test_doctests_pass(module):
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0

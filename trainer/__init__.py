@@ -5,6 +5,11 @@ The trainer knows nothing of specs, Optuna or Ray. ``studies`` builds the typed 
 :func:`fit` a trial's sampled hyperparameters (names from :data:`HYPERPARAMETERS`; the rest take
 their defaults), and forwards each :class:`EpochReport` to Ray Tune from ``on_epoch``.
 
+The catalog, the settings and the errors are imported with this module and need no torch, so
+the spec validator and ``sweeplab --help`` / ``sweeplab init`` read :data:`HYPERPARAMETERS`
+without paying for it; the names that train (:func:`fit`, :func:`fit_packed`, the data and the
+models) are imported on first use (PEP 562).
+
 Example:
     Train an MLP on scikit-learn's bundled digits for three epochs (no files needed)::
 
@@ -18,8 +23,20 @@ Example:
             on_epoch=lambda r: print(r.epoch, f"{r.val_acc:.3f}"),
         )
         print(result.best_epoch, result.test_acc)
+
+    Reading the catalog imports no torch:
+
+    >>> from sweeplab.trainer import HYPERPARAMETERS
+    >>> HYPERPARAMETERS["lr"].kind, HYPERPARAMETERS["lr"].default
+    ('float', 0.001)
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Torch-free: imported with the face.
 from sweeplab.trainer._catalog import (
     ACTIVATIONS,
     AUGMENTATIONS,
@@ -34,11 +51,7 @@ from sweeplab.trainer._catalog import (
     Kind,
     resolve_params,
 )
-from sweeplab.trainer._data import Dataset, check_dataset, corrupt_dataset, load_dataset
 from sweeplab.trainer._errors import DataError, DatasetNotFound, Diverged, TrainingError
-from sweeplab.trainer._fit import EpochReport, FitResult, fit
-from sweeplab.trainer._models import build_model
-from sweeplab.trainer._packed import fit_packed, pack_key
 from sweeplab.trainer._settings import (
     DATASETS,
     METRICS,
@@ -48,6 +61,21 @@ from sweeplab.trainer._settings import (
     FitSettings,
     ModelSettings,
 )
+
+# Public name -> the module that defines it, imported when the name is first used (they train,
+# or come with what trains, and all but _epochs import torch).
+_HOMES = {
+    "Dataset": "sweeplab.trainer._data",
+    "EpochReport": "sweeplab.trainer._epochs",
+    "FitResult": "sweeplab.trainer._epochs",
+    "build_model": "sweeplab.trainer._models",
+    "check_dataset": "sweeplab.trainer._data",
+    "corrupt_dataset": "sweeplab.trainer._data",
+    "fit": "sweeplab.trainer._fit",
+    "fit_packed": "sweeplab.trainer._packed",
+    "load_dataset": "sweeplab.trainer._data",
+    "pack_key": "sweeplab.trainer._packed",
+}
 
 __all__ = [
     "ACTIVATIONS",
@@ -84,3 +112,13 @@ __all__ = [
     "pack_key",
     "resolve_params",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'sweeplab.trainer' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -4,6 +4,10 @@ This catalog is data, not code: the spec validator checks every ``[space.*]`` en
 (unknown name, wrong kind, a choice the trainer cannot build, a bound outside the legal range), and
 the training loop fills every hyperparameter a trial did not sample with the default given here.
 Widening the toolbox means adding a row here and the code that reads it in the trainer.
+
+Torch-free, and it must stay so: :mod:`sweeplab.trainer` imports it eagerly, and the spec
+validator, ``sweeplab --help`` and ``sweeplab init`` read it without importing torch
+(``tests/test_trainer.py`` checks). It imports nothing from the rest of the trainer.
 """
 
 from __future__ import annotations

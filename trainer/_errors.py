@@ -1,4 +1,8 @@
-"""The trainer's domain exceptions: one family for data, one for training."""
+"""The trainer's domain exceptions: one family for data, one for training.
+
+Torch-free, and it must stay so: :mod:`sweeplab.trainer` imports it eagerly, so that callers can
+catch these without importing torch (``tests/test_trainer.py`` checks).
+"""
 
 from __future__ import annotations
 

@@ -2,17 +2,17 @@
 
 The layout follows airbench (Jordan, 2024): settings, data, network, optimizer, then the epoch
 loop — train, evaluate, track the best epoch, decide whether to stop, report. Everything the loop
-touches per step stays on the device; the host reads numbers back once per epoch.
+touches per step stays on the device; the host reads numbers back once per epoch. The best epoch,
+the stop decision and the reports are :class:`~trainer._epochs.EpochTracker`'s, the bookkeeping
+:func:`~trainer.fit_packed` keeps for each member of a pack.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,6 +22,7 @@ from torch import nn
 from sweeplab.trainer._augment import Augmenter
 from sweeplab.trainer._catalog import resolve_params
 from sweeplab.trainer._data import corrupt_dataset, load_dataset
+from sweeplab.trainer._epochs import EpochReport, EpochTracker, FitResult, batch_starts, fit_result
 from sweeplab.trainer._errors import Diverged
 from sweeplab.trainer._models import build_model
 from sweeplab.trainer._optim import LrSchedule, build_optimizer
@@ -30,87 +31,6 @@ from sweeplab.trainer._settings import DataSettings, FitSettings, ModelSettings
 
 # Examples per forward pass when evaluating; no gradients are kept, so this can be large.
 EVAL_BATCH_SIZE = 1024
-
-
-@dataclass(frozen=True, kw_only=True)
-class EpochReport:
-    """What one epoch produced, as handed to ``on_epoch`` and kept in :attr:`FitResult.history`.
-
-    Attributes:
-        epoch: 1-based epoch number.
-        train_loss: mean training loss over the epoch's batches as trained (augmented, with label
-            smoothing; mixup-weighted), per example; without the ``l1`` penalty term, so runs
-            with and without it compare.
-        train_acc: share of training examples classified correctly during the epoch (mixup:
-            ``lam``-weighted over both label sets).
-        val_loss: mean cross entropy on the validation split (no smoothing), eval mode.
-        val_acc: accuracy on the validation split.
-        lr: learning rate of the epoch's first step (of the first parameter group; warm-up and
-            one-cycle change it within the epoch).
-        epoch_seconds: wall time of the epoch, training and evaluation.
-        is_last: ``True`` on the final epoch, whether the budget ran out or early stopping fired.
-        best_epoch: epoch with the best objective so far (earliest on ties).
-        best_value: the objective at ``best_epoch``.
-        stopped_early: ``True`` on the last report when early stopping ended the run.
-        test_loss: cross entropy on the test split; only on the last report, else ``None``.
-        test_acc: accuracy on the test split; only on the last report, else ``None``. Both are
-            computed on the best epoch's weights when ``restore_best_weights``, else the final ones.
-        final_train_acc: accuracy on the whole training split in eval mode (no dropout, no
-            augmentation), with the weights ``test_acc`` used; only on the last report. This is
-            the "train accuracy" of papers' tables: ``train_acc`` is measured while training, so
-            dropout and augmentation pull it below the model's real fit to its training data.
-
-    Example:
-        >>> report = EpochReport(epoch=1, train_loss=0.5, train_acc=0.8, val_loss=0.4,
-        ...                      val_acc=0.9, lr=1e-3, epoch_seconds=0.1, is_last=False,
-        ...                      best_epoch=1, best_value=0.9, stopped_early=False)
-        >>> report.metrics()["val_acc"]
-        0.9
-    """
-
-    epoch: int
-    train_loss: float
-    train_acc: float
-    val_loss: float
-    val_acc: float
-    lr: float
-    epoch_seconds: float
-    is_last: bool
-    best_epoch: int
-    best_value: float
-    stopped_early: bool
-    test_loss: float | None = None
-    test_acc: float | None = None
-    final_train_acc: float | None = None
-
-    def metrics(self) -> dict[str, float | int | bool | None]:
-        """All fields as a flat dict keyed by field name (what ``ray.tune.report`` takes)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-
-@dataclass(frozen=True, kw_only=True)
-class FitResult:
-    """The outcome of :func:`fit`.
-
-    Attributes:
-        history: one report per epoch run, in order.
-        epochs_run: ``len(history)``.
-        best_epoch: epoch with the best objective (1-based).
-        best_value: the objective at ``best_epoch``.
-        test_acc: test accuracy (best-epoch weights when ``restore_best_weights``).
-        test_loss: test cross entropy, same weights.
-        device: the device trained on, e.g. ``"cpu"`` or ``"cuda:0"``.
-        wall_time_s: wall time of the whole run, data loading included.
-    """
-
-    history: tuple[EpochReport, ...]
-    epochs_run: int
-    best_epoch: int
-    best_value: float
-    test_acc: float
-    test_loss: float
-    device: str
-    wall_time_s: float
 
 
 def fit(
@@ -161,15 +81,12 @@ def fit(
         if settings.num_threads is not None:
             torch.set_num_threads(settings.num_threads)
         torch.manual_seed(settings.seed)  # init and dropout; shuffling and augmentation below
-        stopping = settings.early_stopping
-        maximize = settings.direction == "maximize"
 
         # ---- data ------------------------------------------------------------------------------
         # The cached dataset is shared by every trial of this process; corruption makes a copy.
         ds = corrupt_dataset(load_dataset(data, device), hp, seed=data.split_seed)
         n_train, batch_size = len(ds.train_y), int(hp["batch_size"])
-        # A trailing batch of one example would make BatchNorm's batch variance undefined.
-        starts = [s for s in range(0, n_train, batch_size) if s == 0 or n_train - s >= 2]
+        starts = batch_starts(n_train, batch_size)
         augment = Augmenter.from_params(
             hp, seed=settings.seed, device=device, mean=ds.pixel_mean, std=ds.pixel_std
         )
@@ -197,8 +114,7 @@ def fit(
 
         # ---- training --------------------------------------------------------------------------
         history: list[EpochReport] = []
-        best_epoch, best_value = 0, math.nan
-        reference, since_reference = math.nan, 0  # early stopping's last "real" improvement
+        tracker = EpochTracker(settings)  # the best epoch and the early-stopping rule
         for epoch in range(1, settings.max_epochs + 1):
             epoch_started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
@@ -244,49 +160,27 @@ def fit(
 
             # ---- evaluation and the best epoch -------------------------------------------------
             val_loss, val_acc = evaluate(net, ds.val_x, ds.val_y, autocast)
-            value = {
-                "val_acc": val_acc,
-                "val_loss": val_loss,
-                "train_acc": train_acc,
-                "train_loss": train_loss,
-            }[settings.objective]
-            if epoch == 1 or is_better(value, best_value, maximize):
-                best_epoch, best_value = epoch, value
-                if stopping.restore_best_weights:
-                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            schedule.after_epoch(improved=best_epoch == epoch)
-            # Patience counts from the last improvement of at least min_delta, which need not be
-            # the best epoch: a run creeping up by less than min_delta per epoch should stop.
-            if epoch == 1 or is_better(value, reference, maximize, stopping.min_delta):
-                reference, since_reference = value, 0
-            else:
-                since_reference += 1
-
-            # ---- stop or go on; the last epoch also measures the test split --------------------
-            # patience=0 stops at the first epoch without improvement, as patience=1 does.
-            patience = stopping.patience
-            out_of_patience = patience is not None and since_reference >= max(patience, 1)
-            stopped_early = out_of_patience and epoch < settings.max_epochs
-            is_last = stopped_early or epoch == settings.max_epochs
-            test_loss = test_acc = final_train_acc = None
-            if is_last:
-                if best_state is not None and best_epoch != epoch:
-                    net.load_state_dict(best_state)
-                test_loss, test_acc = evaluate(net, ds.test_x, ds.test_y, autocast)
-                _, final_train_acc = evaluate(net, ds.train_x, ds.train_y, autocast)
-
-            report = EpochReport(
-                epoch=epoch,
+            tracker.record(
+                epoch,
                 train_loss=train_loss,
                 train_acc=train_acc,
                 val_loss=val_loss,
                 val_acc=val_acc,
+            )
+            if tracker.improved and settings.early_stopping.restore_best_weights:
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            schedule.after_epoch(improved=tracker.improved)
+
+            # ---- stop or go on; the last epoch also measures the test split --------------------
+            test_loss = test_acc = final_train_acc = None
+            if tracker.is_last:
+                if best_state is not None and tracker.best_epoch != epoch:
+                    net.load_state_dict(best_state)
+                test_loss, test_acc = evaluate(net, ds.test_x, ds.test_y, autocast)
+                _, final_train_acc = evaluate(net, ds.train_x, ds.train_y, autocast)
+            report = tracker.report(
                 lr=lr,
                 epoch_seconds=time.perf_counter() - epoch_started,
-                is_last=is_last,
-                best_epoch=best_epoch,
-                best_value=best_value,
-                stopped_early=stopped_early,
                 test_loss=test_loss,
                 test_acc=test_acc,
                 final_train_acc=final_train_acc,
@@ -294,20 +188,9 @@ def fit(
             history.append(report)
             if on_epoch is not None:
                 on_epoch(report)
-            if is_last:
+            if report.is_last:
                 break
-
-        last = history[-1]
-        return FitResult(
-            history=tuple(history),
-            epochs_run=len(history),
-            best_epoch=best_epoch,
-            best_value=best_value,
-            test_acc=last.test_acc,
-            test_loss=last.test_loss,
-            device=str(device),
-            wall_time_s=time.perf_counter() - started,
-        )
+        return fit_result(history, device=str(device), started=started)
     finally:
         # Ray reuses worker processes: a trial that ends, fails or is stopped must not leave its
         # network, optimizer state, autograd graph and best-weights copy holding GPU memory for
@@ -339,18 +222,6 @@ def evaluate(
             loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
             correct += (logits.argmax(dim=1) == yb).sum()
     return (loss_sum / len(y)).item(), (correct / len(y)).item()
-
-
-def is_better(value: float, reference: float, maximize: bool, min_delta: float = 0.0) -> bool:
-    """Whether ``value`` beats ``reference`` by more than ``min_delta`` in the given direction.
-
-    A ``nan`` never beats anything and anything finite beats a ``nan`` reference.
-    """
-    if math.isnan(value):
-        return False
-    if math.isnan(reference):
-        return True
-    return value > reference + min_delta if maximize else value < reference - min_delta
 
 
 def resolve_device(device: str) -> torch.device:

@@ -3,7 +3,8 @@
 :func:`fit_packed` is :func:`~trainer.fit` for a pack of members (HFTA, Wang et al., MLSys
 2021): the same loop — data, network, optimizer, then per epoch train, evaluate, track each
 member's best epoch, decide who stops, report — with every tensor carrying a member axis (see
-:mod:`trainer._packed_net`). Each member reports ordinary :class:`~trainer.EpochReport` objects.
+:mod:`trainer._packed_net`). Each member reports ordinary :class:`~trainer.EpochReport` objects,
+from its own :class:`~trainer._epochs.EpochTracker`, the bookkeeping ``fit`` keeps for its run.
 
 What members may differ in and what they must share is explicit (:func:`pack_key`):
 
@@ -29,7 +30,6 @@ whole pack's epoch.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -39,9 +39,10 @@ import torch
 
 from sweeplab.trainer._augment import Augmenter
 from sweeplab.trainer._catalog import HYPERPARAMETERS, resolve_params
-from sweeplab.trainer._data import corrupt_dataset, load_dataset
+from sweeplab.trainer._data import Dataset, corrupt_dataset, load_dataset
+from sweeplab.trainer._epochs import EpochReport, EpochTracker, FitResult, batch_starts, fit_result
 from sweeplab.trainer._errors import Diverged
-from sweeplab.trainer._fit import EVAL_BATCH_SIZE, EpochReport, FitResult, is_better, resolve_device
+from sweeplab.trainer._fit import EVAL_BATCH_SIZE, resolve_device
 from sweeplab.trainer._layers import make_activation
 from sweeplab.trainer._models import build_model
 from sweeplab.trainer._optim import LrSchedule, decay_is_decoupled
@@ -168,13 +169,11 @@ def fit_packed(
     device = resolve_device(settings.device)
     if settings.num_threads is not None:
         torch.set_num_threads(settings.num_threads)
-    stopping = settings.early_stopping
-    maximize = settings.direction == "maximize"
 
     # ---- data (one stream for the whole pack) ----------------------------------------------------
     ds = corrupt_dataset(load_dataset(data, device), shared, seed=data.split_seed)
     n_train, batch_size = len(ds.train_y), int(shared["batch_size"])
-    starts = [s for s in range(0, n_train, batch_size) if s == 0 or n_train - s >= 2]
+    starts = batch_starts(n_train, batch_size)
     augment = Augmenter.from_params(
         shared, seed=seeds[0], device=device, mean=ds.pixel_mean, std=ds.pixel_std
     )
@@ -207,9 +206,9 @@ def fit_packed(
     alive = list(range(k_all))
     histories: list[list[EpochReport]] = [[] for _ in range(k_all)]
     outcome: list[FitResult | Diverged | None] = [None] * k_all
-    best_epoch, best_value = [0] * k_all, [math.nan] * k_all
-    reference, since_reference = [math.nan] * k_all, [0] * k_all
-    best = [p.value.detach().clone() for p in params] if stopping.restore_best_weights else None
+    trackers = [EpochTracker(settings) for _ in range(k_all)]  # best epoch, early stopping
+    restore_best = settings.early_stopping.restore_best_weights
+    best = [p.value.detach().clone() for p in params] if restore_best else None
 
     # ---- training --------------------------------------------------------------------------------
     for epoch in range(1, settings.max_epochs + 1):
@@ -250,76 +249,40 @@ def fit_packed(
 
         # ---- evaluation, each member's best epoch and stop decision ---------------------------
         val_loss, val_acc = evaluate_packed(params, activation, ds.val_x, ds.val_y)
-        reports: dict[int, EpochReport | Diverged] = {}
+        diverged: dict[int, Diverged] = {}
         finishing: list[int] = []  # rows whose run ends this epoch
         for row, m in enumerate(alive):
             if not math.isfinite(train_loss[row]):
-                reports[m] = outcome[m] = Diverged(epoch, train_loss[row])
+                diverged[m] = outcome[m] = Diverged(epoch, train_loss[row])
                 continue
-            value = {
-                "val_acc": val_acc[row],
-                "val_loss": val_loss[row],
-                "train_acc": train_acc[row],
-                "train_loss": train_loss[row],
-            }[settings.objective]
-            if epoch == 1 or is_better(value, best_value[m], maximize):
-                best_epoch[m], best_value[m] = epoch, value
-                if best is not None:
-                    for b, p in zip(best, params, strict=True):
-                        b.select(p.member_dim, m).copy_(p.value.detach().select(p.member_dim, row))
-            schedules[m].after_epoch(improved=best_epoch[m] == epoch)
-            if epoch == 1 or is_better(value, reference[m], maximize, stopping.min_delta):
-                reference[m], since_reference[m] = value, 0
-            else:
-                since_reference[m] += 1
-            patience = stopping.patience
-            out_of_patience = patience is not None and since_reference[m] >= max(patience, 1)
-            stopped_early = out_of_patience and epoch < settings.max_epochs
-            is_last = stopped_early or epoch == settings.max_epochs
-            if is_last:
-                finishing.append(row)
-            reports[m] = EpochReport(
-                epoch=epoch,
+            tracker = trackers[m]
+            tracker.record(
+                epoch,
                 train_loss=train_loss[row],
                 train_acc=train_acc[row],
                 val_loss=val_loss[row],
                 val_acc=val_acc[row],
-                lr=lr_first[row],
-                epoch_seconds=0.0,  # set below, once the test split is measured
-                is_last=is_last,
-                best_epoch=best_epoch[m],
-                best_value=best_value[m],
-                stopped_early=stopped_early,
             )
+            if tracker.improved and best is not None:
+                for b, p in zip(best, params, strict=True):
+                    b.select(p.member_dim, m).copy_(p.value.detach().select(p.member_dim, row))
+            schedules[m].after_epoch(improved=tracker.improved)
+            if tracker.is_last:
+                finishing.append(row)
 
         # ---- members that finish now are measured on the test split (best weights) -----------
-        if finishing:
-            rows = torch.tensor(finishing, device=device)
-            # Best weights are kept for every member (indexed by member), live ones by row.
-            if best is not None:
-                rows = torch.tensor([alive[r] for r in finishing], device=device)
-                tensors = best
-            else:
-                tensors = [p.value.detach() for p in params]
-            source = [
-                StackedTensor(t.index_select(p.member_dim, rows), p.member_dim, p.decays)
-                for t, p in zip(tensors, params, strict=True)
-            ]
-            test_loss, test_acc = evaluate_packed(source, activation, ds.test_x, ds.test_y)
-            _, train_acc = evaluate_packed(source, activation, ds.train_x, ds.train_y)
-            for i, row in enumerate(finishing):
-                m = alive[row]
-                reports[m] = _replace(
-                    reports[m],
-                    test_loss=test_loss[i],
-                    test_acc=test_acc[i],
-                    final_train_acc=train_acc[i],
-                )
+        final = _final_metrics(params, best, finishing, alive, activation, ds) if finishing else {}
         seconds = time.perf_counter() - epoch_started
-        for m, report in reports.items():
-            if isinstance(report, EpochReport):
-                reports[m] = report = _replace(report, epoch_seconds=seconds)
-                histories[m].append(report)
+        # One report per live member, in stack order; a diverged member's is its Diverged.
+        reports: dict[int, EpochReport | Diverged] = {}
+        for row, m in enumerate(alive):
+            if m in diverged:
+                reports[m] = diverged[m]
+            else:
+                reports[m] = trackers[m].report(
+                    lr=lr_first[row], epoch_seconds=seconds, **final.get(m, {})
+                )
+                histories[m].append(reports[m])
         pruned = set(on_epoch(reports)) if on_epoch is not None else set()
 
         # ---- the group shrinks: finished, diverged and pruned members leave the stack ---------
@@ -329,7 +292,7 @@ def fit_packed(
             if isinstance(report, Diverged):
                 continue
             if report.is_last or m in pruned:
-                outcome[m] = _result(histories[m], device, started)
+                outcome[m] = fit_result(histories[m], device=str(device), started=started)
                 continue
             keep_rows.append(row)
         if not keep_rows:
@@ -341,7 +304,7 @@ def fit_packed(
             optimizer.select(keep_rows)
             smoothing = smoothing.index_select(0, keep) if smoothing is not None else None
             alive = [alive[row] for row in keep_rows]
-    return [o if o is not None else _result(histories[i], device, started)
+    return [o if o is not None else fit_result(histories[i], device=str(device), started=started)
             for i, o in enumerate(outcome)]  # fmt: skip
 
 
@@ -382,6 +345,40 @@ def _pack_optimizer(
     return StackedOptimizer(params, kind, hyper, [float(hp["lr"]) for hp in hps])
 
 
+def _final_metrics(
+    params: Sequence[StackedTensor],
+    best: Sequence[torch.Tensor] | None,
+    finishing: Sequence[int],
+    alive: Sequence[int],
+    activation: torch.nn.Module,
+    ds: Dataset,
+) -> dict[int, dict[str, float]]:
+    """The test metrics of a last report for each member whose run ends now (at stack rows
+    ``finishing``), keyed by member index: on its best weights when they are kept."""
+    device = params[0].value.device
+    # Best weights are kept for every member (indexed by member), live ones by row.
+    if best is not None:
+        rows = torch.tensor([alive[r] for r in finishing], device=device)
+        tensors = best
+    else:
+        rows = torch.tensor(finishing, device=device)
+        tensors = [p.value.detach() for p in params]
+    source = [
+        StackedTensor(t.index_select(p.member_dim, rows), p.member_dim, p.decays)
+        for t, p in zip(tensors, params, strict=True)
+    ]
+    test_loss, test_acc = evaluate_packed(source, activation, ds.test_x, ds.test_y)
+    _, train_acc = evaluate_packed(source, activation, ds.train_x, ds.train_y)
+    return {
+        alive[row]: {
+            "test_loss": test_loss[i],
+            "test_acc": test_acc[i],
+            "final_train_acc": train_acc[i],
+        }
+        for i, row in enumerate(finishing)
+    }
+
+
 def evaluate_packed(
     params: Sequence[StackedTensor], activation: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
 ) -> tuple[list[float], list[float]]:
@@ -396,21 +393,3 @@ def evaluate_packed(
             loss_sum += packed_cross_entropy(logits, yb) * len(yb)
             correct += (logits.argmax(dim=-1) == yb).sum(1)
     return (loss_sum / len(y)).tolist(), (correct / len(y)).tolist()
-
-
-def _replace(report: EpochReport, **changes: Any) -> EpochReport:
-    return dataclasses.replace(report, **changes)
-
-
-def _result(history: list[EpochReport], device: torch.device, started: float) -> FitResult:
-    last = history[-1]
-    return FitResult(
-        history=tuple(history),
-        epochs_run=len(history),
-        best_epoch=last.best_epoch,
-        best_value=last.best_value,
-        test_acc=last.test_acc if last.test_acc is not None else math.nan,
-        test_loss=last.test_loss if last.test_loss is not None else math.nan,
-        device=str(device),
-        wall_time_s=time.perf_counter() - started,
-    )

@@ -3,6 +3,9 @@
 These are the fixed parts of a study spec (``[data]``, ``[model]``, ``[budget]``,
 ``[early_stopping]``); the searched parts arrive as a plain ``params`` mapping checked against
 :mod:`trainer._catalog`. The trainer never imports the spec layer: ``studies`` builds these objects.
+
+Torch-free, and it must stay so: :mod:`sweeplab.trainer` imports it eagerly, so that building
+settings from a spec costs no torch import (``tests/test_trainer.py`` checks).
 """
 
 from __future__ import annotations
