@@ -35,7 +35,7 @@ __all__ = [
 #: Trial states in the order reports list them.
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 #: Per-epoch metrics sweeplab records as user-attribute lists (index 0 = epoch 1).
-METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
+METRICS = (records.TRAIN_LOSS, records.TRAIN_ACC, records.VAL_LOSS, records.VAL_ACC)
 
 #: Fixed columns of :func:`trials_frame` and their dtypes; ``param.<name>`` columns follow.
 TRIAL_COLUMNS: dict[str, str] = {
@@ -180,12 +180,12 @@ def _trial_row(trial: FrozenTrial, direction: StudyDirection) -> dict[str, Any]:
     intermediate = [
         _as_float(trial.intermediate_values[s]) for s in sorted(trial.intermediate_values)
     ]
-    best_epoch = _as_int(attrs.get("best_epoch"))
-    epochs_run = _as_int(attrs.get("epochs_run"))
+    best_epoch = _as_int(attrs.get(records.BEST_EPOCH))
+    epochs_run = _as_int(attrs.get(records.EPOCHS_RUN))
     if epochs_run is None:
         epochs_run = max([len(v) for v in lists.values()] + [len(intermediate)])
-    started = _utc(attrs.get("run_started_at"), trial.datetime_start)
-    completed = _utc(attrs.get("run_finished_at"), trial.datetime_complete)
+    started = _utc(attrs.get(records.RUN_STARTED_AT), trial.datetime_start)
+    completed = _utc(attrs.get(records.RUN_FINISHED_AT), trial.datetime_complete)
     is_complete = trial.state == optuna.trial.TrialState.COMPLETE
     row: dict[str, Any] = {
         "number": trial.number,
@@ -198,32 +198,32 @@ def _trial_row(trial: FrozenTrial, direction: StudyDirection) -> dict[str, Any]:
         "best_epoch": best_epoch,
         # Eval-mode accuracy on the training split where the trial measured it (papers' "train
         # accuracy"); older trials fall back to the accuracy measured while training.
-        "train_acc": _as_float(attrs["final_train_acc"])
-        if attrs.get("final_train_acc") is not None
+        "train_acc": _as_float(attrs[records.FINAL_TRAIN_ACC])
+        if attrs.get(records.FINAL_TRAIN_ACC) is not None
         else _at_epoch(lists["train_acc"], best_epoch),
         "val_acc": _at_epoch(lists["val_acc"], best_epoch),
-        "test_acc": _as_float(attrs.get("test_acc")),
+        "test_acc": _as_float(attrs.get(records.TEST_ACC)),
         **{m: _at_epoch(lists[m], best_epoch) for m in ("train_loss", "val_loss")},
-        "test_loss": _as_float(attrs.get("test_loss")),
-        "stopped_early": _as_bool(attrs.get("stopped_early")),
-        "wall_time_s": _as_float(attrs.get("wall_time_s")),
+        "test_loss": _as_float(attrs.get(records.TEST_LOSS)),
+        "stopped_early": _as_bool(attrs.get(records.STOPPED_EARLY)),
+        "wall_time_s": _as_float(attrs.get(records.WALL_TIME_S)),
         "started": started,
         "completed": completed,
         "duration_s": (completed - started).total_seconds() if started and completed else math.nan,
-        "fail_reason": _as_str(attrs.get("fail_reason")),
-        "error": _as_str(attrs.get("error")),
-        "interrupted": _as_bool(attrs.get("interrupted")),
-        "retry_of": _as_int(attrs.get("retry_of")),
+        "fail_reason": _as_str(attrs.get(records.FAIL_REASON)),
+        "error": _as_str(attrs.get(records.ERROR)),
+        "interrupted": _as_bool(attrs.get(records.INTERRUPTED)),
+        "retry_of": _as_int(attrs.get(records.RETRY_OF)),
         # Ablation studies (`sweeplab ablate`) tag each trial with its variant and seed.
-        "variant": _as_str(attrs.get("variant")),
-        "seed": _as_int(attrs.get("seed")),
+        "variant": _as_str(attrs.get(records.VARIANT)),
+        "seed": _as_int(attrs.get(records.SEED)),
     }
     return row
 
 
 def _curve_rows(trial: FrozenTrial) -> list[dict[str, Any]]:
     attrs = trial.user_attrs
-    lists = {m: _as_floats(attrs.get(m)) for m in (*METRICS, "epoch_seconds")}
+    lists = {m: _as_floats(attrs.get(m)) for m in (*METRICS, records.EPOCH_SECONDS)}
     n_listed = max(len(v) for v in lists.values())
     epochs = sorted({int(s) for s in trial.intermediate_values} | set(range(1, n_listed + 1)))
     rows = []

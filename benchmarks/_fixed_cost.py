@@ -5,8 +5,8 @@ the searcher, the sampler, ASHA, the database writes — is measured on its own.
 workers get it through Ray's public ``worker_process_setup_hook`` (:func:`install`), which
 replaces ``trainer.fit`` in each worker process before it runs a trial; sweeplab's own trial
 function (``sweeplab.studies._tune.trainable.run_trial``) and everything around it run
-unchanged. The stock Ray Tune reference calls :func:`stock_trainable`, which does the same work and reports the same
-metrics.
+unchanged. The stock Ray Tune reference calls :func:`stock_trainable`, which does the same work
+and reports the same metrics.
 
 Two kinds of work (``SWEEPLAB_BENCH_WORK``):
 

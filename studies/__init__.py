@@ -42,7 +42,7 @@ from sweeplab.studies.records import ABLATION_MODES
 
 # Public name -> the module that defines it, imported when the name is first used.
 _HOMES = {
-    "AblationSummary": "sweeplab.studies._ablate",
+    "AblationSummary": "sweeplab.studies.ablation",
     "RunSummary": "sweeplab.studies._run",
     "StudySpec": "sweeplab.studies._spec",
     "load_spec": "sweeplab.studies._spec",
@@ -53,7 +53,7 @@ _HOMES = {
     "parse_spec": "sweeplab.studies._spec",
     "preset_names": "sweeplab.studies._spec",
     "preset_text": "sweeplab.studies._spec",
-    "run_ablation": "sweeplab.studies._ablate",
+    "run_ablation": "sweeplab.studies.ablation",
     "run_study": "sweeplab.studies._run",
     "spec_from_dict": "sweeplab.studies._spec",
     "stored_spec": "sweeplab.studies._study",

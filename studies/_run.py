@@ -3,7 +3,8 @@
 One entry point, :func:`run_study`. Resume is not a separate code path: every run first recovers
 trials a crash left RUNNING, then runs only what the budget still lacks, so running a finished
 study again does no work. :func:`tune_study` is the shared Ray Tune part, which
-``sweeplab ablate`` (``studies._ablate``) drives with its own proposer instead of the sampler.
+``sweeplab ablate`` (:mod:`sweeplab.studies.ablation`) drives with its own proposer instead of
+the sampler.
 """
 
 from __future__ import annotations

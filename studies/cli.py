@@ -1,7 +1,11 @@
 """The ``sweeplab`` command line: run, resume, ablate and inspect studies.
 
 Every command that fails for a reason the user can fix prints one message naming what is
-wrong and exits with status 2, without a traceback.
+wrong and exits with status 2, without a traceback. The commands use sweeplab's public API
+only (:mod:`sweeplab.studies`, :mod:`sweeplab.studies.storage`, :mod:`sweeplab.analysis`), each
+importing what it needs when it runs, so ``sweeplab --help`` and ``sweeplab init`` import no
+Optuna, Ray, torch or pandas; an argument the library rejects (:class:`InvalidArgument`) is named
+by its command-line option.
 """
 
 from __future__ import annotations
@@ -13,17 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import click
-import pandas as pd
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from sweeplab.studies._ablation_plan import MODES
-from sweeplab.studies._spec import load_spec, preset_names, preset_text
-from sweeplab.studies.errors import SweeplabError, UsageError
-from sweeplab.studies.storage import describe_storage, load_study, storage_of
+from sweeplab import studies
+from sweeplab.studies import ABLATION_MODES, InvalidArgument, SweeplabError, UsageError, records
 
 DEFAULT_STORAGE = "sqlite:///sweeplab.db"
+# The library names a bad argument as its Python parameter; the command line, as its option.
+_OPTIONS = {
+    "baseline": "--baseline",
+    "components": "--components",
+    "mode": "--mode",
+    "seeds": "--seeds",
+    "n_trials": "--n-trials",
+    "max_epochs": "--max-epochs",
+    "seed": "--seed",
+    "name": "--name",
+    "storage": "--storage",
+}
 # Logs and pipes get wide lines rather than rich's 80-column default.
 _out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -39,7 +51,8 @@ _storage_option = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sweeplab", message="sweeplab %(version)s")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Hyperparameter search and ablation studies for PyTorch.
 
     \b
@@ -48,6 +61,15 @@ def cli() -> None:
       sweeplab status quickstart     # the trial table
       sweeplab report quickstart -o report/
     """
+    if ctx.invoked_subcommand not in _WITHOUT_OPTUNA:
+        import optuna
+
+        # Optuna's INFO lines ("A new study created in RDB...") are noise on a terminal.
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+# Commands that never open a study, so pay for no Optuna import.
+_WITHOUT_OPTUNA = ("init", "presets")
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -67,9 +89,9 @@ def cli() -> None:
 )
 def run(spec: str, address: str | None, **overrides: Any) -> None:
     """Run the study SPEC (a TOML file or a preset name), or continue it if it exists."""
-    from sweeplab.studies._run import run_study
+    from sweeplab.studies.storage import describe_storage
 
-    study_spec = load_spec(spec).with_overrides(**overrides)
+    study_spec = studies.load_spec(spec).with_overrides(**overrides)
     where = describe_storage(study_spec.study.storage)
     _err.print(
         f"study [bold]{study_spec.study.name}[/bold] in {where}: "
@@ -77,7 +99,7 @@ def run(spec: str, address: str | None, **overrides: Any) -> None:
         f"{study_spec.search.sampler} + {study_spec.search.scheduler}, "
         f"concurrency {study_spec.search.concurrency}"
     )
-    _print_summary(run_study(study_spec, address=address, console=_err))
+    _print_summary(studies.run_study(study_spec, address=address, console=_err))
 
 
 @cli.command()
@@ -87,12 +109,8 @@ def run(spec: str, address: str | None, **overrides: Any) -> None:
 @click.option("--address", help="Attach to a running Ray cluster.")
 def resume(name: str, storage: str, n_trials: int | None, address: str | None) -> None:
     """Continue study NAME from the database: interrupted trials run again, finished ones stay."""
-    from sweeplab.studies._run import run_study
-    from sweeplab.studies._study import stored_spec
-
-    spec = stored_spec(storage, name)
-    spec = spec.with_overrides(n_trials=n_trials)
-    _print_summary(run_study(spec, address=address, console=_err))
+    spec = studies.stored_spec(storage, name).with_overrides(n_trials=n_trials)
+    _print_summary(studies.run_study(spec, address=address, console=_err))
 
 
 @cli.command()
@@ -114,14 +132,12 @@ def resume(name: str, storage: str, n_trials: int | None, address: str | None) -
 )
 @click.option(
     "--mode",
-    type=click.Choice(MODES),
+    type=click.Choice(list(ABLATION_MODES)),
     default="loo",
     show_default=True,
-    help="loo: the baseline and each component reverted; add: the defaults and each "
-    "component switched on alone; path: the greedy path from the defaults to the baseline, "
-    "one component per step (1 + d(d+1)/2 configurations for d components: cap d with "
-    "--components); grid: every on/off combination of the components; seeds: the baseline "
-    "alone, once per seed (run-to-run noise).",
+    help="; ".join(f"{mode}: {what}" for mode, what in ABLATION_MODES.items())
+    + ". The path costs up to 1 + d(d+1)/2 configurations for d components: cap d with "
+    "--components.",
 )
 @click.option(
     "--components",
@@ -149,10 +165,10 @@ def ablate(
     from the last step the database has decided).
     """
     from sweeplab import analysis
-    from sweeplab.studies._ablate import run_ablation
+    from sweeplab.studies.storage import load_study, storage_of
 
     names = [c.strip() for c in components.split(",") if c.strip()] if components else None
-    summary = run_ablation(
+    summary = studies.run_ablation(
         name,
         storage=storage,
         mode=mode,
@@ -189,7 +205,7 @@ def ablate(
         _out.print(f"no complete trial of the {reference!r} variant yet: no table")
         return
     if mode == "seeds":
-        objective = study.user_attrs.get("objective", "objective")
+        objective = study.user_attrs.get(records.OBJECTIVE, "objective")
         spread = analysis.seed_variance(analysis.trials_frame(study), objective=objective)
         click.echo(analysis.seed_variance_markdown(spread), nl=False)
         return
@@ -210,7 +226,8 @@ def _print_summary(summary: Any) -> None:
     attrs = summary.best_attrs
     _out.print(
         f"best trial {summary.best_number}: value {summary.best_value:.4f}, "
-        f"test_acc {_fmt(attrs.get('test_acc'))}, epochs {attrs.get('epochs_run', '?')}"
+        f"test_acc {_fmt(attrs.get(records.TEST_ACC))}, "
+        f"epochs {attrs.get(records.EPOCHS_RUN, '?')}"
     )
     _out.print("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in summary.best_params.items()))
 
@@ -220,6 +237,7 @@ def _print_summary(summary: Any) -> None:
 
 def _frames(storage: str, name: str) -> tuple[Any, Any, Any]:
     from sweeplab import analysis
+    from sweeplab.studies.storage import load_study
 
     study = load_study(storage, name)
     return study, analysis.trials_frame(study), analysis.curves_frame(study)
@@ -230,11 +248,13 @@ def _frames(storage: str, name: str) -> tuple[Any, Any, Any]:
 @_storage_option
 def status(name: str, storage: str) -> None:
     """The trial table of study NAME: state, objective, epochs, parameters."""
+    from rich.table import Table
+
     study, trials, _ = _frames(storage, name)
     counts = trials["state"].value_counts().to_dict() if len(trials) else {}
+    objective = study.user_attrs.get(records.OBJECTIVE, "value")
     _out.print(
-        f"study {name} ({study.direction.name.lower()} {study.user_attrs.get('objective', 'value')}"
-        f"): {len(trials)} trials; "
+        f"study {name} ({study.direction.name.lower()} {objective}): {len(trials)} trials; "
         + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
     )
     params = [c for c in trials.columns if c.startswith("param.")]
@@ -260,7 +280,7 @@ def status(name: str, storage: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def best(name: str, storage: str, as_json: bool) -> None:
     """The best complete trial of study NAME: its configuration and metrics."""
-    from sweeplab.studies import records
+    from sweeplab.studies.storage import load_study, storage_of
 
     study = load_study(storage, name)
     try:
@@ -269,26 +289,27 @@ def best(name: str, storage: str, as_json: bool) -> None:
         raise UsageError(f"study {name!r} has no complete trial yet") from e
     config = dict(trial.params)
     if records.SPEC in study.user_attrs:
-        from sweeplab.studies._study import stored_spec
-
-        config = stored_spec(storage_of(study), name).space.config_from_params(trial.params)
+        spec = studies.stored_spec(storage_of(study), name)
+        config = spec.space.config_from_params(trial.params)
+    attrs = trial.user_attrs
     metrics = {
-        k: trial.user_attrs.get(k) for k in ("train_acc", "val_acc", "test_acc", "test_loss")
+        k: attrs.get(k)
+        for k in (records.TRAIN_ACC, records.VAL_ACC, records.TEST_ACC, records.TEST_LOSS)
     }
-    for key in ("train_acc", "val_acc"):
-        curve, at = metrics[key], trial.user_attrs.get("best_epoch")
+    for key in (records.TRAIN_ACC, records.VAL_ACC):
+        curve, at = metrics[key], attrs.get(records.BEST_EPOCH)
         if isinstance(curve, list) and curve:
             metrics[key] = curve[at - 1] if at else curve[-1]
     out = {
         "study": name,
         "number": trial.number,
         "value": trial.value,
-        "objective": study.user_attrs.get("objective"),
+        "objective": study.user_attrs.get(records.OBJECTIVE),
         "params": config,
         "metrics": metrics,
-        "best_epoch": trial.user_attrs.get("best_epoch"),
-        "epochs_run": trial.user_attrs.get("epochs_run"),
-        "seed": trial.user_attrs.get("seed"),
+        "best_epoch": attrs.get(records.BEST_EPOCH),
+        "epochs_run": attrs.get(records.EPOCHS_RUN),
+        "seed": attrs.get(records.SEED),
     }
     if as_json:
         click.echo(json.dumps(out, indent=2, sort_keys=True))
@@ -325,6 +346,7 @@ def report(name: str, storage: str, output: Path) -> None:
     """Write report.md, a self-contained report.html and figures for study NAME (works while it
     runs)."""
     from sweeplab import analysis
+    from sweeplab.studies.storage import load_study
 
     load_study(storage, name)  # a clear error if it is absent
     path = analysis.write_report(storage, name, output)
@@ -334,9 +356,9 @@ def report(name: str, storage: str, output: Path) -> None:
 @cli.command()
 def presets() -> None:
     """List the study specs shipped with sweeplab."""
-    for name in preset_names():
-        spec = load_spec(name)
-        first = preset_text(name).splitlines()[0].lstrip("# ").strip()
+    for name in studies.preset_names():
+        spec = studies.load_spec(name)
+        first = studies.preset_text(name).splitlines()[0].lstrip("# ").strip()
         _out.print(f"{name:<21} {spec.data.dataset}/{spec.model.kind}, "
                    f"{spec.budget.n_trials} trials: {first}")  # fmt: skip
 
@@ -347,11 +369,12 @@ def presets() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(preset: str, output: Path, force: bool) -> None:
     """Write the commented spec PRESET to a file, to edit and run."""
-    if preset not in preset_names():
-        raise UsageError(f"unknown preset {preset!r}; presets: {', '.join(preset_names())}")
+    names = studies.preset_names()
+    if preset not in names:
+        raise UsageError(f"unknown preset {preset!r}; presets: {', '.join(names)}")
     if output.exists() and not force:
         raise UsageError(f"{output} exists; pass --force to overwrite it")
-    output.write_text(preset_text(preset), encoding="utf-8")
+    output.write_text(studies.preset_text(preset), encoding="utf-8")
     _out.print(f"wrote {output}; run it with: sweeplab run {output}")
 
 
@@ -373,7 +396,10 @@ def _params_text(row: Any, columns: list[str]) -> str:
 
 
 def _fmt(value: Any) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    # pandas' NA, recognised without importing pandas (commands that never read a frame, and
+    # --help, do not pay for it).
+    missing = value is None or type(value).__name__ == "NAType"
+    if missing or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, bool):
         return str(value).lower()
@@ -386,11 +412,12 @@ def _fmt(value: Any) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: domain errors become one message and an exit status."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         cli.main(args=argv, prog_name="sweeplab", standalone_mode=False)
+    except InvalidArgument as e:
+        option = _OPTIONS.get(e.argument, e.argument)
+        _err.print(f"[red]error:[/red] {escape(f'{option}: {e.problem}')}", markup=True)
+        sys.exit(e.exit_code)
     except SweeplabError as e:
         _err.print(f"[red]error:[/red] {escape(str(e))}", markup=True, highlight=False)
         sys.exit(e.exit_code)

@@ -60,24 +60,33 @@ EPOCHS_RUN = "epochs_run"
 
 # ---- trial user attributes: results --------------------------------------------------------------
 #: Per-epoch metrics, one list each (index 0 = epoch 1).
-CURVE_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds")
+TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC = "train_loss", "train_acc", "val_loss", "val_acc"
+EPOCH_SECONDS = "epoch_seconds"
+CURVE_KEYS = (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, EPOCH_SECONDS)
+#: The epoch with the best objective, and that objective.
 BEST_EPOCH = "best_epoch"
+BEST_VALUE = "best_value"
+#: Test-split metrics, measured once at the end (on the best epoch's weights where restored).
 TEST_ACC = "test_acc"
+TEST_LOSS = "test_loss"
 #: Accuracy on the training split in eval mode with the weights ``test_acc`` used (the "train
 #: accuracy" of papers' tables); ``train_acc`` is measured while training.
 FINAL_TRAIN_ACC = "final_train_acc"
+#: ``True`` when the trial's own early stopping ended it.
+STOPPED_EARLY = "stopped_early"
 SWEEPLAB_VERSION = "sweeplab_version"
+#: Unix seconds when the trial started and finished training in its worker, and the difference.
 RUN_STARTED_AT = "run_started_at"
 RUN_FINISHED_AT = "run_finished_at"
 WALL_TIME_S = "wall_time_s"
 #: Facts of the finished run, copied from the trial's last report.
 FINAL_KEYS = (
     BEST_EPOCH,
-    "best_value",
+    BEST_VALUE,
     TEST_ACC,
-    "test_loss",
+    TEST_LOSS,
     FINAL_TRAIN_ACC,
-    "stopped_early",
+    STOPPED_EARLY,
     "device",
     "torch_version",
     SWEEPLAB_VERSION,

@@ -23,13 +23,13 @@ import sweeplab.analysis._ablation_path
 import sweeplab.analysis._ablation_path_plot
 import sweeplab.analysis._ablation_path_tables
 import sweeplab.analysis._seed_variance
-import sweeplab.studies._ablation_path
+import sweeplab.studies.ablation.path
 from sweeplab import analysis
 from sweeplab.studies import UsageError, load_spec, run_study
-from sweeplab.studies._ablate import AblationProposer, open_ablation
-from sweeplab.studies._ablate_path import next_round
-from sweeplab.studies._ablation_path import path_candidates, path_cost, path_so_far, plan_path
-from sweeplab.studies._ablation_plan import default_config, plan_ablation
+from sweeplab.studies.ablation.path import path_candidates, path_cost, path_so_far, plan_path
+from sweeplab.studies.ablation.plan import default_config, plan_ablation
+from sweeplab.studies.ablation.run import next_round
+from sweeplab.studies.ablation.study import AblationProposer, open_ablation
 
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
 
@@ -98,7 +98,7 @@ def test_seeds_mode_is_the_baseline_alone() -> None:
     assert [v.name for v in plan.variants] == ["baseline"]
     assert plan.variants[0].config == BASELINE
     assert [s for _, s in plan.pairs] == [3, 4, 5]
-    with pytest.raises(UsageError, match="--mode seeds re-runs the baseline as it is"):
+    with pytest.raises(UsageError, match=r"^components: mode seeds re-runs the baseline as it is"):
         plan_ablation(SPACE, BASELINE, mode="seeds", seeds=[0], components=["lr"])
 
 
@@ -293,7 +293,7 @@ def test_seed_variance_matches_hand_computed_values() -> None:
 
 def test_module_examples_run() -> None:
     for module in (
-        sweeplab.studies._ablation_path,
+        sweeplab.studies.ablation.path,
         sweeplab.analysis._ablation_path,
         sweeplab.analysis._ablation_path_tables,
         sweeplab.analysis._ablation_path_plot,
@@ -408,7 +408,10 @@ def test_seeds_and_path_studies_are_named_by_mode_and_refuse_bad_input(capsys, t
     assert seeds.study.user_attrs["sweeplab_spec"]["budget"]["n_trials"] == 4
     before = optuna.get_all_study_names(url)
     for args, expected in [
-        (["--mode", "seeds", "--components", "lr"], "--mode seeds re-runs the baseline as it is"),
+        (
+            ["--mode", "seeds", "--components", "lr"],
+            "--components: mode seeds re-runs the baseline",
+        ),
         (["--mode", "path", "--baseline", "default"], "there is no path to walk"),
         (["--mode", "path", "--components", "lr,nope"], "unknown component 'nope'"),
     ]:
@@ -424,7 +427,7 @@ def test_a_ctrl_c_in_a_round_is_seen_through_rays_restored_handler() -> None:
 
     from ray.tune.tune import _setup_signal_catching
 
-    from sweeplab.studies._ablate_path import _tune_caught_sigint
+    from sweeplab.studies.ablation.run import _tune_caught_sigint
 
     before = signal.getsignal(signal.SIGINT)
     usr1 = signal.getsignal(signal.SIGUSR1)

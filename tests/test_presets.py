@@ -17,8 +17,7 @@ from conftest import SHARED_DATA
 from optuna.trial import TrialState
 from rich.console import Console
 
-from sweeplab.studies import load_spec, preset_names, run_study, spec_from_dict
-from sweeplab.studies._ablate import run_ablation
+from sweeplab.studies import load_spec, preset_names, run_ablation, run_study, spec_from_dict
 from sweeplab.studies._spec import StudySpec, preset_text
 from sweeplab.studies.cli import main
 

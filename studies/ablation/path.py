@@ -8,7 +8,7 @@ flip that helps the objective most is kept. Here:
 - the source is the default configuration (every component off: ``default``);
 - the target is the baseline (``--baseline``, normally the best trial) with the chosen
   components on, the others off; with no ``--components`` that is the baseline itself;
-- a component is what :mod:`studies._ablation_plan` says (a searched entry, or one element of a
+- a component is what :mod:`.plan` says (a searched entry, or one element of a
   subset), and flipping it brings its conditional children: ``optimizer`` to ``sgd`` brings the
   target's ``momentum`` and drops Adam's ``beta2``.
 
@@ -20,7 +20,7 @@ was flipped from) and ``change`` (the entries it changed: name -> new value, ``N
 dropped).
 
 Which candidate wins a step is decided by :func:`analysis.greedy_path` from the trials in the
-database, by the runner (``studies._ablate_path``) and by the report alike, so the two cannot
+database, by the runner (:mod:`.run`) and by the report alike, so the two cannot
 disagree and a crashed run picks up where the database says it stopped.
 
 Cost: with d components, ``1 + d (d + 1) / 2`` configurations (the source, then d, d - 1, ...,
@@ -34,7 +34,7 @@ from typing import Any
 
 from sweeplab import searchspace
 from sweeplab.studies import records
-from sweeplab.studies._ablation_plan import (
+from sweeplab.studies.ablation.plan import (
     AblationPlan,
     Variant,
     default_config,
@@ -43,7 +43,7 @@ from sweeplab.studies._ablation_plan import (
     select_components,
     variant_config,
 )
-from sweeplab.studies.errors import UsageError
+from sweeplab.studies.errors import InvalidArgument, UsageError
 
 #: The name of the path's first configuration, every component off.
 SOURCE = "default"
@@ -79,7 +79,7 @@ def path_components(
     """The components the path flips, and those asked for that the target has off already.
 
     Raises:
-        UsageError: an unknown component name.
+        InvalidArgument: an unknown component name.
     """
     chosen = [c.name for c in select_components(space, components)]
     source = default_config(space)
@@ -206,17 +206,18 @@ def plan_path(
     the ones the path flips, in component order, which is also the order that breaks ties.
 
     Raises:
-        UsageError: an unknown component, no seed, or a target that differs from the default
-            in none of the components.
+        InvalidArgument: an unknown component, no seed, or a target that differs from the
+            default in none of the components.
     """
     if not seeds:
-        raise UsageError("--seeds: an ablation needs at least one seed")
+        raise InvalidArgument("seeds", "an ablation needs at least one seed")
     order, unchanged = path_components(space, target, components)
     if not order:
-        raise UsageError(
-            "--mode path: the target configuration has every component"
+        raise InvalidArgument(
+            "baseline",
+            "mode path: the target configuration has every component"
             + (f" of {', '.join(components)}" if components else "")
-            + " at its default, so there is no path to walk; pick another --baseline"
+            + " at its default, so there is no path to walk; pick another baseline",
         )
     steps = path_so_far(space, target, order, [])
     return AblationPlan(

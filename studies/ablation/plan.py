@@ -1,6 +1,6 @@
 """Ablation plans: the components of a search space, their "off" values, and the variants.
 
-Pure functions of a space and a baseline configuration; ``studies._ablate`` runs a plan.
+Pure functions of a space and a baseline configuration; :mod:`.run` runs a plan.
 
 What a component is, and its "off" value, comes from the study's stored spec alone:
 
@@ -25,7 +25,7 @@ ablation", call the first two leave-one-out and add-one-in):
   set against.
 
 Fawcett & Hoos's greedy ablation ``path`` is planned step by step from the results of the step
-before (``studies._ablation_path``), not here.
+before (:mod:`.path`), not here.
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sweeplab import searchspace, trainer
-from sweeplab.studies.errors import UsageError
+from sweeplab.studies.errors import InvalidArgument
+from sweeplab.studies.records import ABLATION_MODES
 
-#: Every mode of ``sweeplab ablate``; ``path`` is planned by ``studies._ablation_path``.
-MODES = ("loo", "add", "path", "grid", "seeds")
-#: The modes :func:`plan_ablation` plans up front.
-PLANNED_MODES = ("loo", "add", "grid", "seeds")
+#: The modes :func:`plan_ablation` plans up front (of :data:`~records.ABLATION_MODES`; the path
+#: is planned step by step in :mod:`.path`).
+PLANNED_MODES = tuple(mode for mode in ABLATION_MODES if mode != "path")
 #: A grid over more components than this (2^6 = 64 variants x seeds) is refused.
 MAX_GRID_COMPONENTS = 6
 
@@ -251,7 +251,7 @@ def select_components(
     """The named components in space order (all of them for ``None``).
 
     Raises:
-        UsageError: an unknown name, with the closest match and the valid names.
+        InvalidArgument: an unknown name, with the closest match and the valid names.
     """
     known = find_components(space)
     if not names:
@@ -259,9 +259,10 @@ def select_components(
     valid = [c.name for c in known]
     for name in names:
         if name not in valid:
-            raise UsageError(
-                f"--components: unknown component {name!r}{searchspace.closest(name, valid)} "
-                f"(components of this study: {', '.join(valid)})"
+            raise InvalidArgument(
+                "components",
+                f"unknown component {name!r}{searchspace.closest(name, valid)} "
+                f"(components of this study: {', '.join(valid)})",
             )
     return tuple(c for c in known if c.name in set(names))
 
@@ -280,13 +281,13 @@ def plan_ablation(
     listed in ``unchanged``.
 
     Raises:
-        UsageError: an unknown mode or component name, no seed, or a grid over more than
+        InvalidArgument: an unknown mode or component name, no seed, or a grid over more than
             :data:`MAX_GRID_COMPONENTS` components.
     """
     if mode not in PLANNED_MODES:
-        raise UsageError(f"--mode: must be one of {', '.join(PLANNED_MODES)}; got {mode!r}")
+        raise InvalidArgument("mode", f"must be one of {', '.join(PLANNED_MODES)}; got {mode!r}")
     if not seeds:
-        raise UsageError("--seeds: an ablation needs at least one seed")
+        raise InvalidArgument("seeds", "an ablation needs at least one seed")
     every = frozenset(c.name for c in find_components(space))
     chosen = [c.name for c in select_components(space, components)]
 
@@ -295,7 +296,9 @@ def plan_ablation(
 
     if mode == "seeds":
         if components:
-            raise UsageError("--components: --mode seeds re-runs the baseline as it is; drop it")
+            raise InvalidArgument(
+                "components", "mode seeds re-runs the baseline as it is; name no components"
+            )
         # Nothing is switched: the baseline, once per seed.
         cfg = config(every)
         return AblationPlan(
@@ -323,9 +326,10 @@ def plan_ablation(
         named = [("default", frozenset()), *((f"+{c}", frozenset({c})) for c in ablated)]
     else:
         if len(ablated) > MAX_GRID_COMPONENTS:
-            raise UsageError(
-                f"--mode grid: {len(ablated)} components make {2 ** len(ablated)} variants; name "
-                f"at most {MAX_GRID_COMPONENTS} with --components (of: {', '.join(ablated)})"
+            raise InvalidArgument(
+                "components",
+                f"mode grid over {len(ablated)} components makes {2 ** len(ablated)} variants; "
+                f"name at most {MAX_GRID_COMPONENTS} (of: {', '.join(ablated)})",
             )
         named = []
         for flags in itertools.product((True, False), repeat=len(ablated)):

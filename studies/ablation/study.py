@@ -1,22 +1,21 @@
-"""Running an ablation: ``sweeplab ablate NAME`` in a linked study of the same database.
+"""An ablation study: the linked study ``sweeplab ablate NAME`` trains into, and what it lacks.
 
 The baseline configuration (the parent study's best trial, its defaults, or a trial number) is
-planned into variants (``studies._ablation_plan``; the path mode step by step,
-``studies._ablation_path`` and ``studies._ablate_path``), each trained with the same K seeds, at the
-full budget, without pruning, through the same Ray Tune machinery as ``run``
-(:func:`studies._run.tune_study`), with an :class:`AblationProposer` in the sampler's place.
+resolved (:func:`resolve_baseline`), planned into variants (:mod:`.plan`; the path mode step by
+step, :mod:`.path`), and given a study of its own in the parent's database (:func:`open_ablation`)
+whose spec is the parent's, without pruning. Its trials are handed out by an
+:class:`AblationProposer` in the sampler's place (:mod:`.run` runs them).
 
 Each trial stores user attributes ``variant`` and ``seed``, and its configuration as Optuna
 parameters (subset elements as ``NAME.ELEMENT`` booleans, as in a search). The database decides
-what remains: running ``ablate`` again runs only the (variant, seed) pairs without a COMPLETE
-trial, after recovering interrupted trials as ``resume`` does. One driver per ablation study:
-two at once would each run the pairs neither has finished.
+what remains (:func:`remaining_pairs`): the (variant, seed) pairs without a COMPLETE trial, after
+interrupted trials are recovered as ``resume`` does. One driver per ablation study: two at once
+would each run the pairs neither has finished.
 """
 
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,29 +23,15 @@ from typing import Any
 import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
-from rich.console import Console
 
 from sweeplab import searchspace
 from sweeplab.studies import records
-from sweeplab.studies._ablation_path import path_cost, plan_path
-from sweeplab.studies._ablation_plan import (
-    AblationPlan,
-    Variant,
-    default_config,
-    plan_ablation,
-)
-from sweeplab.studies._run import (
-    RunSummary,
-    count_states,
-    recover,
-    summarize,
-    tune_study,
-)
 from sweeplab.studies._spec import StudySpec, spec_from_dict
 from sweeplab.studies._study import open_study, stored_spec
-from sweeplab.studies.errors import SpecConflict, UsageError
+from sweeplab.studies.ablation.path import path_cost, plan_path
+from sweeplab.studies.ablation.plan import AblationPlan, Variant, default_config, plan_ablation
+from sweeplab.studies.errors import InvalidArgument, SpecConflict, UsageError
 from sweeplab.studies.storage import (
-    describe_storage,
     load_study,
     open_storage,
     set_param,
@@ -76,20 +61,6 @@ class Baseline:
         return f"trial {self.trial}" + (" (the best)" if self.best else "")
 
 
-@dataclass(frozen=True, kw_only=True)
-class AblationSummary:
-    """What ``run_ablation`` did, and where the ablation study stands."""
-
-    parent: str
-    baseline: Baseline
-    plan: AblationPlan
-    run: RunSummary
-
-    @property
-    def study_name(self) -> str:
-        return self.run.study_name
-
-
 def ablation_study_name(parent: str, mode: str, baseline: Baseline) -> str:
     """The linked study's name: ``quickstart.ablation-loo-trial7``.
 
@@ -105,7 +76,7 @@ def resolve_baseline(
     """``best``, ``default`` or a trial number of the parent study, as a configuration.
 
     Raises:
-        UsageError: no complete trial for ``best``; no such trial, or one that has not finished
+        InvalidArgument: no complete trial for ``best``; no such trial, or one that has not finished
             with a result (COMPLETE or PRUNED).
     """
     if baseline == "default":
@@ -115,26 +86,29 @@ def resolve_baseline(
         try:
             trial = parent.best_trial
         except ValueError as e:
-            raise UsageError(
-                f"study {name!r} has no complete trial to ablate yet; run it first, or pass "
-                "--baseline default or a trial number"
+            raise InvalidArgument(
+                "baseline",
+                f"study {name!r} has no complete trial to ablate yet; run it first, or pick "
+                "default or a trial number",
             ) from e
     else:
         if not baseline.isdigit():
-            raise UsageError(
-                f"--baseline: must be best, default or a trial number; got {baseline!r}"
+            raise InvalidArgument(
+                "baseline", f"must be best, default or a trial number; got {baseline!r}"
             )
         trials = {t.number: t for t in parent.get_trials(deepcopy=False)}
         if int(baseline) not in trials:
-            raise UsageError(
-                f"--baseline: study {name!r} has no trial {baseline} "
-                f"(its trials are numbered 0 to {len(trials) - 1})"
+            raise InvalidArgument(
+                "baseline",
+                f"study {name!r} has no trial {baseline} "
+                f"(its trials are numbered 0 to {len(trials) - 1})",
             )
         trial = trials[int(baseline)]
         if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED):
-            raise UsageError(
-                f"--baseline: trial {baseline} of study {name!r} is {trial.state.name}; pick a "
-                "COMPLETE or PRUNED trial"
+            raise InvalidArgument(
+                "baseline",
+                f"trial {baseline} of study {name!r} is {trial.state.name}; pick a COMPLETE or "
+                "PRUNED trial",
             )
     return Baseline(
         label=f"trial{trial.number}",
@@ -247,9 +221,6 @@ class AblationProposer:
         return self._pending.pop(0)
 
 
-# --- running -------------------------------------------------------------------------------------
-
-
 def ablation_spec(parent: StudySpec, name: str, n_trials: int) -> StudySpec:
     """The parent's spec for the linked study: its data, model, space, objective, epochs and
     early stopping, with no pruning and a budget of ``n_trials``."""
@@ -298,6 +269,11 @@ def open_ablation(
     Raises:
         StudyNotFound, StorageError, UsageError, SpecConflict: before anything is written.
     """
+    if mode not in records.ABLATION_MODES:
+        modes = ", ".join(records.ABLATION_MODES)
+        raise InvalidArgument("mode", f"must be one of {modes}; got {mode!r}")
+    if seeds < 1:
+        raise InvalidArgument("seeds", f"an ablation needs at least one seed; got {seeds}")
     store = open_storage(storage, create=False)
     parent = load_study(store, name)
     if records.ABLATION in parent.user_attrs:
@@ -338,105 +314,3 @@ def open_ablation(
     study.set_user_attr(records.PARENT, name)
     study.set_user_attr(records.ABLATION, record.to_attr())
     return Ablation(parent=name, baseline=base, plan=plan, spec=spec, study=study)
-
-
-def run_pairs(
-    spec: StudySpec,
-    study: optuna.Study,
-    pending: Sequence[tuple[Variant, int]],
-    choices: Mapping[str, tuple[Any, ...]],
-    *,
-    counts: dict[str, int],
-    address: str | None,
-    console: Console,
-) -> tuple[int, str | None]:
-    """One Ray Tune round that trains the ``pending`` (variant, seed) pairs of an ablation.
-
-    Returns what :func:`tune_study` returns.
-    """
-    # The searcher's budget: what the study has now plus every pending pair; the proposer
-    # ends the run when it has handed out the last pair (a failed one is not replaced).
-    budget = counts["complete"] + counts["pruned"] + counts["running"] + len(pending)
-    return tune_study(
-        spec.with_overrides(n_trials=budget),
-        study,
-        address=address,
-        console=console,
-        counts=counts,
-        proposer=AblationProposer(study, pending, choices),
-    )
-
-
-def run_ablation(
-    name: str,
-    *,
-    storage: str,
-    mode: str = "loo",
-    baseline: str = "best",
-    seeds: int = 3,
-    components: Sequence[str] | None = None,
-    address: str | None = None,
-    console: Console | None = None,
-) -> AblationSummary:
-    """Create (or continue) the ablation of study ``name`` and run what it still lacks.
-
-    Example (starts local Ray, so not run as a doctest)::
-
-        summary = run_ablation("quickstart", storage="sqlite:///sweeplab.db", seeds=3)
-        print(summary.study_name, [v.name for v in summary.plan.variants])
-
-    Args:
-        name: the parent study, created by sweeplab (its spec is read from the database).
-        storage: the database URL; the ablation study is created in the same database.
-        mode: ``loo``, ``add``, ``path`` (the greedy path from the defaults to the baseline,
-            one round per step: see ``studies._ablation_path``), ``grid`` or ``seeds``.
-        baseline: ``best``, ``default`` or a trial number of the parent.
-        seeds: trials per variant; seed i trains with seed ``[study] seed + i``.
-        components: the component names to ablate (default: all of them).
-        address: a Ray cluster to attach to (see :func:`studies.run_study`).
-        console: where progress goes.
-
-    Raises:
-        StudyNotFound, StorageError, UsageError, SpecConflict, DatasetMissing: before anything
-            runs.
-    """
-    console = console or Console(stderr=True)
-    started = time.monotonic()
-    ablation = open_ablation(
-        name, storage=storage, mode=mode, baseline=baseline, seeds=seeds, components=components
-    )
-    plan, spec, study = ablation.plan, ablation.spec, ablation.study
-    console.print(
-        f"ablation [bold]{spec.study.name}[/bold] of {name} in {describe_storage(storage)}: "
-        f"{mode} from {ablation.baseline}; "
-        + ("the greedy path" if mode == "path" else f"{len(plan.variants)} variant(s)")
-        + f" x {len(plan.seeds)} seed(s) x "
-        f"{spec.budget.max_epochs} epochs, no pruning, concurrency {spec.search.concurrency}"
-    )
-    if plan.unchanged:
-        console.print(
-            f"not ablated, {ablation.baseline} has them off already: {', '.join(plan.unchanged)}",
-            highlight=False,
-        )
-    recovered = recover(study, console)
-    pending = remaining_pairs(plan, study.get_trials(deepcopy=False))
-    counts = count_states(study)
-    ran, stop_reason = 0, None
-    if mode == "path":
-        from sweeplab.studies._ablate_path import run_path
-
-        ran, stop_reason = run_path(ablation, address=address, console=console)
-        counts = count_states(study)
-    elif pending:
-        console.print(f"{len(plan.pairs) - len(pending)} of {len(plan.pairs)} pairs done")
-        ran, stop_reason = run_pairs(
-            spec, study, pending, plan.choices, counts=counts, address=address, console=console
-        )
-        counts = count_states(study)
-    else:
-        console.print(
-            f"every one of the {len(plan.pairs)} (variant, seed) pairs has a complete trial: "
-            "nothing to run"
-        )
-    run = summarize(spec, study, counts, ran, recovered, started, stop_reason)
-    return AblationSummary(parent=name, baseline=ablation.baseline, plan=plan, run=run)
