@@ -1,8 +1,9 @@
 """A line chart of the ablation path: the objective after each step, with its spread over seeds.
 
-Built like the other figures (:mod:`analysis._plots`): a :class:`matplotlib.figure.Figure`, no
-pyplot, seaborn's colour-blind palette for the duration of the call. Written as PNG and SVG,
-both byte-identical for the same table (no timestamps, fixed SVG ids).
+Built like the other figures (:mod:`sweeplab.analysis._figures`): a
+:class:`matplotlib.figure.Figure`, no pyplot, seaborn's colour-blind palette for the
+duration of the call. Written as PNG and SVG, both byte-identical for the same table (no
+timestamps, fixed SVG ids).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sweeplab.analysis._ablation import is_fraction, metric_name
-from sweeplab.analysis._plots import _DPI, _figure, metric_label
+from sweeplab.analysis._figures import DPI, metric_label, one_panel
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,7 +36,7 @@ def save_png_svg(fig: Figure, path: str | Path) -> tuple[Path, Path]:
     png.parent.mkdir(parents=True, exist_ok=True)
     # No "Software"/"Date" metadata and a fixed hash salt for SVG element ids: the files then
     # depend on the data only, so a report of the same database is byte-identical.
-    fig.savefig(png, dpi=_DPI, format="png", metadata={"Software": None})
+    fig.savefig(png, dpi=DPI, format="png", metadata={"Software": None})
     with matplotlib.rc_context({"svg.hashsalt": "sweeplab", "svg.fonttype": "path"}):
         fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
     return png, svg
@@ -87,7 +88,7 @@ def ablation_path_chart(table: pd.DataFrame, path: str | Path) -> tuple[Path, Pa
     ]
     palette = sns.color_palette("colorblind")
 
-    with _figure(max(6.0, 1.1 * len(table) + 2.5), 4.8) as (fig, ax):
+    with one_panel(max(6.0, 1.1 * len(table) + 2.5), 4.8) as (fig, ax):
         ax.errorbar(
             steps, mean, yerr=np.nan_to_num(std), color=palette[0], marker="o", capsize=4,
             linewidth=1.8, label=metric_name(objective),

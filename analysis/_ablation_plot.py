@@ -1,8 +1,9 @@
 """A bar chart of an ablation: each variant's difference from the baseline, with its interval.
 
-Built like the other figures (:mod:`analysis._plots`): a :class:`matplotlib.figure.Figure`, no
-pyplot, seaborn's colour-blind palette for the duration of the call. Significance is shown by
-hatching and by the bar label's star as well as by colour.
+Built like the other figures (:mod:`sweeplab.analysis._figures`): a
+:class:`matplotlib.figure.Figure`, no pyplot, seaborn's colour-blind palette for the
+duration of the call. Significance is shown by hatching and by the bar label's star as well
+as by colour.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pandas as pd
 
 from sweeplab.analysis._ablation import is_fraction, metric_name
 from sweeplab.analysis._ablation_path_plot import save_png_svg
-from sweeplab.analysis._plots import _figure, _save, metric_label
+from sweeplab.analysis._figures import metric_label, one_panel, save_figure
 
 __all__ = ["ablation_bar_chart"]
 
@@ -90,7 +91,7 @@ def ablation_bar_chart(
     confidence = float(table.attrs.get("confidence", 0.95))
     method = str(table.attrs.get("method", "welch"))
 
-    with _figure(8.0, 1.8 + 0.5 * len(rows)) as (fig, ax):
+    with one_panel(8.0, 1.8 + 0.5 * len(rows)) as (fig, ax):
         ax.barh(
             y, np.nan_to_num(delta), color=[palette[k] for k in kind], edgecolor="black",
             linewidth=0.6, hatch=["" if s else "//" for s in significant], height=0.6,
@@ -147,4 +148,4 @@ def ablation_bar_chart(
             ],
             loc="outside lower center", ncols=3, frameon=False, fontsize="small",
         )  # fmt: skip
-        return save_png_svg(fig, path)[0] if svg else _save(fig, path)
+        return save_png_svg(fig, path)[0] if svg else save_figure(fig, path)

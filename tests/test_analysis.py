@@ -510,7 +510,7 @@ def test_import_has_no_side_effects() -> None:
     ["sweeplab.analysis", "sweeplab.analysis._frames", "sweeplab.analysis._importance", "sweeplab.analysis._markdown",
      "sweeplab.analysis._plots", "sweeplab.analysis._report", "sweeplab.analysis._params",
      "sweeplab.analysis._rungs", "sweeplab.analysis._isolation", "sweeplab.analysis._search_plots",
-     "sweeplab.analysis._report_html"],
+     "sweeplab.analysis._report_html", "sweeplab.analysis._figures"],
 )  # fmt: skip
 def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
