@@ -9,37 +9,14 @@ timestamps, fixed SVG ids).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from sweeplab.analysis._ablation import is_fraction, metric_name
-from sweeplab.analysis._figures import DPI, metric_label, one_panel
+from sweeplab.analysis._figures import metric_label, one_panel, save_figure
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-__all__ = ["ablation_path_chart", "save_png_svg"]
-
-
-def save_png_svg(fig: Figure, path: str | Path) -> tuple[Path, Path]:
-    """Write ``fig`` as ``path`` (PNG) and the same name with ``.svg``, both deterministic.
-
-    Returns:
-        ``(png, svg)``.
-    """
-    import matplotlib
-
-    png = Path(path)
-    svg = png.with_suffix(".svg")
-    png.parent.mkdir(parents=True, exist_ok=True)
-    # No "Software"/"Date" metadata and a fixed hash salt for SVG element ids: the files then
-    # depend on the data only, so a report of the same database is byte-identical.
-    fig.savefig(png, dpi=DPI, format="png", metadata={"Software": None})
-    with matplotlib.rc_context({"svg.hashsalt": "sweeplab", "svg.fonttype": "path"}):
-        fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
-    return png, svg
+__all__ = ["ablation_path_chart"]
 
 
 def ablation_path_chart(table: pd.DataFrame, path: str | Path) -> tuple[Path, Path]:
@@ -125,4 +102,5 @@ def ablation_path_chart(table: pd.DataFrame, path: str | Path) -> tuple[Path, Pa
             fontsize="medium",
         )
         ax.legend(frameon=False, fontsize="small", loc="lower right")
-        return save_png_svg(fig, path)
+        png = save_figure(fig, path)
+        return png, png.with_suffix(".svg")

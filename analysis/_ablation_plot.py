@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from sweeplab.analysis._ablation import is_fraction, metric_name
-from sweeplab.analysis._ablation_path_plot import save_png_svg
 from sweeplab.analysis._figures import metric_label, one_panel, save_figure
 
 __all__ = ["ablation_bar_chart"]
@@ -45,7 +44,8 @@ def ablation_bar_chart(
         path: where to write the PNG (parent folders are created).
         metric: the metric the table's deltas are of; must match the table's own
             (``table.attrs["metric"]``).
-        svg: also write an SVG beside the PNG (same name, ``.svg``).
+        svg: ignored, kept so that existing calls still work: the SVG (same name, ``.svg``) is
+            always written beside the PNG, as for every figure.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -148,4 +148,4 @@ def ablation_bar_chart(
             ],
             loc="outside lower center", ncols=3, frameon=False, fontsize="small",
         )  # fmt: skip
-        return save_png_svg(fig, path)[0] if svg else save_figure(fig, path)
+        return save_figure(fig, path)

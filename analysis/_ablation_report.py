@@ -130,7 +130,7 @@ def _section(
         f"[HTML]({(rel_dir / 'ablation.html').as_posix()})"
     )
     if len(table) > 1:
-        ablation_bar_chart(table, folder / "ablation.png", svg=True)
+        ablation_bar_chart(table, folder / "ablation.png")
         out += [
             _image(rel_dir / "ablation.png", f"Ablation of {name}: difference from {reference}"),
             "",
