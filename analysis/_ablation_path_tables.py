@@ -18,7 +18,7 @@ import pandas as pd
 
 from sweeplab.analysis._ablation import is_fraction, metric_name
 from sweeplab.analysis._markdown import table as markdown_table
-from sweeplab.analysis._table_cells import HTML, LATEX, MARKDOWN, Dialect, _number
+from sweeplab.analysis._table_cells import HTML, LATEX, MARKDOWN, Dialect, format_number
 from sweeplab.analysis._tables import to_csv, write_formats
 
 __all__ = [
@@ -43,8 +43,8 @@ class _PathCells:
         if _missing(x):
             return self.d.missing
         if fraction:
-            return _number(100.0 * x, self.digits, self.d, signed=signed)
-        return _number(x, self.digits + 2, self.d, signed=signed)
+            return format_number(100.0 * x, self.digits, self.d, signed=signed)
+        return format_number(x, self.digits + 2, self.d, signed=signed)
 
     def mean_std(self, mean: Any, std: Any, *, fraction: bool) -> str:
         text = self.scaled(mean, fraction=fraction)

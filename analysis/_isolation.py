@@ -19,7 +19,7 @@ import pandas as pd
 from sweeplab.analysis._figures import metric_label, panel_grid, save_figure, state_colour, style
 from sweeplab.analysis._frames import PARAM_PREFIX
 from sweeplab.analysis._params import Scale, bucket, param_scales
-from sweeplab.analysis._search_plots import _need, complete_trials
+from sweeplab.analysis._search_plots import complete_trials, require_complete
 
 __all__ = ["ISOLATION_COLUMNS", "isolation_table", "plot_generalization_gap", "plot_isolation"]
 
@@ -142,7 +142,7 @@ def plot_generalization_gap(trials: pd.DataFrame, path: str | Path, *, top: int 
         ValueError: fewer than 2 COMPLETE trials with both accuracies.
     """
     train, held = _gap_columns(trials)
-    done = _need(trials, "a generalisation-gap plot")
+    done = require_complete(trials, "a generalisation-gap plot")
     done = done[done[train].notna() & done[held].notna()]
     if len(done) < 2:
         raise ValueError(f"a generalisation-gap plot needs 2 trials with {train} and {held}.")

@@ -22,9 +22,9 @@ from sweeplab.analysis._ablation_report import render_ablation_sections
 from sweeplab.analysis._frames import (
     PARAM_PREFIX,
     STATES,
-    _curves_table,
-    _trials_table,
+    curves_frame_of,
     study_direction,
+    trials_frame_of,
 )
 from sweeplab.analysis._importance import importances_of
 from sweeplab.analysis._markdown import MISSING, cell, code, escape, table
@@ -379,8 +379,8 @@ def write_report(
         objective=objective if isinstance(objective, str) and objective else "objective",
         user_attrs=dict(study.user_attrs),
     )
-    trials = _trials_table(snapshot, direction)
-    curves = _curves_table(snapshot)
+    trials = trials_frame_of(snapshot, direction)
+    curves = curves_frame_of(snapshot)
     importances = importances_of(snapshot, direction)
     ped_anova = importances_of(snapshot, direction, method="ped_anova")
 

@@ -39,6 +39,7 @@ __all__ = [
     "plot_interactions",
     "plot_marginal_effects",
     "plot_parallel_coordinates",
+    "require_complete",
 ]
 
 _CMAP = "cividis"
@@ -56,7 +57,21 @@ def _varying(trials: pd.DataFrame, names: Sequence[str]) -> list[str]:
     return [n for n in names if trials[PARAM_PREFIX + n].dropna().nunique() > 1]
 
 
-def _need(trials: pd.DataFrame, what: str) -> pd.DataFrame:
+def require_complete(trials: pd.DataFrame, what: str) -> pd.DataFrame:
+    """:func:`complete_trials`, refusing fewer than 2: ``what`` (the figure, "a marginal-effect
+    plot") needs two points to show anything.
+
+    Raises:
+        ValueError: fewer than 2 COMPLETE trials with a finite objective.
+
+    Example:
+        >>> t = pd.DataFrame({"number": [0, 1], "state": ["COMPLETE", "FAIL"],
+        ...                   "value": [0.5, None]})
+        >>> require_complete(t, "a plot")
+        Traceback (most recent call last):
+        ...
+        ValueError: a plot needs at least 2 COMPLETE trials; got 1.
+    """
     done = complete_trials(trials)
     if len(done) < 2:
         raise ValueError(f"{what} needs at least 2 COMPLETE trials; got {len(done)}.")
@@ -71,7 +86,7 @@ def _need_varying(
 ) -> tuple[pd.DataFrame, dict[str, Scale], list[str]]:
     """The COMPLETE trials (at least 2), every parameter's scale, and the parameters to show:
     ``params`` (default: all, by name) that take two different values."""
-    done = _need(trials, what)
+    done = require_complete(trials, what)
     kinds = param_scales(done, scales)
     names = _varying(done, params if params is not None else sorted(kinds))
     if not names:
@@ -238,7 +253,7 @@ def plot_interactions(
     Raises:
         ValueError: fewer than 2 COMPLETE trials, or fewer than two varying parameters.
     """
-    done = _need(trials, "an interaction heatmap")
+    done = require_complete(trials, "an interaction heatmap")
     kinds = param_scales(done, scales)
     pairs = _top_pairs(done, ranking)
     if not pairs:

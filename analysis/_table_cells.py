@@ -17,7 +17,7 @@ import pandas as pd
 from sweeplab.analysis._ablation import N_RESAMPLES, SUMMARISED, is_fraction, metric_name
 from sweeplab.analysis._markdown import MISSING, code, escape
 
-__all__ = ["HTML", "LATEX", "MARKDOWN", "Cells", "Dialect"]
+__all__ = ["HTML", "LATEX", "MARKDOWN", "Cells", "Dialect", "format_number"]
 
 _SHORT = {"train_acc": "Train acc", "val_acc": "Val acc", "test_acc": "Test acc", "gap": "Gap"}
 
@@ -122,7 +122,13 @@ def _whole(x: Any) -> bool:
     return not _missing(x) and float(x).is_integer()
 
 
-def _number(x: float, decimals: int, d: Dialect, *, signed: bool = False) -> str:
+def format_number(x: float, decimals: int, d: Dialect, *, signed: bool = False) -> str:
+    """``x`` to ``decimals`` places with the dialect's minus sign (and ``+`` when ``signed``).
+
+    Example:
+        >>> format_number(-0.04, 1, MARKDOWN, signed=True), format_number(-1.25, 1, LATEX)
+        ('+0.0', '$-$1.2')
+    """
     # The sign follows the rounded value, so -0.04 prints "+0.0" rather than "−0.0".
     rounded = round(float(x), decimals)
     sign = d.minus if rounded < 0 else ("+" if signed else "")
@@ -147,8 +153,8 @@ class Cells:
         if _missing(x):
             return self.d.missing
         if is_fraction(metric):
-            return _number(100.0 * x, self.digits, self.d, signed=signed)
-        return _number(x, self.digits + 2, self.d, signed=signed)
+            return format_number(100.0 * x, self.digits, self.d, signed=signed)
+        return format_number(x, self.digits + 2, self.d, signed=signed)
 
     def mean_std(self, row: pd.Series, metric: str) -> str:
         mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
@@ -175,7 +181,7 @@ class Cells:
         return f"{self.d.lt}0.001" if x < 0.001 else f"{x:.3f}"
 
     def plain(self, x: Any, decimals: int = 1) -> str:
-        return self.d.missing if _missing(x) else _number(x, decimals, self.d)
+        return self.d.missing if _missing(x) else format_number(x, decimals, self.d)
 
     def headers(self) -> list[str]:
         d, units = self.d, " (pp)" if is_fraction(self.metric) else ""
