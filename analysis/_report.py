@@ -18,7 +18,6 @@ import optuna
 import pandas as pd
 from optuna.study import StudyDirection
 
-from sweeplab.analysis._ablation_report import render_ablation_sections
 from sweeplab.analysis._frames import (
     PARAM_PREFIX,
     STATES,
@@ -33,6 +32,7 @@ from sweeplab.analysis._plots import plot_learning_curves, plot_optimization_his
 from sweeplab.analysis._report_html import HTML_NAME, render_html
 from sweeplab.analysis._report_search import analyse_search, search_sections
 from sweeplab.analysis._search_plots import plot_importance_comparison
+from sweeplab.analysis.ablation import render_ablation_sections
 from sweeplab.studies import records
 from sweeplab.studies.asha import rungs_from_spec
 from sweeplab.studies.storage import describe_storage, load_study, mask_secrets

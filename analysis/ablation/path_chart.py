@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sweeplab.analysis._ablation import is_fraction, metric_name
 from sweeplab.analysis._figures import metric_label, one_panel, save_figure
+from sweeplab.analysis.ablation.stats import is_fraction, metric_name
 
 __all__ = ["ablation_path_chart"]
 

@@ -4,8 +4,8 @@ Accuracies print in percent as mean ± std over seeds ("97.8 ± 0.2"), the diffe
 baseline in percentage points ("(+1.1)", "(−0.4)") with its interval ("[+0.3, +1.9]"); a
 significant difference is bold and starred. A footnote states the seeds, the interval's method
 and the significance level. The three text formats share one set of cells
-(:mod:`analysis._table_cells`) and differ only in how they write a minus sign, ±, bold, and which
-characters they escape; CSV holds the raw numbers instead.
+(:mod:`sweeplab.analysis.ablation.cells`) and differ only in how they write a minus sign, ±,
+bold, and which characters they escape; CSV holds the raw numbers instead.
 
 The writers read the settings :func:`analysis.ablation_table` leaves in ``table.attrs``
 (baseline, metric, confidence, method); a table without them (read back from CSV, say) is taken
@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from sweeplab.analysis._markdown import table as markdown_table
-from sweeplab.analysis._table_cells import HTML, LATEX, MARKDOWN, Cells
+from sweeplab.analysis.ablation.cells import HTML, LATEX, MARKDOWN, Cells
 
 __all__ = ["to_csv", "to_html", "to_latex", "to_markdown", "write_ablation_tables"]
 
@@ -37,7 +37,7 @@ def to_markdown(table: pd.DataFrame, *, digits: int = 1) -> str:
         Markdown text ending in a newline.
 
     Example:
-        >>> from sweeplab.analysis._ablation import ablation_table
+        >>> from sweeplab.analysis.ablation.stats import ablation_table
         >>> trials = pd.DataFrame({
         ...     "state": ["COMPLETE"] * 6, "variant": ["baseline"] * 3 + ["+mixup"] * 3,
         ...     "train_acc": [0.99] * 6, "val_acc": [0.9] * 6,
@@ -67,7 +67,7 @@ def to_latex(table: pd.DataFrame, *, digits: int = 1) -> str:
         LaTeX source ending in a newline.
 
     Example:
-        >>> from sweeplab.analysis._ablation import ablation_table
+        >>> from sweeplab.analysis.ablation.stats import ablation_table
         >>> trials = pd.DataFrame({
         ...     "state": ["COMPLETE"] * 4, "variant": ["baseline", "baseline", "-aug", "-aug"],
         ...     "train_acc": [0.99] * 4, "val_acc": [0.9] * 4, "test_acc": [0.9, 0.92, 0.8, 0.84]})
@@ -123,7 +123,7 @@ def to_html(table: pd.DataFrame, *, digits: int = 1) -> str:
         An HTML fragment ending in a newline.
 
     Example:
-        >>> from sweeplab.analysis._ablation import ablation_table
+        >>> from sweeplab.analysis.ablation.stats import ablation_table
         >>> trials = pd.DataFrame({"state": ["COMPLETE"], "variant": ["baseline"],
         ...                        "train_acc": [1.0], "val_acc": [0.9], "test_acc": [0.9]})
         >>> to_html(ablation_table(trials)).startswith('<table class="sweeplab-ablation"')
@@ -185,7 +185,7 @@ def write_ablation_tables(
 
     Example:
         >>> import tempfile
-        >>> from sweeplab.analysis._ablation import ablation_table
+        >>> from sweeplab.analysis.ablation.stats import ablation_table
         >>> trials = pd.DataFrame({"state": ["COMPLETE"], "variant": ["baseline"],
         ...                        "train_acc": [1.0], "val_acc": [0.9], "test_acc": [0.9]})
         >>> with tempfile.TemporaryDirectory() as d:

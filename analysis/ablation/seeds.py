@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sweeplab.analysis._ablation import is_fraction, metric_name
 from sweeplab.analysis._markdown import table as markdown_table
-from sweeplab.analysis._table_cells import MARKDOWN, format_number
+from sweeplab.analysis.ablation.cells import MARKDOWN, format_number
+from sweeplab.analysis.ablation.stats import is_fraction, metric_name
 
 __all__ = ["SEED_VARIANCE_COLUMNS", "seed_variance", "seed_variance_markdown"]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sweeplab.analysis._ablation import is_fraction, metric_name
 from sweeplab.analysis._figures import metric_label, one_panel, save_figure
+from sweeplab.analysis.ablation.stats import is_fraction, metric_name
 
 __all__ = ["ablation_bar_chart"]
 
@@ -55,7 +55,7 @@ def ablation_bar_chart(
 
     Example:
         >>> import tempfile
-        >>> from sweeplab.analysis._ablation import ablation_table
+        >>> from sweeplab.analysis.ablation.stats import ablation_table
         >>> trials = pd.DataFrame({
         ...     "state": ["COMPLETE"] * 6, "variant": ["baseline"] * 3 + ["+mixup"] * 3,
         ...     "train_acc": [0.99] * 6, "val_acc": [0.9] * 6,

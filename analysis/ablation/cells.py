@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from sweeplab.analysis._ablation import N_RESAMPLES, SUMMARISED, is_fraction, metric_name
 from sweeplab.analysis._markdown import MISSING, code, escape
+from sweeplab.analysis.ablation.stats import N_RESAMPLES, SUMMARISED, is_fraction, metric_name
 
 __all__ = ["HTML", "LATEX", "MARKDOWN", "Cells", "Dialect", "format_number"]
 

@@ -3,7 +3,7 @@
 One row per step: the parameter flipped, its new value, the objective after the step as
 mean ± std over the seeds, the change from the step before, and the share of the whole
 default-to-target gain the step explains, with the running total. Accuracies print in percent,
-their changes in percentage points. The text formats share :mod:`analysis._table_cells`'
+their changes in percentage points. The text formats share :mod:`sweeplab.analysis.ablation.cells`'
 dialects, so a minus sign, ± and the escapes read as in :func:`analysis.to_markdown`.
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 
 import pandas as pd
 
-from sweeplab.analysis._ablation import is_fraction, metric_name
 from sweeplab.analysis._markdown import table as markdown_table
-from sweeplab.analysis._table_cells import HTML, LATEX, MARKDOWN, Dialect, format_number
-from sweeplab.analysis._tables import to_csv, write_formats
+from sweeplab.analysis.ablation.cells import HTML, LATEX, MARKDOWN, Dialect, format_number
+from sweeplab.analysis.ablation.stats import is_fraction, metric_name
+from sweeplab.analysis.ablation.tables import to_csv, write_formats
 
 __all__ = [
     "path_to_html",
