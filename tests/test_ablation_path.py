@@ -20,8 +20,6 @@ from rich.console import Console
 from test_ablate import BASELINE, E2E_SPACE, SPACE, _parent, _sweeplab
 
 import sweeplab.analysis.ablation.path
-import sweeplab.analysis.ablation.path_chart
-import sweeplab.analysis.ablation.path_tables
 import sweeplab.analysis.ablation.seeds
 import sweeplab.studies._ablation_path
 from sweeplab import analysis
@@ -293,8 +291,6 @@ def test_module_examples_run() -> None:
     for module in (
         sweeplab.studies._ablation_path,
         sweeplab.analysis.ablation.path,
-        sweeplab.analysis.ablation.path_tables,
-        sweeplab.analysis.ablation.path_chart,
         sweeplab.analysis.ablation.seeds,
     ):
         result = doctest.testmod(module)

@@ -39,20 +39,13 @@ Example:
     1      -aug  2  -0.09
 """
 
-from sweeplab.analysis.ablation.charts import ablation_bar_chart
+from sweeplab.analysis.ablation.charts import ablation_bar_chart, ablation_path_chart
 from sweeplab.analysis.ablation.path import (
     PATH_COLUMNS,
     ablation_path,
     describe_change,
     greedy_path,
     path_trials_frame,
-)
-from sweeplab.analysis.ablation.path_chart import ablation_path_chart
-from sweeplab.analysis.ablation.path_tables import (
-    path_to_html,
-    path_to_latex,
-    path_to_markdown,
-    write_path_tables,
 )
 from sweeplab.analysis.ablation.report import render_ablation_sections
 from sweeplab.analysis.ablation.seeds import (
@@ -70,11 +63,15 @@ from sweeplab.analysis.ablation.stats import (
     welch,
 )
 from sweeplab.analysis.ablation.tables import (
+    path_to_html,
+    path_to_latex,
+    path_to_markdown,
     to_csv,
     to_html,
     to_latex,
     to_markdown,
     write_ablation_tables,
+    write_path_tables,
 )
 
 __all__ = [

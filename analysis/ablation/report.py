@@ -17,13 +17,16 @@ import optuna
 
 from sweeplab.analysis._frames import trials_frame
 from sweeplab.analysis._markdown import code
-from sweeplab.analysis.ablation.charts import ablation_bar_chart
+from sweeplab.analysis.ablation.charts import ablation_bar_chart, ablation_path_chart
 from sweeplab.analysis.ablation.path import ablation_path
-from sweeplab.analysis.ablation.path_chart import ablation_path_chart
-from sweeplab.analysis.ablation.path_tables import path_to_markdown, write_path_tables
 from sweeplab.analysis.ablation.seeds import seed_variance, seed_variance_markdown
 from sweeplab.analysis.ablation.stats import ablation_table
-from sweeplab.analysis.ablation.tables import to_markdown, write_ablation_tables
+from sweeplab.analysis.ablation.tables import (
+    path_to_markdown,
+    to_markdown,
+    write_ablation_tables,
+    write_path_tables,
+)
 from sweeplab.studies import records
 from sweeplab.studies.storage import load_study, storage_of
 
