@@ -33,6 +33,10 @@ creates a database, a study or a trial), so it can run against a study that is s
 - :func:`render_ablation_sections` writes every ablation linked to a study and returns the
   report's ``## Ablations`` section.
 
+The ablation functions above live in the subpackage :mod:`sweeplab.analysis.ablation`, one module
+per role (statistics, path, seeds, cells and tables, charts, report section), and are
+re-exported here.
+
 Importing this package has no side effects: matplotlib and seaborn are imported by the plotting
 functions when first called, and no backend is selected.
 
