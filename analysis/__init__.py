@@ -33,6 +33,10 @@ creates a database, a study or a trial), so it can run against a study that is s
 - :func:`render_ablation_sections` writes every ablation linked to a study and returns the
   report's ``## Ablations`` section.
 
+The ablation functions above live in the subpackage :mod:`sweeplab.analysis.ablation`, one module
+per role (statistics, path, seeds, cells and tables, charts, report section), and are
+re-exported here.
+
 Importing this package has no side effects: matplotlib and seaborn are imported by the plotting
 functions when first called, and no backend is selected.
 
@@ -65,17 +69,6 @@ Example:
     report.md True ['report.html', 'report.md']
 """
 
-from sweeplab.analysis._ablation import ablation_table
-from sweeplab.analysis._ablation_path import ablation_path, greedy_path, path_trials_frame
-from sweeplab.analysis._ablation_path_plot import ablation_path_chart
-from sweeplab.analysis._ablation_path_tables import (
-    path_to_html,
-    path_to_latex,
-    path_to_markdown,
-    write_path_tables,
-)
-from sweeplab.analysis._ablation_plot import ablation_bar_chart
-from sweeplab.analysis._ablation_report import render_ablation_sections
 from sweeplab.analysis._frames import Frames, curves_frame, frames, trials_frame
 from sweeplab.analysis._importance import param_importances
 from sweeplab.analysis._isolation import isolation_table, plot_generalization_gap, plot_isolation
@@ -92,8 +85,26 @@ from sweeplab.analysis._search_plots import (
     plot_marginal_effects,
     plot_parallel_coordinates,
 )
-from sweeplab.analysis._seed_variance import seed_variance, seed_variance_markdown
-from sweeplab.analysis._tables import to_csv, to_html, to_latex, to_markdown, write_ablation_tables
+from sweeplab.analysis.ablation import (
+    ablation_bar_chart,
+    ablation_path,
+    ablation_path_chart,
+    ablation_table,
+    greedy_path,
+    path_to_html,
+    path_to_latex,
+    path_to_markdown,
+    path_trials_frame,
+    render_ablation_sections,
+    seed_variance,
+    seed_variance_markdown,
+    to_csv,
+    to_html,
+    to_latex,
+    to_markdown,
+    write_ablation_tables,
+    write_path_tables,
+)
 from sweeplab.studies.asha import asha_rungs
 
 __all__ = [

@@ -27,9 +27,11 @@ __all__ = [
     "TRIAL_COLUMNS",
     "Frames",
     "curves_frame",
+    "curves_frame_of",
     "frames",
     "study_direction",
     "trials_frame",
+    "trials_frame_of",
 ]
 
 #: Trial states in the order reports list them.
@@ -271,7 +273,14 @@ def _typed(rows: list[dict[str, Any]], columns: Mapping[str, str]) -> pd.DataFra
     )
 
 
-def _trials_table(trials: Sequence[FrozenTrial], direction: StudyDirection) -> pd.DataFrame:
+# ---------------------------------------------------------------------------------------------
+# Public
+# ---------------------------------------------------------------------------------------------
+
+
+def trials_frame_of(trials: Sequence[FrozenTrial], direction: StudyDirection) -> pd.DataFrame:
+    """:func:`trials_frame` of a list of trials already read (one snapshot of a study), for a
+    caller that builds several frames from the same snapshot (the report)."""
     trials = sorted(trials, key=lambda t: t.number)
     frame = _typed([_trial_row(t, direction) for t in trials], TRIAL_COLUMNS)
     per_trial = [_params_of(t) for t in trials]
@@ -285,14 +294,10 @@ def _trials_table(trials: Sequence[FrozenTrial], direction: StudyDirection) -> p
     return frame
 
 
-def _curves_table(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
+def curves_frame_of(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
+    """:func:`curves_frame` of a list of trials already read (one snapshot of a study)."""
     rows = [row for t in sorted(trials, key=lambda t: t.number) for row in _curve_rows(t)]
     return _typed(rows, CURVE_COLUMNS)
-
-
-# ---------------------------------------------------------------------------------------------
-# Public
-# ---------------------------------------------------------------------------------------------
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
@@ -322,7 +327,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
            number     state  value  best_intermediate
         0       0  COMPLETE    0.5                0.5
     """
-    return _trials_table(study.get_trials(deepcopy=False), study_direction(study))
+    return trials_frame_of(study.get_trials(deepcopy=False), study_direction(study))
 
 
 def curves_frame(study: optuna.Study) -> pd.DataFrame:
@@ -349,7 +354,7 @@ def curves_frame(study: optuna.Study) -> pd.DataFrame:
         0       0  RUNNING      1        0.9
         1       0  RUNNING      2        0.7
     """
-    return _curves_table(study.get_trials(deepcopy=False))
+    return curves_frame_of(study.get_trials(deepcopy=False))
 
 
 def frames(storage: str | optuna.storages.BaseStorage, study_name: str) -> Frames:
@@ -377,4 +382,4 @@ def frames(storage: str | optuna.storages.BaseStorage, study_name: str) -> Frame
     """
     study = load_study(storage, study_name)
     snapshot = study.get_trials(deepcopy=False)
-    return Frames(_trials_table(snapshot, study_direction(study)), _curves_table(snapshot))
+    return Frames(trials_frame_of(snapshot, study_direction(study)), curves_frame_of(snapshot))

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sweeplab.analysis._figures import metric_label, panel_grid, save_figure, state_colour, style
 from sweeplab.analysis._frames import PARAM_PREFIX
 from sweeplab.analysis._params import Scale, bucket, param_scales
-from sweeplab.analysis._plots import _colour, _save, _style, metric_label
-from sweeplab.analysis._search_plots import _grid, _need, complete_trials
+from sweeplab.analysis._search_plots import complete_trials, require_complete
 
 __all__ = ["ISOLATION_COLUMNS", "isolation_table", "plot_generalization_gap", "plot_isolation"]
 
@@ -95,13 +95,14 @@ def plot_isolation(table: pd.DataFrame, path: str | Path, *, objective: str = "o
     names = list(dict.fromkeys(table["param"]))
     lo, hi = float(table["best"].min()), float(table["best"].max())
     pad = 0.08 * ((hi - lo) or abs(hi) or 1.0)
-    with _style():
-        fig, axes = _grid(len(names), 3, (4.2, 0.9 + 0.45 * table.groupby("param").size().max()))
+    tallest = int(table.groupby("param").size().max())
+    with style():
+        fig, axes = panel_grid(len(names), 3, (4.2, 0.9 + 0.45 * tallest))
         for ax, name in zip(axes, names, strict=False):
             part = table[table["param"] == name].reset_index(drop=True)
             ys = np.arange(len(part))[::-1]
             ax.hlines(ys, lo - pad, part["best"], color="0.75", lw=1)
-            ax.scatter(part["best"], ys, color=_colour("COMPLETE"), s=40, zorder=3)
+            ax.scatter(part["best"], ys, color=state_colour("COMPLETE"), s=40, zorder=3)
             for yv, (_, row) in zip(ys, part.iterrows(), strict=True):
                 ax.annotate(f"n={row['n_trials']} · #{row['best_trial']}", (row["best"], yv),
                             xytext=(5, 0), textcoords="offset points", va="center",
@@ -113,7 +114,7 @@ def plot_isolation(table: pd.DataFrame, path: str | Path, *, objective: str = "o
             ax.set_title(name, fontsize="medium")
             ax.grid(axis="y", visible=False)
         fig.suptitle("Isolation: best complete trial per value (n = trials with that value)")
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def _gap_columns(trials: pd.DataFrame) -> tuple[str, str]:
@@ -141,14 +142,14 @@ def plot_generalization_gap(trials: pd.DataFrame, path: str | Path, *, top: int 
         ValueError: fewer than 2 COMPLETE trials with both accuracies.
     """
     train, held = _gap_columns(trials)
-    done = _need(trials, "a generalisation-gap plot")
+    done = require_complete(trials, "a generalisation-gap plot")
     done = done[done[train].notna() & done[held].notna()]
     if len(done) < 2:
         raise ValueError(f"a generalisation-gap plot needs 2 trials with {train} and {held}.")
     held_label = "Test" if held == "test_acc" else "Validation"
-    colour = _colour("COMPLETE")
-    with _style():
-        fig, axes = _grid(2, 2, (5.0, 4.6))
+    colour = state_colour("COMPLETE")
+    with style():
+        fig, axes = panel_grid(2, 2, (5.0, 4.6))
         ax = axes[0]
         ax.scatter(done[train], done[held], s=30, color=colour, zorder=3)
         both = pd.concat([done[train], done[held]]).astype(float)
@@ -164,11 +165,11 @@ def plot_generalization_gap(trials: pd.DataFrame, path: str | Path, *, top: int 
         gap = (ranked[train] - ranked[held]).astype(float)
         ax = axes[1]
         ys = np.arange(len(ranked))[::-1]
-        ax.barh(ys, gap, color=_colour("PRUNED"))
+        ax.barh(ys, gap, color=state_colour("PRUNED"))
         ax.set_yticks(ys, [f"#{n}" for n in ranked["number"]], fontsize="x-small")
         ax.axvline(0, color="0.3", lw=0.8)
         ax.set_xlabel(f"Train − {held_label.lower()} accuracy (fraction)")
         ax.set_ylabel(f"Trial (best {held_label.lower()} accuracy at the top)")
         ax.set_title(f"Generalisation gap, top {len(ranked)}", fontsize="medium")
         ax.grid(axis="y", visible=False)
-        return _save(fig, path)
+        return save_figure(fig, path)

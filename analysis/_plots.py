@@ -1,111 +1,40 @@
 """Figures of a study: learning curves, optimisation history, parameter importance.
 
-Each figure is written twice: a PNG at the path given and an SVG with the same stem next to it.
+The three figures the report always tries to draw, whatever the study. Each is written twice: a
+PNG at the path given and an SVG with the same stem next to it.
 
-Figures are built on :class:`matplotlib.figure.Figure` objects, never through ``pyplot``, so this
-module picks no backend, opens no window and leaves no global figure behind; seaborn's style and
-colour-blind palette are applied only for the duration of each call. States are told apart by
-line style or marker as well as colour.
+Style, figure constructor, state colours and the saver come from
+:mod:`sweeplab.analysis._figures`, shared with every other figure: built on
+:class:`matplotlib.figure.Figure` objects, never through ``pyplot``, so no backend is picked, no
+window opened and no global figure left behind; seaborn's style and colour-blind palette apply
+only for the duration of each call. States are told apart by line style or marker as well as
+colour.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 from optuna.study import StudyDirection
 
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+from sweeplab.analysis._figures import (
+    metric_label,
+    one_panel,
+    save_figure,
+    state_colour,
+    state_style,
+)
 
 __all__ = [
-    "metric_label",
     "plot_importances",
     "plot_learning_curves",
     "plot_optimization_history",
 ]
 
-_DPI = 150
-
-# Axis labels with units for the metrics sweeplab records; losses are PyTorch cross-entropy
-# (natural log, so nats).
-_METRIC_LABELS = {
-    "val_acc": "Validation accuracy (fraction correct)",
-    "train_acc": "Training accuracy (fraction correct)",
-    "test_acc": "Test accuracy (fraction correct)",
-    "val_loss": "Validation loss (cross-entropy, nats)",
-    "train_loss": "Training loss (cross-entropy, nats)",
-    "test_loss": "Test loss (cross-entropy, nats)",
-}
-
-# state -> (index into seaborn's "colorblind" palette, line style, marker)
-_STATE_STYLE = {
-    "COMPLETE": (0, "-", "o"),
-    "PRUNED": (1, "--", "X"),
-    "FAIL": (4, ":", "v"),
-    "RUNNING": (2, "-.", "s"),
-    "WAITING": (7, ":", "."),
-}
 # Drawn first to last, so finished trials sit on top of the rest.
 _DRAW_ORDER = ("WAITING", "FAIL", "PRUNED", "RUNNING", "COMPLETE")
-
-
-def metric_label(name: str) -> str:
-    """Axis label, with its unit, for a metric name; unknown names are returned unchanged.
-
-    Example:
-        >>> metric_label("val_acc")
-        'Validation accuracy (fraction correct)'
-    """
-    return _METRIC_LABELS.get(name, name)
-
-
-def _colour(state: str) -> tuple[float, float, float]:
-    import seaborn as sns
-
-    return sns.color_palette("colorblind")[_STATE_STYLE.get(state, (7, "-", "."))[0]]
-
-
-@contextmanager
-def _style() -> Iterator[None]:
-    """seaborn's white grid at notebook font sizes, and a fixed SVG id salt, for one figure."""
-    import matplotlib as mpl
-    import seaborn as sns
-
-    # svg.hashsalt fixes the ids matplotlib writes into SVGs (random by default), so the same
-    # data gives the same SVG bytes; svg.fonttype "none" keeps text as text, editable in a paper's
-    # figure and much cheaper to write than glyph outlines.
-    with (
-        mpl.rc_context({"svg.hashsalt": "sweeplab", "svg.fonttype": "none"}),
-        sns.axes_style("whitegrid"),
-        sns.plotting_context("notebook"),
-    ):
-        yield
-
-
-@contextmanager
-def _figure(width: float, height: float) -> Iterator[tuple[Figure, Axes]]:
-    from matplotlib.figure import Figure
-
-    with _style():
-        fig = Figure(figsize=(width, height), layout="constrained")
-        yield fig, fig.subplots()
-
-
-def _save(fig: Figure, path: str | Path) -> Path:
-    """Write ``path`` (PNG) and the same figure as SVG next to it; return the PNG's path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # No "Software"/"Creator" tag and no date: the files then depend on the data only.
-    fig.savefig(path, dpi=_DPI, format="png", metadata={"Software": None})
-    # The layout is settled by the first save; freezing it halves the work of the second one.
-    fig.set_layout_engine("none")
-    fig.savefig(path.with_suffix(".svg"), format="svg", metadata={"Creator": None, "Date": None})
-    return path
 
 
 def plot_learning_curves(
@@ -147,14 +76,14 @@ def plot_learning_curves(
         raise ValueError("no trial has reported an objective value yet; nothing to plot.")
     n_trials = data["number"].nunique()
     alpha = 0.9 if n_trials <= 20 else max(0.25, 20 / n_trials)
-    with _figure(8.0, 5.0) as (fig, ax):
+    with one_panel(8.0, 5.0) as (fig, ax):
         handles = []
         for state in [*_DRAW_ORDER, *sorted(set(data["state"]) - set(_DRAW_ORDER))]:
             part = data[data["state"] == state]
             if part.empty:
                 continue
-            _, style, marker = _STATE_STYLE.get(state, (7, "-", "."))
-            colour = _colour(state)
+            _, style, marker = state_style(state)
+            colour = state_colour(state)
             for _, trial in part.groupby("number", sort=True):
                 ax.plot(
                     trial["epoch"], trial["objective"], style, color=colour, alpha=alpha, lw=1.4,
@@ -177,7 +106,7 @@ def plot_learning_curves(
         ax.set_title(f"Learning curves of {n_trials} trial{'s' if n_trials != 1 else ''}")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(handles=handles, loc="best", frameon=True)
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_optimization_history(
@@ -232,14 +161,14 @@ def plot_optimization_history(
     best_row = complete.loc[values.idxmax() if maximize else values.idxmin()]
     last_number = int(trials["number"].max())
 
-    with _figure(8.0, 5.0) as (fig, ax):
+    with one_panel(8.0, 5.0) as (fig, ax):
         if not pruned.empty:
             ax.scatter(
-                pruned["number"], pruned["best_intermediate"], marker="X", s=45,
-                color=_colour("PRUNED"), alpha=0.8, label="PRUNED (best value before stopping)",
+                pruned["number"], pruned["best_intermediate"], marker="X", s=45, alpha=0.8,
+                color=state_colour("PRUNED"), label="PRUNED (best value before stopping)",
             )  # fmt: skip
         ax.scatter(
-            complete["number"], values, marker="o", s=45, color=_colour("COMPLETE"),
+            complete["number"], values, marker="o", s=45, color=state_colour("COMPLETE"),
             label="COMPLETE", zorder=3,
         )  # fmt: skip
         xs = [*complete["number"].astype(int), last_number]
@@ -255,7 +184,7 @@ def plot_optimization_history(
         ax.set_title(f"Optimisation history ({'maximise' if maximize else 'minimise'})")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(loc="lower right" if maximize else "upper right", frameon=True)
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_importances(importances: pd.Series, path: str | Path) -> Path:
@@ -282,8 +211,9 @@ def plot_importances(importances: pd.Series, path: str | Path) -> Path:
         reason = importances.attrs.get("reason") or "the Series is empty"
         raise ValueError(f"no importances to plot: {reason}")
     data = importances.sort_values(ascending=True, kind="stable")
-    with _figure(7.0, 1.4 + 0.42 * len(data)) as (fig, ax):
-        bars = ax.barh([str(i) for i in data.index], data.to_numpy(), color=_colour("COMPLETE"))
+    with one_panel(7.0, 1.4 + 0.42 * len(data)) as (fig, ax):
+        colour = state_colour("COMPLETE")
+        bars = ax.barh([str(i) for i in data.index], data.to_numpy(), color=colour)
         ax.bar_label(bars, labels=[f"{v:.3f}" for v in data], padding=3, fontsize="small")
         ax.set_xlim(0, min(1.0, float(data.max())) * 1.18)  # room for the labels
         ax.set_xlabel("Importance (fANOVA share of objective variance; sums to 1)")
@@ -291,4 +221,4 @@ def plot_importances(importances: pd.Series, path: str | Path) -> Path:
         n = importances.attrs.get("n_trials")
         ax.set_title("Hyperparameter importance" + (f" ({n} complete trials)" if n else ""))
         ax.grid(axis="y", visible=False)
-        return _save(fig, path)
+        return save_figure(fig, path)

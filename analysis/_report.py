@@ -18,13 +18,12 @@ import optuna
 import pandas as pd
 from optuna.study import StudyDirection
 
-from sweeplab.analysis._ablation_report import render_ablation_sections
 from sweeplab.analysis._frames import (
     PARAM_PREFIX,
     STATES,
-    _curves_table,
-    _trials_table,
+    curves_frame_of,
     study_direction,
+    trials_frame_of,
 )
 from sweeplab.analysis._importance import importances_of
 from sweeplab.analysis._markdown import MISSING, cell, code, escape, table
@@ -33,6 +32,7 @@ from sweeplab.analysis._plots import plot_learning_curves, plot_optimization_his
 from sweeplab.analysis._report_html import HTML_NAME, render_html
 from sweeplab.analysis._report_search import analyse_search, search_sections
 from sweeplab.analysis._search_plots import plot_importance_comparison
+from sweeplab.analysis.ablation import render_ablation_sections
 from sweeplab.studies import records
 from sweeplab.studies.asha import rungs_from_spec
 from sweeplab.studies.storage import describe_storage, load_study, mask_secrets
@@ -379,8 +379,8 @@ def write_report(
         objective=objective if isinstance(objective, str) and objective else "objective",
         user_attrs=dict(study.user_attrs),
     )
-    trials = _trials_table(snapshot, direction)
-    curves = _curves_table(snapshot)
+    trials = trials_frame_of(snapshot, direction)
+    curves = curves_frame_of(snapshot)
     importances = importances_of(snapshot, direction)
     ped_anova = importances_of(snapshot, direction, method="ped_anova")
 

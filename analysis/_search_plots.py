@@ -2,9 +2,10 @@
 parallel coordinates.
 
 All read the COMPLETE trials of a trials frame (:func:`analysis.trials_frame`); each writes a PNG
-at the path given and an SVG next to it, through :class:`matplotlib.figure.Figure` objects only.
-Colours come from seaborn's "colorblind" palette and the "cividis" colour map, both readable
-with the common colour-vision deficiencies.
+at the path given and an SVG next to it, through :class:`matplotlib.figure.Figure` objects only
+(style, panel grid and saver from :mod:`sweeplab.analysis._figures`). Colours come from
+seaborn's "colorblind" palette and the "cividis" colour map, both readable with the common
+colour-vision deficiencies.
 """
 
 from __future__ import annotations
@@ -18,13 +19,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from sweeplab.analysis._figures import (
+    metric_label,
+    one_panel,
+    panel_grid,
+    save_figure,
+    state_colour,
+    style,
+)
 from sweeplab.analysis._frames import PARAM_PREFIX
 from sweeplab.analysis._params import Scale, bucket, param_scales
-from sweeplab.analysis._plots import _colour, _save, _style, metric_label
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 __all__ = [
     "complete_trials",
@@ -32,6 +39,7 @@ __all__ = [
     "plot_interactions",
     "plot_marginal_effects",
     "plot_parallel_coordinates",
+    "require_complete",
 ]
 
 _CMAP = "cividis"
@@ -49,19 +57,21 @@ def _varying(trials: pd.DataFrame, names: Sequence[str]) -> list[str]:
     return [n for n in names if trials[PARAM_PREFIX + n].dropna().nunique() > 1]
 
 
-def _grid(n: int, ncols: int, panel: tuple[float, float]) -> tuple[Figure, np.ndarray]:
-    from matplotlib.figure import Figure
+def require_complete(trials: pd.DataFrame, what: str) -> pd.DataFrame:
+    """:func:`complete_trials`, refusing fewer than 2: ``what`` (the figure, "a marginal-effect
+    plot") needs two points to show anything.
 
-    ncols = max(1, min(ncols, n))
-    nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    return fig, axes
+    Raises:
+        ValueError: fewer than 2 COMPLETE trials with a finite objective.
 
-
-def _need(trials: pd.DataFrame, what: str) -> pd.DataFrame:
+    Example:
+        >>> t = pd.DataFrame({"number": [0, 1], "state": ["COMPLETE", "FAIL"],
+        ...                   "value": [0.5, None]})
+        >>> require_complete(t, "a plot")
+        Traceback (most recent call last):
+        ...
+        ValueError: a plot needs at least 2 COMPLETE trials; got 1.
+    """
     done = complete_trials(trials)
     if len(done) < 2:
         raise ValueError(f"{what} needs at least 2 COMPLETE trials; got {len(done)}.")
@@ -76,7 +86,7 @@ def _need_varying(
 ) -> tuple[pd.DataFrame, dict[str, Scale], list[str]]:
     """The COMPLETE trials (at least 2), every parameter's scale, and the parameters to show:
     ``params`` (default: all, by name) that take two different values."""
-    done = _need(trials, what)
+    done = require_complete(trials, what)
     kinds = param_scales(done, scales)
     names = _varying(done, params if params is not None else sorted(kinds))
     if not names:
@@ -127,11 +137,12 @@ def plot_importance_comparison(importances: Mapping[str, pd.Series], path: str |
         *first.index,
         *sorted(set().union(*(s.index for s in importances.values())) - set(first.index)),
     ]
-    with _style():
-        fig, axes = _grid(len(importances), len(importances), (5.0, 1.4 + 0.42 * len(order)))
+    colour = state_colour("COMPLETE")
+    with style():
+        fig, axes = panel_grid(len(importances), len(importances), (5.0, 1.4 + 0.42 * len(order)))
         for ax, (method, series) in zip(axes, importances.items(), strict=False):
             values = [float(series.get(p, np.nan)) for p in reversed(order)]
-            bars = ax.barh(list(reversed(order)), np.nan_to_num(values), color=_colour("COMPLETE"))
+            bars = ax.barh(list(reversed(order)), np.nan_to_num(values), color=colour)
             ax.bar_label(
                 bars, labels=["n/a" if math.isnan(v) else f"{v:.3f}" for v in values],
                 padding=3, fontsize="small",
@@ -144,7 +155,7 @@ def plot_importance_comparison(importances: Mapping[str, pd.Series], path: str |
                 ax.text(0.5, 0.5, "not assessed", transform=ax.transAxes, ha="center")
             ax.grid(axis="y", visible=False)
         axes[0].set_ylabel("Hyperparameter")
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_marginal_effects(
@@ -174,9 +185,9 @@ def plot_marginal_effects(
         ValueError: fewer than 2 COMPLETE trials, or no parameter varies.
     """
     done, kinds, names = _need_varying(trials, "a marginal-effect plot", scales, params)
-    colour = _colour("COMPLETE")
-    with _style():
-        fig, axes = _grid(len(names), 3, (4.2, 3.3))
+    colour = state_colour("COMPLETE")
+    with style():
+        fig, axes = panel_grid(len(names), 3, (4.2, 3.3))
         for i, (ax, name) in enumerate(zip(axes, names, strict=False)):
             x = done[PARAM_PREFIX + name]
             present = done[x.notna()]
@@ -206,7 +217,7 @@ def plot_marginal_effects(
             ax.set_ylabel(metric_label(objective) if i % 3 == 0 else "")
             ax.set_title(f"{name} (n = {len(present)})", fontsize="medium")
         fig.suptitle(f"Marginal effect of each hyperparameter ({len(done)} complete trials)")
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def _top_pairs(done: pd.DataFrame, ranking: Sequence[str]) -> list[tuple[str, str]]:
@@ -242,15 +253,15 @@ def plot_interactions(
     Raises:
         ValueError: fewer than 2 COMPLETE trials, or fewer than two varying parameters.
     """
-    done = _need(trials, "an interaction heatmap")
+    done = require_complete(trials, "an interaction heatmap")
     kinds = param_scales(done, scales)
     pairs = _top_pairs(done, ranking)
     if not pairs:
         raise ValueError("an interaction heatmap needs two parameters that vary.")
     y = done["value"].astype(float)
     lo, hi = float(y.min()), float(y.max())
-    with _style():
-        fig, axes = _grid(len(pairs), len(pairs), (4.8, 4.2))
+    with style():
+        fig, axes = panel_grid(len(pairs), len(pairs), (4.8, 4.2))
         image = None
         for ax, (a, b) in zip(axes, pairs, strict=False):
             cells = pd.DataFrame(
@@ -277,7 +288,7 @@ def plot_interactions(
             ax.set_title(f"{a} × {b}", fontsize="medium")
         fig.colorbar(image, ax=list(axes[: len(pairs)]), label=f"Mean {metric_label(objective)}")
         fig.suptitle("Interactions of the most important hyperparameters (empty: no trial)")
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def _normalised(values: pd.Series, scale: Scale) -> tuple[np.ndarray, list[tuple[float, str]]]:
@@ -335,7 +346,6 @@ def plot_parallel_coordinates(
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
-    from matplotlib.figure import Figure
 
     done, kinds, names = _need_varying(trials, "a parallel-coordinates plot", scales, params)
     y = done["value"].astype(float)
@@ -353,10 +363,8 @@ def plot_parallel_coordinates(
     order = np.argsort(y.to_numpy(), kind="stable")  # worst first: the best lines sit on top
     if not maximize:
         order = order[::-1]
-    with _style():
-        width = min(16.0, max(7.0, 1.25 * len(columns) + 2))  # beyond 16 in, text gets tiny
-        fig = Figure(figsize=(width, 5.0), layout="constrained")
-        ax = fig.subplots()
+    width = min(16.0, max(7.0, 1.25 * len(columns) + 2))  # beyond 16 in, text gets tiny
+    with one_panel(width, 5.0) as (fig, ax):
         xs = np.arange(len(columns))
         for i in order:
             ax.plot(xs, matrix[i], color=cmap(norm(y.iat[i])), lw=1.3, alpha=0.85)
@@ -372,4 +380,4 @@ def plot_parallel_coordinates(
         ax.set_xlabel("Hyperparameter (each axis scaled to its own range)")
         fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=metric_label(objective))
         ax.set_title(f"Parallel coordinates of {len(done)} complete trials")
-        return _save(fig, path)
+        return save_figure(fig, path)

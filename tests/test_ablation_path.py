@@ -19,10 +19,8 @@ from optuna.trial import TrialState, create_trial
 from rich.console import Console
 from test_ablate import BASELINE, E2E_SPACE, SPACE, _parent, _sweeplab
 
-import sweeplab.analysis._ablation_path
-import sweeplab.analysis._ablation_path_plot
-import sweeplab.analysis._ablation_path_tables
-import sweeplab.analysis._seed_variance
+import sweeplab.analysis.ablation.path
+import sweeplab.analysis.ablation.seeds
 import sweeplab.studies.ablation.path
 from sweeplab import analysis
 from sweeplab.studies import UsageError, load_spec, run_study
@@ -179,9 +177,7 @@ def test_an_unfinished_step_ends_the_path_and_leaves_the_shares_undefined() -> N
     empty = analysis.greedy_path(
         _frame(failed=("default", 1)), components=["a", "b", "aug.c"], seeds=[0, 1]
     )
-    assert empty.empty and list(empty.columns) == list(
-        sweeplab.analysis._ablation_path.PATH_COLUMNS
-    )
+    assert empty.empty and list(empty.columns) == list(sweeplab.analysis.ablation.path.PATH_COLUMNS)
 
 
 def test_ties_go_to_the_first_component_and_minimising_takes_the_lowest() -> None:
@@ -294,10 +290,8 @@ def test_seed_variance_matches_hand_computed_values() -> None:
 def test_module_examples_run() -> None:
     for module in (
         sweeplab.studies.ablation.path,
-        sweeplab.analysis._ablation_path,
-        sweeplab.analysis._ablation_path_tables,
-        sweeplab.analysis._ablation_path_plot,
-        sweeplab.analysis._seed_variance,
+        sweeplab.analysis.ablation.path,
+        sweeplab.analysis.ablation.seeds,
     ):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__

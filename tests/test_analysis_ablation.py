@@ -50,7 +50,7 @@ from sweeplab.analysis import (
     trials_frame,
     write_ablation_tables,
 )
-from sweeplab.analysis._ablation import ABLATION_COLUMNS, N_RESAMPLES, bootstrap_ci, welch
+from sweeplab.analysis.ablation.stats import ABLATION_COLUMNS, N_RESAMPLES, bootstrap_ci, welch
 
 BASELINE = [0.90, 0.92, 0.91]
 ACCS: dict[str, list[float]] = {
@@ -555,9 +555,12 @@ def test_public_names() -> None:
 @pytest.mark.parametrize(
     "module",
     [
-        "sweeplab.analysis._ablation",
-        "sweeplab.analysis._ablation_plot",
-        "sweeplab.analysis._tables",
+        "sweeplab.analysis.ablation",
+        "sweeplab.analysis.ablation.stats",
+        "sweeplab.analysis.ablation.cells",
+        "sweeplab.analysis.ablation.charts",
+        "sweeplab.analysis.ablation.tables",
+        "sweeplab.analysis.ablation.report",
     ],
 )
 def test_docstring_examples_run(module: str) -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "ABLATION_COLUMNS",
     "METHODS",
     "N_RESAMPLES",
+    "SUMMARISED",
     "Comparison",
     "ablation_table",
     "bootstrap_ci",

@@ -1,8 +1,15 @@
-"""A bar chart of an ablation: each variant's difference from the baseline, with its interval.
+"""The two ablation figures: the bar chart of an ablation table and the line chart of a path.
 
-Built like the other figures (:mod:`analysis._plots`): a :class:`matplotlib.figure.Figure`, no
-pyplot, seaborn's colour-blind palette for the duration of the call. Significance is shown by
-hatching and by the bar label's star as well as by colour.
+- :func:`ablation_bar_chart`: each variant's difference from the baseline, with its interval.
+  Significance is shown by hatching and by the bar label's star as well as by colour.
+- :func:`ablation_path_chart`: the objective after each step of the greedy path, with its spread
+  over seeds, and under each step the share of the default-to-target gain explained so far.
+
+Built like every figure of the package (:mod:`sweeplab.analysis._figures`): a
+:class:`matplotlib.figure.Figure`, no pyplot, seaborn's colour-blind palette for the duration of
+the call, written by the one saver as PNG and SVG, both byte-identical for the same table.
+Accuracies are drawn in percent (differences in percentage points), any other metric in its own
+units.
 """
 
 from __future__ import annotations
@@ -12,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sweeplab.analysis._ablation import is_fraction, metric_name
-from sweeplab.analysis._ablation_path_plot import save_png_svg
-from sweeplab.analysis._plots import _figure, _save, metric_label
+from sweeplab.analysis._figures import metric_label, one_panel, save_figure
+from sweeplab.analysis.ablation.stats import is_fraction, metric_name
 
-__all__ = ["ablation_bar_chart"]
+__all__ = ["ablation_bar_chart", "ablation_path_chart"]
 
 
 def _signed(x: float, percent: bool) -> str:
@@ -44,7 +50,8 @@ def ablation_bar_chart(
         path: where to write the PNG (parent folders are created).
         metric: the metric the table's deltas are of; must match the table's own
             (``table.attrs["metric"]``).
-        svg: also write an SVG beside the PNG (same name, ``.svg``).
+        svg: ignored, kept so that existing calls still work: the SVG (same name, ``.svg``) is
+            always written beside the PNG, as for every figure.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -54,7 +61,7 @@ def ablation_bar_chart(
 
     Example:
         >>> import tempfile
-        >>> from sweeplab.analysis._ablation import ablation_table
+        >>> from sweeplab.analysis.ablation.stats import ablation_table
         >>> trials = pd.DataFrame({
         ...     "state": ["COMPLETE"] * 6, "variant": ["baseline"] * 3 + ["+mixup"] * 3,
         ...     "train_acc": [0.99] * 6, "val_acc": [0.9] * 6,
@@ -90,7 +97,7 @@ def ablation_bar_chart(
     confidence = float(table.attrs.get("confidence", 0.95))
     method = str(table.attrs.get("method", "welch"))
 
-    with _figure(8.0, 1.8 + 0.5 * len(rows)) as (fig, ax):
+    with one_panel(8.0, 1.8 + 0.5 * len(rows)) as (fig, ax):
         ax.barh(
             y, np.nan_to_num(delta), color=[palette[k] for k in kind], edgecolor="black",
             linewidth=0.6, hatch=["" if s else "//" for s in significant], height=0.6,
@@ -147,4 +154,91 @@ def ablation_bar_chart(
             ],
             loc="outside lower center", ncols=3, frameon=False, fontsize="small",
         )  # fmt: skip
-        return save_png_svg(fig, path)[0] if svg else _save(fig, path)
+        return save_figure(fig, path)
+
+
+def ablation_path_chart(table: pd.DataFrame, path: str | Path) -> tuple[Path, Path]:
+    """Objective against step, mean ± std over seeds; under each tick the parameter flipped and
+    the cumulative share of the default-to-target gain.
+
+    Accuracies are drawn in percent. The test accuracy (when recorded) is drawn as a second,
+    dashed line, so a step that helps the objective but not held-out accuracy stands out.
+
+    Args:
+        table: the frame from :func:`analysis.ablation_path`.
+        path: where to write the PNG; the SVG goes beside it (parent folders are created).
+
+    Returns:
+        The PNG's and the SVG's paths.
+
+    Raises:
+        ValueError: the table has no step (not even the default has finished).
+
+    Example:
+        >>> import tempfile
+        >>> t = pd.DataFrame({"step": [0, 1], "parameter": [None, "lr"],
+        ...     "objective_mean": [0.5, 0.9], "objective_std": [0.1, 0.0],
+        ...     "cumulative_share": [0.0, 1.0], "test_acc_mean": [0.5, 0.88],
+        ...     "test_acc_std": [0.1, 0.02]})
+        >>> t.attrs.update(objective="val_acc")
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     [p.name for p in ablation_path_chart(t, f"{d}/path.png")]
+        ['path.png', 'path.svg']
+    """
+    import seaborn as sns
+
+    if table.empty:
+        raise ValueError("the path has no step yet (the default configuration has not finished).")
+    objective = str(table.attrs.get("objective", "objective"))
+    fraction = is_fraction(objective)
+    scale = 100.0 if fraction else 1.0
+    steps = table["step"].to_numpy(dtype="int64")
+    mean = table["objective_mean"].to_numpy(dtype="float64", na_value=np.nan) * scale
+    std = table["objective_std"].to_numpy(dtype="float64", na_value=np.nan) * scale
+    shares = table["cumulative_share"].to_numpy(dtype="float64", na_value=np.nan)
+    # The cumulative share of the gain goes under each step's name, out of the data's way.
+    ticks = [
+        "default" if s == 0 else f"+{p}" + ("" if np.isnan(c) else f"\n{100 * c:.0f} %")
+        for s, p, c in zip(steps, table["parameter"], shares, strict=True)
+    ]
+    palette = sns.color_palette("colorblind")
+
+    with one_panel(max(6.0, 1.1 * len(table) + 2.5), 4.8) as (fig, ax):
+        ax.errorbar(
+            steps, mean, yerr=np.nan_to_num(std), color=palette[0], marker="o", capsize=4,
+            linewidth=1.8, label=metric_name(objective),
+        )  # fmt: skip
+        test = table.get("test_acc_mean")
+        both = (
+            fraction and test is not None and objective != "test_acc" and test.notna().any()
+        )  # the test accuracy shares the objective's axis only when that is an accuracy too
+        if both:
+            t_mean = test.to_numpy(dtype="float64", na_value=np.nan) * 100.0
+            t_std = table["test_acc_std"].to_numpy(dtype="float64", na_value=np.nan) * 100.0
+            ax.errorbar(
+                steps + 0.06, t_mean, yerr=np.nan_to_num(t_std), color=palette[1], marker="s",
+                linestyle="--", capsize=4, linewidth=1.4, label=metric_name("test_acc"),
+            )  # fmt: skip
+        ax.set_xticks(steps, ticks, rotation=30 if len(steps) > 4 else 0, ha="right")
+        if len(steps) <= 4:
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("center")
+        ax.margins(x=0.08, y=0.15)
+        ax.set_xlabel("Step of the ablation path (parameter set to its target value)")
+        if both:
+            ax.set_ylabel("Accuracy (%)")
+        elif fraction:
+            ax.set_ylabel(f"{metric_name(objective).capitalize()} (%)")
+        else:
+            ax.set_ylabel(metric_label(objective))
+        seeds = table["n"].min() if "n" in table else None
+        where = f"; mean ± std over {int(seeds)} seeds" if seeds is not None else ""
+        done = "" if table.attrs.get("complete", True) else " (incomplete)"
+        ax.set_title(
+            f"Ablation path from the default to the target{done}{where}\n"
+            "under each step: cumulative share of the default→target gain",
+            fontsize="medium",
+        )
+        ax.legend(frameon=False, fontsize="small", loc="lower right")
+        png = save_figure(fig, path)
+        return png, png.with_suffix(".svg")

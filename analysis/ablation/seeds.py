@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sweeplab.analysis._ablation import is_fraction, metric_name
 from sweeplab.analysis._markdown import table as markdown_table
-from sweeplab.analysis._table_cells import MARKDOWN, _number
+from sweeplab.analysis.ablation.cells import MARKDOWN, format_number
+from sweeplab.analysis.ablation.stats import is_fraction, metric_name
 
 __all__ = ["SEED_VARIANCE_COLUMNS", "seed_variance", "seed_variance_markdown"]
 
@@ -103,7 +103,7 @@ def seed_variance_markdown(table: pd.DataFrame, *, digits: int = 2) -> str:
         scale, places = (100.0, digits) if fraction else (1.0, digits + 2)
         name = metric_name(metric) + (" (objective)" if metric == objective else "")
         cells = [
-            d.missing if pd.isna(r[c]) else _number(scale * float(r[c]), places, d)
+            d.missing if pd.isna(r[c]) else format_number(scale * float(r[c]), places, d)
             for c in ("mean", "std", "min", "max", "range")
         ]
         rows.append([d.text(name + (" (%)" if fraction else "")), str(int(r["n"])), *cells])

@@ -15,15 +15,18 @@ from pathlib import Path
 
 import optuna
 
-from sweeplab.analysis._ablation import ablation_table
-from sweeplab.analysis._ablation_path import ablation_path
-from sweeplab.analysis._ablation_path_plot import ablation_path_chart
-from sweeplab.analysis._ablation_path_tables import path_to_markdown, write_path_tables
-from sweeplab.analysis._ablation_plot import ablation_bar_chart
 from sweeplab.analysis._frames import trials_frame
 from sweeplab.analysis._markdown import code
-from sweeplab.analysis._seed_variance import seed_variance, seed_variance_markdown
-from sweeplab.analysis._tables import to_markdown, write_ablation_tables
+from sweeplab.analysis.ablation.charts import ablation_bar_chart, ablation_path_chart
+from sweeplab.analysis.ablation.path import ablation_path
+from sweeplab.analysis.ablation.seeds import seed_variance, seed_variance_markdown
+from sweeplab.analysis.ablation.stats import ablation_table
+from sweeplab.analysis.ablation.tables import (
+    path_to_markdown,
+    to_markdown,
+    write_ablation_tables,
+    write_path_tables,
+)
 from sweeplab.studies import records
 from sweeplab.studies.storage import load_study, storage_of
 
@@ -130,7 +133,7 @@ def _section(
         f"[HTML]({(rel_dir / 'ablation.html').as_posix()})"
     )
     if len(table) > 1:
-        ablation_bar_chart(table, folder / "ablation.png", svg=True)
+        ablation_bar_chart(table, folder / "ablation.png")
         out += [
             _image(rel_dir / "ablation.png", f"Ablation of {name}: difference from {reference}"),
             "",

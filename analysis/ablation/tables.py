@@ -1,15 +1,23 @@
-"""An ablation table as Markdown, LaTeX, CSV and HTML, formatted the way papers print one.
+"""The ablation table and the ablation path as Markdown, LaTeX, CSV and HTML, the way papers
+print them.
 
-Accuracies print in percent as mean ± std over seeds ("97.8 ± 0.2"), the difference from the
-baseline in percentage points ("(+1.1)", "(−0.4)") with its interval ("[+0.3, +1.9]"); a
-significant difference is bold and starred. A footnote states the seeds, the interval's method
-and the significance level. The three text formats share one set of cells
-(:mod:`analysis._table_cells`) and differ only in how they write a minus sign, ±, bold, and which
-characters they escape; CSV holds the raw numbers instead.
+Ablation table (:func:`analysis.ablation_table`): accuracies print in percent as mean ± std over
+seeds ("97.8 ± 0.2"), the difference from the baseline in percentage points ("(+1.1)", "(−0.4)")
+with its interval ("[+0.3, +1.9]"); a significant difference is bold and starred. A footnote
+states the seeds, the interval's method and the significance level. The writers read the
+settings :func:`analysis.ablation_table` leaves in ``table.attrs`` (baseline, metric,
+confidence, method); a table without them (read back from CSV, say) is taken to compare
+``test_acc`` against its first row with Welch's 95 % interval.
 
-The writers read the settings :func:`analysis.ablation_table` leaves in ``table.attrs``
-(baseline, metric, confidence, method); a table without them (read back from CSV, say) is taken
-to compare ``test_acc`` against its first row with Welch's 95 % interval.
+Ablation path (:func:`analysis.ablation_path`): one row per step, the parameter flipped, its new
+value, the objective after the step as mean ± std over the seeds, the change from the step
+before, and the share of the whole default-to-target gain the step explains, with the running
+total.
+
+What each cell says lives in :mod:`sweeplab.analysis.ablation.cells`, once for all three text
+formats, which differ only in how they write a minus sign, ±, bold, and which characters they
+escape; this module lays the cells out per format and writes the files. CSV holds the raw
+numbers instead (fractions, full precision).
 """
 
 from __future__ import annotations
@@ -20,9 +28,20 @@ from pathlib import Path
 import pandas as pd
 
 from sweeplab.analysis._markdown import table as markdown_table
-from sweeplab.analysis._table_cells import HTML, LATEX, MARKDOWN, Cells
+from sweeplab.analysis.ablation.cells import HTML, LATEX, MARKDOWN, Cells, Dialect, PathCells
 
-__all__ = ["to_csv", "to_html", "to_latex", "to_markdown", "write_ablation_tables"]
+__all__ = [
+    "path_to_html",
+    "path_to_latex",
+    "path_to_markdown",
+    "to_csv",
+    "to_html",
+    "to_latex",
+    "to_markdown",
+    "write_ablation_tables",
+    "write_formats",
+    "write_path_tables",
+]
 
 
 def to_markdown(table: pd.DataFrame, *, digits: int = 1) -> str:
@@ -37,7 +56,7 @@ def to_markdown(table: pd.DataFrame, *, digits: int = 1) -> str:
         Markdown text ending in a newline.
 
     Example:
-        >>> from sweeplab.analysis._ablation import ablation_table
+        >>> from sweeplab.analysis.ablation.stats import ablation_table
         >>> trials = pd.DataFrame({
         ...     "state": ["COMPLETE"] * 6, "variant": ["baseline"] * 3 + ["+mixup"] * 3,
         ...     "train_acc": [0.99] * 6, "val_acc": [0.9] * 6,
@@ -67,7 +86,7 @@ def to_latex(table: pd.DataFrame, *, digits: int = 1) -> str:
         LaTeX source ending in a newline.
 
     Example:
-        >>> from sweeplab.analysis._ablation import ablation_table
+        >>> from sweeplab.analysis.ablation.stats import ablation_table
         >>> trials = pd.DataFrame({
         ...     "state": ["COMPLETE"] * 4, "variant": ["baseline", "baseline", "-aug", "-aug"],
         ...     "train_acc": [0.99] * 4, "val_acc": [0.9] * 4, "test_acc": [0.9, 0.92, 0.8, 0.84]})
@@ -123,7 +142,7 @@ def to_html(table: pd.DataFrame, *, digits: int = 1) -> str:
         An HTML fragment ending in a newline.
 
     Example:
-        >>> from sweeplab.analysis._ablation import ablation_table
+        >>> from sweeplab.analysis.ablation.stats import ablation_table
         >>> trials = pd.DataFrame({"state": ["COMPLETE"], "variant": ["baseline"],
         ...                        "train_acc": [1.0], "val_acc": [0.9], "test_acc": [0.9]})
         >>> to_html(ablation_table(trials)).startswith('<table class="sweeplab-ablation"')
@@ -185,7 +204,7 @@ def write_ablation_tables(
 
     Example:
         >>> import tempfile
-        >>> from sweeplab.analysis._ablation import ablation_table
+        >>> from sweeplab.analysis.ablation.stats import ablation_table
         >>> trials = pd.DataFrame({"state": ["COMPLETE"], "variant": ["baseline"],
         ...                        "train_acc": [1.0], "val_acc": [0.9], "test_acc": [0.9]})
         >>> with tempfile.TemporaryDirectory() as d:
@@ -194,6 +213,117 @@ def write_ablation_tables(
         ['ablation.csv', 'ablation.html', 'ablation.md', 'ablation.tex']
     """
     return write_formats(table, out_dir, stem, _WRITERS, example="ablation")
+
+
+# ---------------------------------------------------------------------------------------------
+# The ablation path
+# ---------------------------------------------------------------------------------------------
+
+
+def _path_cells(
+    table: pd.DataFrame, d: Dialect, digits: int
+) -> tuple[list[str], list[list[str]], str]:
+    c = PathCells(table, d, digits)
+    return c.headers(), c.rows(table), c.footnote(table)
+
+
+def path_to_markdown(table: pd.DataFrame, *, digits: int = 1) -> str:
+    """The path as a pipe table and its footnote.
+
+    Args:
+        table: the frame from :func:`analysis.ablation_path` (or :func:`analysis.greedy_path`).
+        digits: decimals of percentages.
+
+    Example:
+        >>> t = pd.DataFrame({"step": [0, 1], "parameter": [None, "lr"], "value": [None, "0.01"],
+        ...     "n": [2, 2], "objective_mean": [0.5, 0.9], "objective_std": [0.1, 0.0],
+        ...     "delta": [float("nan"), 0.4], "gain_share": [float("nan"), 1.0],
+        ...     "cumulative_share": [0.0, 1.0], "test_acc_mean": [0.5, 0.88],
+        ...     "test_acc_std": [0.1, 0.02]})
+        >>> t.attrs.update(objective="val_acc", components=["lr"], seeds=[0, 1])
+        >>> print(path_to_markdown(t).splitlines()[3])
+        | 1 | `lr` | 0.01 | 2 | 90.0 ± 0.0 | +40.0 | +100.0 | 100.0 | 88.0 ± 2.0 |
+    """
+    headers, rows, note = _path_cells(table, MARKDOWN, digits)
+    lines = markdown_table(headers, rows, [True, False, False, *([True] * 6)])
+    return "\n".join([*lines, "", note, ""])
+
+
+def path_to_latex(table: pd.DataFrame, *, digits: int = 1) -> str:
+    r"""The path as a booktabs ``tabular`` and its footnote, ready to ``\input``."""
+    headers, rows, note = _path_cells(table, LATEX, digits)
+    lines = [
+        "% Ablation path written by sweeplab (analysis.path_to_latex); "
+        "needs \\usepackage{booktabs}.",
+        "\\begin{tabular}{rllrrrrrr}",
+        "\\toprule",
+        " & ".join(headers) + " \\\\",
+        "\\midrule",
+        *(" & ".join(row) + " \\\\" for row in rows),
+        "\\bottomrule",
+        "\\end{tabular}",
+        "",
+        "\\smallskip",
+        f"{{\\footnotesize {note}\\par}}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def path_to_html(table: pd.DataFrame, *, digits: int = 1) -> str:
+    """The path as one standalone ``<table class="sweeplab-ablation-path">``, styled inline."""
+    headers, rows, note = _path_cells(table, HTML, digits)
+    cell = "padding: 0.25em 0.7em; white-space: nowrap; text-align: {};"
+
+    def tag(name: str, text: str, i: int, extra: str = "") -> str:
+        align = "left" if i in (1, 2) else "right"
+        return f'<{name} style="{cell.format(align)}{extra}">{text}</{name}>'
+
+    rule = " border-bottom: 1px solid #000;"
+    return "\n".join(
+        [
+            '<table class="sweeplab-ablation-path" style="border-collapse: collapse; '
+            'border-top: 2px solid #000; border-bottom: 2px solid #000; font-size: 0.95em;">',
+            "  <thead>",
+            "    <tr>" + "".join(tag("th", h, i, rule) for i, h in enumerate(headers)) + "</tr>",
+            "  </thead>",
+            "  <tbody>",
+            *(
+                "    <tr>" + "".join(tag("td", c, i) for i, c in enumerate(row)) + "</tr>"
+                for row in rows
+            ),
+            "  </tbody>",
+            "  <tfoot>",
+            f'    <tr><td colspan="{len(headers)}" style="padding: 0.4em 0.7em; '
+            f'font-size: 0.85em; border-top: 1px solid #000; white-space: normal;">{note}'
+            "</td></tr>",
+            "  </tfoot>",
+            "</table>",
+            "",
+        ]
+    )
+
+
+_PATH_WRITERS: dict[str, Callable[[pd.DataFrame], str]] = {
+    "md": path_to_markdown,
+    "tex": path_to_latex,
+    "csv": to_csv,
+    "html": path_to_html,
+}
+
+
+def write_path_tables(
+    table: pd.DataFrame, out_dir: str | Path, stem: str = "path"
+) -> dict[str, Path]:
+    """Write the path as ``<stem>.md``, ``.tex``, ``.csv`` (raw numbers) and ``.html``.
+
+    Returns:
+        The written paths by format.
+
+    Raises:
+        ValueError: ``stem`` is empty or holds a path separator.
+    """
+    return write_formats(table, out_dir, stem, _PATH_WRITERS, example="path")
 
 
 def write_formats(

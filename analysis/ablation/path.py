@@ -41,7 +41,7 @@ from sweeplab.analysis._frames import study_direction
 from sweeplab.studies import records
 from sweeplab.studies.storage import load_study
 
-__all__ = ["PATH_COLUMNS", "ablation_path", "greedy_path", "path_trials_frame"]
+__all__ = ["PATH_COLUMNS", "ablation_path", "describe_change", "greedy_path", "path_trials_frame"]
 
 #: Columns of :func:`greedy_path` and their dtypes. ``objective_*`` and ``delta`` are in the
 #: objective's units (fractions for accuracies); the shares are fractions (0.95, not 95 %).

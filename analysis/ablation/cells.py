@@ -1,7 +1,10 @@
-"""The cells of an ablation table, in the dialect of one output format.
+"""The cells of the ablation table and of the ablation path, in the dialect of one output format.
 
-Markdown, LaTeX and HTML share every number and word of the table; a :class:`Dialect` says only
+Markdown, LaTeX and HTML share every number and word of a table; a :class:`Dialect` says only
 how its format writes what is not plain ASCII text (a minus sign, ±, Δ, bold, the escapes).
+:class:`Cells` (the ablation table) and :class:`PathCells` (the path) give a table's headers, rows
+and footnote in one dialect; :mod:`sweeplab.analysis.ablation.tables` lays them out, and
+:mod:`sweeplab.analysis.ablation.seeds` prints its numbers with :func:`format_number` too.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ from typing import Any
 
 import pandas as pd
 
-from sweeplab.analysis._ablation import N_RESAMPLES, SUMMARISED, is_fraction, metric_name
 from sweeplab.analysis._markdown import MISSING, code, escape
+from sweeplab.analysis.ablation.stats import N_RESAMPLES, SUMMARISED, is_fraction, metric_name
 
-__all__ = ["HTML", "LATEX", "MARKDOWN", "Cells", "Dialect"]
+__all__ = ["HTML", "LATEX", "MARKDOWN", "Cells", "Dialect", "PathCells", "format_number"]
 
 _SHORT = {"train_acc": "Train acc", "val_acc": "Val acc", "test_acc": "Test acc", "gap": "Gap"}
 
@@ -122,7 +125,13 @@ def _whole(x: Any) -> bool:
     return not _missing(x) and float(x).is_integer()
 
 
-def _number(x: float, decimals: int, d: Dialect, *, signed: bool = False) -> str:
+def format_number(x: float, decimals: int, d: Dialect, *, signed: bool = False) -> str:
+    """``x`` to ``decimals`` places with the dialect's minus sign (and ``+`` when ``signed``).
+
+    Example:
+        >>> format_number(-0.04, 1, MARKDOWN, signed=True), format_number(-1.25, 1, LATEX)
+        ('+0.0', '$-$1.2')
+    """
     # The sign follows the rounded value, so -0.04 prints "+0.0" rather than "−0.0".
     rounded = round(float(x), decimals)
     sign = d.minus if rounded < 0 else ("+" if signed else "")
@@ -147,8 +156,8 @@ class Cells:
         if _missing(x):
             return self.d.missing
         if is_fraction(metric):
-            return _number(100.0 * x, self.digits, self.d, signed=signed)
-        return _number(x, self.digits + 2, self.d, signed=signed)
+            return format_number(100.0 * x, self.digits, self.d, signed=signed)
+        return format_number(x, self.digits + 2, self.d, signed=signed)
 
     def mean_std(self, row: pd.Series, metric: str) -> str:
         mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
@@ -175,7 +184,7 @@ class Cells:
         return f"{self.d.lt}0.001" if x < 0.001 else f"{x:.3f}"
 
     def plain(self, x: Any, decimals: int = 1) -> str:
-        return self.d.missing if _missing(x) else _number(x, decimals, self.d)
+        return self.d.missing if _missing(x) else format_number(x, decimals, self.d)
 
     def headers(self) -> list[str]:
         d, units = self.d, " (pp)" if is_fraction(self.metric) else ""
@@ -224,3 +233,83 @@ class Cells:
             f"{round(100 * self.confidence, 1):g}{d.percent} CI of {d.delta}: {how}; "
             f"{p}: Welch's two-sided t test; {d.bold('bold')}{d.star}: {p} {d.lt} {level}."
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Cells of the ablation path
+# ---------------------------------------------------------------------------------------------
+
+
+class PathCells:
+    """Formats one ablation path's cells (:func:`analysis.ablation_path`) in one dialect."""
+
+    def __init__(self, table: pd.DataFrame, d: Dialect, digits: int) -> None:
+        self.d, self.digits = d, digits
+        self.objective = str(table.attrs.get("objective", "objective"))
+        self.fraction = is_fraction(self.objective)
+
+    def scaled(self, x: Any, *, fraction: bool, signed: bool = False) -> str:
+        if _missing(x):
+            return self.d.missing
+        if fraction:
+            return format_number(100.0 * x, self.digits, self.d, signed=signed)
+        return format_number(x, self.digits + 2, self.d, signed=signed)
+
+    def mean_std(self, mean: Any, std: Any, *, fraction: bool) -> str:
+        text = self.scaled(mean, fraction=fraction)
+        if _missing(mean) or _missing(std):
+            return text
+        return text + self.d.pm + self.scaled(std, fraction=fraction)
+
+    def headers(self) -> list[str]:
+        d = self.d
+        unit = f" ({d.percent})" if self.fraction else ""
+        points = " (pp)" if self.fraction else ""
+        name = d.text(metric_name(self.objective).capitalize())
+        return [
+            "Step", "Parameter", "New value", d.var("n"), f"{name}{unit}", f"{d.delta}{points}",
+            f"Share of gain ({d.percent})", f"Cumulative ({d.percent})",
+            f"Test acc ({d.percent})",
+        ]  # fmt: skip
+
+    def rows(self, table: pd.DataFrame) -> list[list[str]]:
+        """The body of the table, one list of cells per step."""
+        return [self.row(r) for _, r in table.iterrows()]
+
+    def row(self, r: pd.Series) -> list[str]:
+        d = self.d
+        default = int(r["step"]) == 0
+        return [
+            str(int(r["step"])),
+            d.text("(default)") if default else d.name(str(r["parameter"])),
+            d.missing if _missing(r["value"]) else d.text(str(r["value"])),
+            str(int(r["n"])),
+            self.mean_std(r["objective_mean"], r["objective_std"], fraction=self.fraction),
+            d.missing if default else self.scaled(r["delta"], fraction=self.fraction, signed=True),
+            d.missing if default else self.scaled(r["gain_share"], fraction=True, signed=True),
+            self.scaled(r["cumulative_share"], fraction=True),
+            self.mean_std(r["test_acc_mean"], r["test_acc_std"], fraction=True),
+        ]
+
+    def footnote(self, table: pd.DataFrame) -> str:
+        d = self.d
+        components = list(table.attrs.get("components", []))
+        seeds = table.attrs.get("seeds")
+        n = f"{d.var('n')} seeds" if seeds is None else f"{len(seeds)} seeds"
+        goal = "raises" if table.attrs.get("direction", "maximize") == "maximize" else "lowers"
+        name = d.text(metric_name(self.objective))
+        text = (
+            f"Greedy ablation path (Fawcett {d.text('&')} Hoos 2016) from the default "
+            f"configuration to the target: each step flips, of the parameters still at their "
+            f"default, the one whose target value most {goal} the mean {name}. Mean{d.pm}std "
+            f"over {n} per configuration; {d.delta}: change from the step before"
+            + (" in percentage points" if self.fraction else "")
+            + f"; share: {d.delta} as a fraction of the total default{d.endash}target change."
+        )
+        done = len(table) - 1
+        if not table.attrs.get("complete", True):
+            text += (
+                f" Path incomplete: {max(done, 0)} of {len(components)} step(s) decided; the "
+                "shares need the target's result."
+            )
+        return text
