@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from sweeplab.searchspace._params import (
     CategoricalParam,
@@ -16,6 +14,9 @@ from sweeplab.searchspace._params import (
     SubsetParam,
 )
 from sweeplab.searchspace._space import SearchSpace
+
+if TYPE_CHECKING:  # the trial is handed in: validating a spec needs no Optuna import
+    import optuna
 
 
 def sample(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:

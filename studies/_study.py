@@ -119,7 +119,8 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.
                 raise SpecConflict(
                     f"study {name!r} in {describe_storage(storage)} was started with a "
                     "different spec:\n  " + "\n  ".join(differences)
-                    + "\nrun it under a new name (--name), or restore those values to resume it"
+                    + "\nrun it under another study name ([study] name), or restore those "
+                    "values to resume it"
                 )  # fmt: skip
         n_existing = len(
             storage.get_all_trials(storage.get_study_id_from_name(name), deepcopy=False)

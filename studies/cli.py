@@ -99,7 +99,11 @@ def run(spec: str, address: str | None, **overrides: Any) -> None:
         f"{study_spec.search.sampler} + {study_spec.search.scheduler}, "
         f"concurrency {study_spec.search.concurrency}"
     )
-    _print_summary(studies.run_study(study_spec, address=address, console=_err))
+    try:
+        summary = studies.run_study(study_spec, address=address, console=_err)
+    except studies.SpecConflict as e:
+        raise studies.SpecConflict(f"{e} (here: --name NEW)") from e
+    _print_summary(summary)
 
 
 @cli.command()

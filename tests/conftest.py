@@ -102,3 +102,25 @@ def ray_local():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield ray
     ray.shutdown()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No module of sweeplab's may be loaded under a bare name in the test process either.
+
+    The tests run from the checkout, whose folders are importable as ``studies``, ``trainer``...
+    from there; a test (or product code) that imported one would load a second copy of a module
+    beside ``sweeplab.*``. This fails the run if any did.
+    """
+    import sys
+
+    bare = sorted(
+        name
+        for name in sys.modules
+        if name.split(".")[0] in ("studies", "searchspace", "trainer", "analysis")
+        and str(getattr(sys.modules[name], "__file__", "")).startswith(
+            str(Path(__file__).parents[1])
+        )
+    )
+    if bare:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\nmodules loaded under a bare name (import them as sweeplab.*): {bare}")

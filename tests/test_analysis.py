@@ -7,7 +7,6 @@ objective values from a fixed formula, so every expected number below can be rec
 
 from __future__ import annotations
 
-import ast
 import doctest
 import importlib
 import math
@@ -506,49 +505,6 @@ def test_import_has_no_side_effects() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
-
-
-#: What analysis may import from sweeplab: itself and the database layer of studies.
-_ALLOWED = (
-    "sweeplab.analysis",
-    "sweeplab.studies.asha",
-    "sweeplab.studies.errors",
-    "sweeplab.studies.records",
-    "sweeplab.studies.storage",
-)
-
-
-def _sweeplab_imports() -> list[tuple[str, str, list[str]]]:
-    """``(file, module, names)`` for every import of a sweeplab module inside analysis/."""
-    out = []
-    for path in sorted((Path(__file__).parents[1] / "analysis").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sweeplab"):
-                out.append((path.name, node.module, [a.name for a in node.names]))
-            elif isinstance(node, ast.Import):
-                out += [
-                    (path.name, a.name, []) for a in node.names if a.name.startswith("sweeplab")
-                ]
-    return out
-
-
-def _inside(module: str) -> bool:
-    return any(module == a or module.startswith(a + ".") for a in _ALLOWED)
-
-
-def test_analysis_imports_only_itself_and_the_database_layer() -> None:
-    outside = [
-        (f, m, names)
-        for f, m, names in _sweeplab_imports()
-        # "from sweeplab.studies import records" names the module records.
-        if not _inside(m) and not all(_inside(f"{m}.{n}") for n in names or ["?"])
-    ]
-    assert not outside
-
-
-def test_no_module_imports_another_modules_private_names() -> None:
-    private = [(f, m, n) for f, m, names in _sweeplab_imports() for n in names if n[0] == "_"]
-    assert not private
 
 
 @pytest.mark.parametrize(

@@ -82,6 +82,7 @@ def test_a_conflicting_spec_is_refused_and_the_study_is_untouched(capsys, tmp_pa
     code, _, err = sweeplab(capsys, "run", str(changed))
     assert code == 2
     assert "budget.max_epochs: stored 4, spec 9" in err
+    assert "--name NEW" in err  # the command line says how to choose another name here
     after = optuna.load_study(study_name="tiny", storage=storage)
     assert after.user_attrs == before and len(after.trials) == 1
 

@@ -390,7 +390,7 @@ def test_a_changed_space_is_a_conflict_listing_what_differs(db_url) -> None:
         "space.optimizer.choices: stored ['sgd', 'adam', 'adamw'], spec ['sgd', 'adam']" in message
     )
     assert "space.beta2.when.optimizer" in message
-    assert "--name" in message
+    assert "another study name ([study] name)" in message
     # The refused spec was not written over the stored one.
     stored = storage.get_all_studies()[0].user_attrs[records.SPEC]
     assert stored["space"]["lr"]["high"] == 0.3

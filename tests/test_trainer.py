@@ -556,25 +556,6 @@ def test_compile_runs_the_network_through_torch_compile():
     assert result.history[-1].val_acc > 0.5 and result.test_acc is not None
 
 
-def test_trainer_modules_share_only_public_names_and_import_no_other_layer():
-    # A module's `_name` is its own business; the trainer knows nothing of specs, search or analysis.
-    import ast
-
-    others = ("sweeplab.studies", "sweeplab.searchspace", "sweeplab.analysis")
-    found = []
-    for path in sorted((Path(__file__).parents[1] / "trainer").glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                targets = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                targets = [f"{node.module}.{a.name}" for a in node.names]
-                found += [(path.name, t) for t in targets if t.rpartition(".")[2].startswith("_")]
-            else:
-                continue
-            found += [(path.name, t) for t in targets if t.startswith(others)]
-    assert not found
-
-
 @pytest.mark.parametrize("module", ["sweeplab.trainer", "sweeplab.trainer._epochs"])
 def test_doctests_pass(module):
     result = doctest.testmod(importlib.import_module(module))

@@ -294,8 +294,8 @@ def ablation_path(
     if how is None or how.mode != "path":
         mode = None if how is None else how.mode
         raise ValueError(
-            f"study {ablation_study_name!r} is not a path ablation (mode {mode!r}); create one "
-            "with `sweeplab ablate NAME --mode path`."
+            f"study {ablation_study_name!r} is not a path ablation (mode {mode!r}); ablate its "
+            "parent in mode 'path' to make one."
         )
     table = greedy_path(
         path_trials_frame(study.get_trials(deepcopy=False)),
