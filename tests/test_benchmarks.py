@@ -19,7 +19,7 @@ import pytest
 from optuna.trial import TrialState
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-SCRIPTS = ["trial_overhead.py", "search_efficiency.py", "scaling.py"]
+SCRIPTS = ["trial_overhead.py", "search_efficiency.py", "scaling.py", "startup.py"]
 
 
 def _load(name: str):
@@ -45,6 +45,17 @@ def test_script_help_works(script) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "usage:" in done.stdout
+
+
+def test_startup_runs_and_its_last_line_parses() -> None:
+    common = _load("_common")
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "startup.py"), "--runs", "1"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    figures = common.parse_pairs(done.stdout)
+    assert {"help_s", "status_s", "init_s", "status_vs_import_optuna"} <= set(figures)
+    assert all(figures[k] > 0 for k in ("help_s", "status_s", "init_s"))
 
 
 def test_last_line_round_trips() -> None:
