@@ -6,8 +6,12 @@ mapped under the one installed name by ``pyproject.toml``. This module is the sm
 each name is imported on first use, so ``import sweeplab`` (and ``sweeplab --help``) costs no
 torch, Ray or pandas import.
 
-- :func:`load_spec` reads and validates a TOML spec (or a preset) into a :class:`StudySpec`;
-- :func:`run_study` runs (or resumes) it through Ray Tune into its Optuna database;
+- :func:`load_spec` reads and validates a TOML spec (or a preset) into a :class:`StudySpec`
+  (:func:`spec_from_dict` the same from a dict, in a notebook);
+- :func:`run_study` runs (or resumes) it through Ray Tune into its Optuna database, training
+  sweeplab's own models or the user's (``model=``, ``data=``, ``function=``: a training
+  function gets a :class:`Trial` to report its epochs to, which raises :class:`TrialPruned`
+  when the scheduler stops it);
 - :func:`run_ablation` trains variants of a study's best configuration over seeds;
 - :func:`open_storage` opens a study database; :func:`frames` reads a study into pandas frames;
   :func:`write_report` writes its Markdown/HTML report;
@@ -37,6 +41,8 @@ _HOMES = {
     "StorageError": "sweeplab.studies",
     "StudyNotFound": "sweeplab.studies",
     "StudySpec": "sweeplab.studies",
+    "Trial": "sweeplab.studies",
+    "TrialPruned": "sweeplab.studies",
     "SweeplabError": "sweeplab.studies",
     "UsageError": "sweeplab.studies",
     "frames": "sweeplab.analysis",
@@ -44,6 +50,7 @@ _HOMES = {
     "open_storage": "sweeplab.studies",
     "run_ablation": "sweeplab.studies",
     "run_study": "sweeplab.studies",
+    "spec_from_dict": "sweeplab.studies",
     "write_report": "sweeplab.analysis",
 }
 

@@ -87,6 +87,7 @@ from sweeplab.analysis._search_plots import (
 )
 from sweeplab.analysis.ablation import (
     ablation_bar_chart,
+    ablation_metric,
     ablation_path,
     ablation_path_chart,
     ablation_table,
@@ -110,6 +111,7 @@ from sweeplab.studies.asha import asha_rungs
 __all__ = [
     "Frames",
     "ablation_bar_chart",
+    "ablation_metric",
     "ablation_path",
     "ablation_path_chart",
     "ablation_table",

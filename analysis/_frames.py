@@ -223,9 +223,28 @@ def _trial_row(trial: FrozenTrial, direction: StudyDirection) -> dict[str, Any]:
     return row
 
 
+def own_metrics(trial: FrozenTrial) -> list[str]:
+    """The per-epoch metrics a user's training function reported for the trial, by name
+    (empty for sweeplab's own loop, whose metrics are the fixed columns)."""
+    names = trial.user_attrs.get(records.CURVE_NAMES)
+    return [str(n) for n in names] if isinstance(names, list) else []
+
+
+def _own_columns(trial: FrozenTrial, best_epoch: int | None) -> dict[str, float]:
+    """A training function's metrics: each curve at the best epoch, then its final metrics (the
+    function's last word on a name it also reported per epoch)."""
+    attrs = trial.user_attrs
+    out = {m: _at_epoch(_as_floats(attrs.get(m)), best_epoch) for m in own_metrics(trial)}
+    final = attrs.get(records.FINAL_METRICS)
+    if isinstance(final, Mapping):
+        out.update({str(k): _as_float(v) for k, v in final.items()})
+    return out
+
+
 def _curve_rows(trial: FrozenTrial) -> list[dict[str, Any]]:
     attrs = trial.user_attrs
-    lists = {m: _as_floats(attrs.get(m)) for m in (*METRICS, records.EPOCH_SECONDS)}
+    names = dict.fromkeys([*METRICS, records.EPOCH_SECONDS, *own_metrics(trial)])
+    lists = {m: _as_floats(attrs.get(m)) for m in names}
     n_listed = max(len(v) for v in lists.values())
     epochs = sorted({int(s) for s in trial.intermediate_values} | set(range(1, n_listed + 1)))
     rows = []
@@ -278,11 +297,32 @@ def _typed(rows: list[dict[str, Any]], columns: Mapping[str, str]) -> pd.DataFra
 # ---------------------------------------------------------------------------------------------
 
 
+def _with_own_columns(
+    rows: list[dict[str, Any]], own: list[dict[str, float]], columns: Mapping[str, str]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Rows and columns with a training function's own metrics: a name that is also a fixed
+    float column fills it; any other becomes a float column of its own, after the fixed ones."""
+    extra: dict[str, str] = {}
+    for row, values in zip(rows, own, strict=True):
+        for name, value in values.items():
+            if columns.get(name) == "float64":
+                row[name] = value
+            elif name not in columns:
+                extra[name] = "float64"
+    names = dict(sorted(extra.items()))
+    for row, values in zip(rows, own, strict=True):
+        for name in names:
+            row[name] = values.get(name, math.nan)
+    return rows, {**columns, **names}
+
+
 def trials_frame_of(trials: Sequence[FrozenTrial], direction: StudyDirection) -> pd.DataFrame:
     """:func:`trials_frame` of a list of trials already read (one snapshot of a study), for a
     caller that builds several frames from the same snapshot (the report)."""
     trials = sorted(trials, key=lambda t: t.number)
-    frame = _typed([_trial_row(t, direction) for t in trials], TRIAL_COLUMNS)
+    rows = [_trial_row(t, direction) for t in trials]
+    own = [_own_columns(t, row["best_epoch"]) for t, row in zip(trials, rows, strict=True)]
+    frame = _typed(*_with_own_columns(rows, own, TRIAL_COLUMNS))
     per_trial = [_params_of(t) for t in trials]
     names = sorted({name for p in per_trial for name in p})
     params = {}
@@ -297,7 +337,8 @@ def trials_frame_of(trials: Sequence[FrozenTrial], direction: StudyDirection) ->
 def curves_frame_of(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
     """:func:`curves_frame` of a list of trials already read (one snapshot of a study)."""
     rows = [row for t in sorted(trials, key=lambda t: t.number) for row in _curve_rows(t)]
-    return _typed(rows, CURVE_COLUMNS)
+    own = [{k: v for k, v in row.items() if k not in CURVE_COLUMNS} for row in rows]
+    return _typed(*_with_own_columns(rows, own, CURVE_COLUMNS))
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:

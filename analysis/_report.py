@@ -21,6 +21,7 @@ from optuna.study import StudyDirection
 from sweeplab.analysis._frames import (
     PARAM_PREFIX,
     STATES,
+    TRIAL_COLUMNS,
     curves_frame_of,
     study_direction,
     trials_frame_of,
@@ -135,6 +136,18 @@ def _param_columns(trials: pd.DataFrame) -> list[str]:
     return sorted(c for c in trials.columns if c.startswith(PARAM_PREFIX))
 
 
+#: The metrics sweeplab's own loop records, in the order the report lists them.
+_BUILT_IN_METRICS = ("train_acc", "val_acc", "test_acc", "train_loss", "val_loss", "test_loss")
+
+
+def metric_columns(trials: pd.DataFrame) -> list[str]:
+    """The metrics the study's trials recorded: the built-in loop's that any trial has, then a
+    training function's own (the columns between the fixed ones and the parameters)."""
+    built_in = [m for m in _BUILT_IN_METRICS if trials[m].notna().any()]
+    own = [c for c in trials.columns if c not in TRIAL_COLUMNS and not c.startswith(PARAM_PREFIX)]
+    return [*built_in, *own]
+
+
 def _best_configuration(info: StudyInfo, trials: pd.DataFrame, best: pd.Series | None) -> list[str]:
     if best is None:
         return ["## Best configuration", "", "No trial has completed yet.", ""]
@@ -143,17 +156,15 @@ def _best_configuration(info: StudyInfo, trials: pd.DataFrame, best: pd.Series |
         for c in _param_columns(trials)
         if not pd.isna(best[c])  # a conditional parameter this trial did not sample
     ]
-    metrics = [
-        "train_acc", "val_acc", "test_acc", "train_loss", "val_loss", "test_loss",
-        "epochs_run", "best_epoch", "wall_time_s",
-    ]  # fmt: skip
+    metrics = [*metric_columns(trials), "epochs_run", "best_epoch", "wall_time_s"]
     results = [[code(m), cell(best[m], 6)] for m in metrics]
     return [
         f"## Best configuration (trial #{int(best['number'])})",
         "",
         *table(["Parameter", "Value"], params, [False, True]),
         "",
-        "Results (accuracy and loss at the best epoch; test set evaluated once, at the end):",
+        "Results (each metric at the best epoch; test set evaluated once, at the end; a "
+        "training function's final metrics as it returned them):",
         "",
         *table(["Metric", "Value"], results, [False, True]),
         "",
@@ -165,7 +176,7 @@ def _trials_section(info: StudyInfo, trials: pd.DataFrame) -> list[str]:
         return ["## Trials", "", "The study has no trials yet.", ""]
     ranked = rank_trials(trials, info.maximize)
     shown = ranked.head(TOP_N)
-    metrics = [m for m in ("train_acc", "val_acc", "test_acc") if m != info.objective]
+    metrics = [m for m in metric_columns(trials) if m != info.objective and not m.endswith("_loss")]
     params = _param_columns(trials)
     headers = [
         "#", "State", code(info.objective), "Epochs", *map(code, metrics), "Time (s)",

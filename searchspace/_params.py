@@ -4,6 +4,10 @@ A space entry is active only when its ``when`` condition holds: ``when = {optimi
 makes ``momentum`` exist for SGD trials only, ``when = {augment = "mixup"}`` makes
 ``mixup_alpha`` exist only when mixup is in the augmentation mix. Inactive parameters are never
 sampled, so the sampler and the analysis never see meaningless values.
+
+A searched entry may carry a ``default``: the value it takes where it is not searched, and its
+"off" value in an ablation. The trainer's own hyperparameters have theirs in its catalog; a
+user's own (``depth``, ``width``...) declare it here.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class Condition:
 class _Param:
     name: str
     when: tuple[Condition, ...] = ()
+    #: The value where it is not searched (an ablation's "off"); ``None``: none declared.
+    default: Any = None
 
     def is_active(self, config: Mapping[str, Any]) -> bool:
         """All conditions hold for the values sampled so far."""

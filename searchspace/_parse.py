@@ -6,6 +6,7 @@ so a user can fix a spec from the message alone.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 from collections.abc import Mapping
@@ -24,10 +25,10 @@ from sweeplab.searchspace._space import SearchSpace
 
 TYPES = ("float", "int", "categorical", "subset", "fixed")
 _KEYS = {
-    "float": {"type", "low", "high", "log", "step", "when"},
-    "int": {"type", "low", "high", "log", "step", "when"},
-    "categorical": {"type", "choices", "when"},
-    "subset": {"type", "choices", "when"},
+    "float": {"type", "low", "high", "log", "step", "when", "default"},
+    "int": {"type", "low", "high", "log", "step", "when", "default"},
+    "categorical": {"type", "choices", "when", "default"},
+    "subset": {"type", "choices", "when", "default"},
     "fixed": {"type", "value", "when"},
 }
 
@@ -103,8 +104,33 @@ def _parse_entry(key: str, name: str, entry: Any) -> Param:
         _check_scalar_or_list(f"{key}.value", entry["value"])
         return FixedParam(name=name, value=_freeze(entry["value"]), when=when)
     if kind in ("categorical", "subset"):
-        return _parse_choices(key, name, kind, entry, when)
-    return _parse_range(key, name, kind, entry, when)
+        param = _parse_choices(key, name, kind, entry, when)
+    else:
+        param = _parse_range(key, name, kind, entry, when)
+    if "default" in entry:
+        default = _parse_default(f"{key}.default", param, entry["default"])
+        param = dataclasses.replace(param, default=default)
+    return param
+
+
+def _parse_default(key: str, param: Param, value: Any) -> Any:
+    """A declared default must be a value of the entry's kind; it need not be searched (an
+    "off" value often lies outside the range: a depth of 0, no augmentation)."""
+    if isinstance(param, SubsetParam):
+        if not isinstance(value, list) or any(v not in param.choices for v in value):
+            raise SpaceError(
+                key, f"must be a list of the choices {list(param.choices)}; got {_show(value)}"
+            )
+        return tuple(value)
+    if isinstance(param, CategoricalParam):
+        if not isinstance(value, (str, int, float, bool)):
+            raise SpaceError(key, f"must be a string, number or boolean; got {_show(value)}")
+        return value
+    number = (int,) if isinstance(param, IntParam) else (int, float)
+    if isinstance(value, bool) or not isinstance(value, number) or not _finite(value):
+        kind = "int" if isinstance(param, IntParam) else "float"
+        raise SpaceError(key, f"must be a finite {kind}; got {_show(value)}")
+    return value
 
 
 def _infer_type(entry: Mapping[str, Any]) -> str:

@@ -48,6 +48,8 @@ class SearchSpace:
             entry["when"] = {c["parent"]: list(c["values"]) for c in entry["when"]}
             if entry.get("log") or entry.get("step", 0) is None:
                 entry.pop("step")  # a log range has no step; an unset float step is absent
+            if entry.get("default") is None:
+                entry.pop("default", None)  # none declared
             for key, value in entry.items():
                 if isinstance(value, tuple):
                     entry[key] = list(value)

@@ -45,6 +45,8 @@ _HOMES = {
     "AblationSummary": "sweeplab.studies.ablation",
     "RunSummary": "sweeplab.studies._run",
     "StudySpec": "sweeplab.studies._spec",
+    "Trial": "sweeplab.studies._tune.function",
+    "TrialPruned": "sweeplab.studies._tune.function",
     "load_spec": "sweeplab.studies._spec",
     "load_study": "sweeplab.studies.storage",
     "mask_secrets": "sweeplab.studies.storage",

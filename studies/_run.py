@@ -9,14 +9,17 @@ the sampler.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -25,9 +28,11 @@ from rich.console import Console
 
 from sweeplab import searchspace, trainer
 from sweeplab.studies import records
+from sweeplab.studies._code import UserCode, load_user_code, runtime_env, with_objects
 from sweeplab.studies._recovery import recover_interrupted
 from sweeplab.studies._spec import StudySpec
 from sweeplab.studies._study import open_study
+from sweeplab.studies._tune import messages
 from sweeplab.studies.asha import asha_rungs
 from sweeplab.studies.errors import DatasetMissing, UsageError
 from sweeplab.studies.storage import absolute_url, describe_storage, open_storage
@@ -79,7 +84,13 @@ def count_states(study: optuna.Study) -> dict[str, int]:
 
 
 def run_study(
-    spec: StudySpec, *, address: str | None = None, console: Console | None = None
+    spec: StudySpec,
+    *,
+    model: Callable[..., Any] | None = None,
+    data: Callable[..., Any] | None = None,
+    function: Callable[..., Any] | None = None,
+    address: str | None = None,
+    console: Console | None = None,
 ) -> RunSummary:
     """Run (or continue) the study a spec describes until its budget is met.
 
@@ -91,15 +102,21 @@ def run_study(
 
     Args:
         spec: the validated study spec.
+        model, data, function: the user's own code as Python objects, in place of (or instead of
+            naming them in) ``[model] factory``, ``[data] factory``, ``[trainable] function``:
+            ``build(input_shape, n_classes, hp) -> nn.Module``, ``load() -> trainer.Data``,
+            ``train(hp, trial) -> dict | None``.
         address: a Ray cluster to attach to (``ray://...`` or ``host:port``); ``None`` starts a
             local Ray instance, unless Ray is already initialised in this process.
         console: where progress goes (a quiet console for tests).
 
     Raises:
-        SpecConflict, StorageError, DatasetMissing: before anything runs or is written.
+        SpecError, SpecConflict, StorageError, DatasetMissing: before anything runs or is
+            written.
     """
     console = console or Console(stderr=True)
     started = time.monotonic()
+    spec = with_objects(spec, model=model, data=data, function=function)
     if spec.search.sampler == "grid":
         size = searchspace.grid_size(spec.space)
         if spec.budget.n_trials > size:
@@ -107,7 +124,8 @@ def run_study(
                 f"the grid has {size} points: n_trials lowered from {spec.budget.n_trials}"
             )
             spec = spec.with_overrides(n_trials=size)
-    _preflight(spec)  # missing data must not leave an empty study (or database file) behind
+    # Missing data or broken user code must not leave an empty study (or database) behind.
+    code = _preflight(spec, model=model, data=data, function=function)
     storage = open_storage(spec.study.storage)
     _refuse_ablation_study(storage, spec)
     study = open_study(spec, storage)
@@ -116,7 +134,9 @@ def run_study(
     done = counts["complete"] + counts["pruned"]
     ran, stop_reason = 0, None
     if done < spec.budget.n_trials:
-        ran, stop_reason = tune_study(spec, study, address=address, console=console, counts=counts)
+        ran, stop_reason = tune_study(
+            spec, study, address=address, console=console, counts=counts, code=code
+        )
         counts = count_states(study)
     else:
         console.print(
@@ -159,11 +179,16 @@ def recover(study: optuna.Study, console: Console) -> list[int]:
     return [r.number for r in recovered]
 
 
-def _preflight(spec: StudySpec) -> None:
-    try:
-        trainer.check_dataset(spec.data_settings())
-    except trainer.DataError as e:
-        raise DatasetMissing(str(e)) from e
+def _preflight(spec: StudySpec, **objects: Callable[..., Any] | None) -> UserCode:
+    """What must hold before a run touches the database: the data is there, and the user's
+    code imports and can be called as it will be."""
+    code = load_user_code(spec, **objects)
+    if spec.data.factory is None and spec.trainable.function is None:
+        try:
+            trainer.check_dataset(spec.data_settings())
+        except trainer.DataError as e:
+            raise DatasetMissing(str(e)) from e
+    return code
 
 
 def tune_study(
@@ -174,6 +199,7 @@ def tune_study(
     console: Console,
     counts: dict[str, int],
     proposer: Proposer | None = None,
+    code: UserCode | None = None,
 ) -> tuple[int, str | None]:
     """Run trials of an opened study through Ray Tune until its budget is met.
 
@@ -185,6 +211,7 @@ def tune_study(
         console: where progress goes.
         counts: the study's trials per state before this run (:func:`count_states`).
         proposer: chooses each trial's configuration instead of the spec's sampler.
+        code: the spec's user code, already loaded (else it is loaded from the spec).
 
     Returns:
         The number of trials this run started, and why it stopped early (``None``: it did not).
@@ -192,23 +219,29 @@ def tune_study(
     Raises:
         DatasetMissing: before Ray starts.
     """
-    _preflight(spec)
-    with ray_session(address):
-        return _tune(spec, study, console=console, counts=counts, proposer=proposer)
+    code = code if code is not None else _preflight(spec)
+    with ray_session(address, code):
+        return _tune(spec, study, console=console, counts=counts, proposer=proposer, code=code)
 
 
 @contextmanager
-def ray_session(address: str | None) -> Iterator[None]:
+def ray_session(address: str | None, code: UserCode | None = None) -> Iterator[None]:
     """Ray, initialised for the block: attached to ``address`` or a local instance.
 
     Ray already initialised in this process (a test fixture, an enclosing session) is used as it
     is and left running; otherwise the instance started here is shut down at the end, so several
     :func:`tune_study` calls in one block (the rounds of an ablation path) share one start.
+
+    The user's own modules (``code``) reach every worker on every node as the job's
+    ``runtime_env`` ``working_dir``: their folder, minus data, databases and ``.git``. A Ray the
+    caller started without one cannot be given one now; the user's modules are then pickled with
+    the trial (by value), which serves code that lives in those modules.
     """
     for key, value in _TUNE_ENV.items():
         os.environ.setdefault(key, value)
     import ray
 
+    env = runtime_env(code) if code is not None else None
     started_ray = False
     if not ray.is_initialized():
         ray.init(
@@ -217,8 +250,14 @@ def ray_session(address: str | None) -> Iterator[None]:
             log_to_driver=False,
             logging_level="ERROR",
             configure_logging=True,
+            runtime_env=env,
         )
         started_ray = True
+    elif env is not None and not ray.get_runtime_context().runtime_env.get("working_dir"):
+        from ray import cloudpickle
+
+        for name in code.modules:
+            cloudpickle.register_pickle_by_value(sys.modules[name])
     try:
         yield
     finally:
@@ -233,6 +272,7 @@ def _tune(
     console: Console,
     counts: dict[str, int],
     proposer: Proposer | None,
+    code: UserCode,
 ) -> tuple[int, str | None]:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -248,7 +288,9 @@ def _tune(
         seed=spec.study.seed,
         objective=spec.study.objective,
         direction=spec.study.resolved_direction,
-        use_best_value=spec.early_stopping.restore_best_weights,
+        # A training function's value is what it returned (else its last epoch's): the final
+        # report's best_value either way.
+        use_best_value=spec.early_stopping.restore_best_weights or code.function is not None,
         time_limit_s=spec.budget.time_limit_s,
         max_failures=spec.budget.max_failures,
         # A proposer hands each (variant, seed) pair out once per run; a pair whose worker died
@@ -269,7 +311,7 @@ def _tune(
         )
     else:  # no pruning, or packs: their members are judged one by one inside the pack
         scheduler = FIFOScheduler()
-    trainable = make_trainable(spec, pack)
+    trainable = make_trainable(spec, pack, code)
     progress = ProgressView(
         searcher,
         console=console,
@@ -309,6 +351,11 @@ def _tune(
             console.print(f"trials {requeued} were interrupted and queued to run again")
         shutil.rmtree(scratch, ignore_errors=True)
     ran = len(study.get_trials(deepcopy=False)) - before
+    if searcher.usage_error is not None:
+        raise UsageError(
+            f"{spec.source}: trainable.function: {spec.trainable.function}: "
+            f"{searcher.usage_error}; the run stopped (every trial would fail the same way)"
+        )
     return ran, searcher.stop_reason
 
 
@@ -326,20 +373,23 @@ def resolve_pack(spec: StudySpec) -> int:
     return 32 if spec.search.resources.gpus > 0 else 8
 
 
-def make_trainable(spec: StudySpec, pack: int = 1) -> Any:
+def make_trainable(spec: StudySpec, pack: int = 1, code: UserCode | None = None) -> Any:
     """The Ray Tune trainable of the spec's trials, with its per-trial resource request.
 
     Ray reserves ``[search.resources]`` for each trial as is: a fractional ``gpus`` (e.g. 0.25)
     lets four trials share one GPU; Ray schedules by these numbers and sets
     ``CUDA_VISIBLE_DEVICES`` for each trial. With ``pack`` above 1 a trial trains a pack of
-    Optuna trials (:func:`sweeplab.studies._tune.packed.run_pack`), judged by ASHA member by member.
+    Optuna trials (:func:`sweeplab.studies._tune.packed.run_pack`), judged by ASHA member by member;
+    with a training function, :func:`sweeplab.studies._tune.function.run_function` runs it.
     """
     from ray import tune
 
+    from sweeplab.studies._tune.function import FunctionTemplate, run_function
     from sweeplab.studies._tune.packed import PackTemplate, run_pack
     from sweeplab.studies._tune.trainable import run_trial
     from sweeplab.studies._tune.worker import TrialTemplate
 
+    code = code or UserCode()
     resources = spec.search.resources
     rungs: frozenset[int] = frozenset()
     if spec.search.scheduler == "asha":
@@ -347,9 +397,28 @@ def make_trainable(spec: StudySpec, pack: int = 1) -> Any:
         rungs = frozenset(
             asha_rungs(search.grace_period, search.reduction_factor, spec.budget.max_epochs)
         )
+    request = {"cpu": resources.cpus, "gpu": resources.gpus}
+    if code.function is not None:
+        function_template = FunctionTemplate(
+            function=code.function,
+            objective=spec.study.objective,
+            direction=spec.study.resolved_direction,
+            max_epochs=spec.budget.max_epochs,
+            cpus=resources.cpus,
+            gpus=resources.gpus,
+            sweeplab_version=sweeplab_version(),
+            rungs=rungs,
+        )
+        return tune.with_resources(
+            tune.with_parameters(run_function, template=function_template), request
+        )
+    data = spec.data_settings()
+    # Workers may run elsewhere (a cluster, or the shipped copy of the user's folder): a data
+    # root relative to where the command ran is made absolute here.
+    data = dataclasses.replace(data, root=str(Path(data.root).expanduser().resolve()))
     template = TrialTemplate(
-        data=spec.data_settings(),
-        model=spec.model_settings(),
+        data=data,
+        model=dataclasses.replace(spec.model_settings(), factory=code.model),
         fit=spec.fit_settings(seed=spec.study.seed, num_threads=None),
         cpus=resources.cpus,
         sweeplab_version=sweeplab_version(),
@@ -367,11 +436,11 @@ def make_trainable(spec: StudySpec, pack: int = 1) -> Any:
                 asha=asha if spec.search.scheduler == "asha" else None,
             ),
         )
-    return tune.with_resources(function, {"cpu": resources.cpus, "gpu": resources.gpus})
+    return tune.with_resources(function, request)
 
 
 def _trial_name(trial: Any) -> str:
-    return f"trial_{trial.config.get('number', trial.trial_id)}"
+    return f"trial_{trial.config.get(messages.NUMBER, trial.trial_id)}"
 
 
 def summarize(

@@ -8,6 +8,7 @@ The format is data only: nothing in a spec is ever executed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -27,12 +28,21 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+# ``module:attribute`` of a user's own code: a module importable from the spec's folder (dotted
+# names allowed on both sides: ``nets.cnn:build``, ``train:Trainer.run``).
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+Reference = Annotated[str, Field(pattern=f"^{_DOTTED}:{_DOTTED}$")]
+# A metric's name: what the trainer or the user's function reports it under.
+MetricName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")]
+
+
 class StudySection(_Section):
     """``[study]``: identity and objective."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")] = "study"
     storage: str = "sqlite:///sweeplab.db"
-    objective: Literal["val_acc", "val_loss", "train_acc", "train_loss"] = "val_acc"
+    # Any metric the training reports: the built-in loop's four, or a user function's own.
+    objective: MetricName = "val_acc"
     direction: Literal["maximize", "minimize"] | None = None  # None: inferred from the objective
     seed: Annotated[int, Field(ge=0)] = 0
 
@@ -51,6 +61,10 @@ class DataSection(_Section):
     download: bool = False
     val_fraction: Annotated[float, Field(gt=0.0, lt=1.0, strict=False)] = 0.2
     subset: Annotated[int, Field(ge=10)] | None = None
+    # A user's own data: ``load() -> sweeplab.trainer.Data`` (the dataset keys above then do not
+    # apply); ``num_workers`` DataLoader processes for splits given as torch Datasets.
+    factory: Reference | None = None
+    num_workers: Annotated[int, Field(ge=0)] = 0
 
 
 class ModelSection(_Section):
@@ -61,6 +75,9 @@ class ModelSection(_Section):
     channels: list[Annotated[int, Field(ge=1)]] = [32, 64]
     activation: Literal[trainer.ACTIVATIONS] = "relu"  # type: ignore[valid-type]
     compile: bool = False  # torch.compile the network (worth it on GPUs)
+    # A user's own network: ``build(input_shape, n_classes, hp) -> torch.nn.Module``, trained by
+    # sweeplab's loop (``kind``, ``hidden``, ``channels`` then do not apply).
+    factory: Reference | None = None
 
 
 class BudgetSection(_Section):
@@ -119,10 +136,22 @@ class EarlyStoppingSection(_Section):
     restore_best_weights: bool = True
 
 
+class TrainableSection(_Section):
+    """``[trainable]``: a user's whole training loop, ``train(hp, trial) -> dict | None``, in
+    place of sweeplab's (it builds its own model and data and reports through ``trial``)."""
+
+    function: Reference | None = None
+
+
+#: The sections of a spec, in the order they are stored.
+SECTIONS = ("study", "data", "model", "trainable", "budget", "search", "early_stopping")
+
+
 class _SpecModel(_Section):
     study: StudySection = StudySection()
     data: DataSection = DataSection()
     model: ModelSection = ModelSection()
+    trainable: TrainableSection = TrainableSection()
     budget: BudgetSection = BudgetSection()
     search: SearchSection = SearchSection()
     early_stopping: EarlyStoppingSection = EarlyStoppingSection()
@@ -147,13 +176,19 @@ class StudySpec:
     early_stopping: EarlyStoppingSection
     space: searchspace.SearchSpace
     source: str = "<spec>"
+    trainable: TrainableSection = dataclasses.field(default_factory=TrainableSection)
+    #: Where the user's own modules (``[model] factory``...) are imported from: the spec file's
+    #: folder; ``None`` for a preset, a stored spec or a dict (the working directory then).
+    folder: str | None = None
+
+    @property
+    def user_code(self) -> bool:
+        """Whether a factory or a function of the user's trains the trials."""
+        return bool(self.model.factory or self.data.factory or self.trainable.function)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: stored in the study database so ``resume`` needs no spec file."""
-        out = {
-            s: getattr(self, s).model_dump(mode="json")
-            for s in ("study", "data", "model", "budget", "search", "early_stopping")
-        }
+        out = {s: getattr(self, s).model_dump(mode="json") for s in SECTIONS}
         out["space"] = self.space.to_dict()
         return out
 
@@ -164,12 +199,15 @@ class StudySpec:
             "name": "study", "storage": "study", "seed": "study",
             "n_trials": "budget", "max_epochs": "budget",
         }  # fmt: skip
+        if all(value is None for value in overrides.values()):
+            return self
         raw = self.to_dict()
         raw["study"].pop("direction") if raw["study"]["direction"] is None else None
         for key, value in overrides.items():
             if value is not None:
                 raw[where[key]][key] = value
-        return spec_from_dict(raw, source=f"{self.source} (with command-line options)")
+        spec = spec_from_dict(raw, source=f"{self.source} (with command-line options)")
+        return dataclasses.replace(spec, folder=self.folder)
 
     # --- the trainer's view of the spec -----------------------------------------------------------
     def data_settings(self) -> trainer.DataSettings:
@@ -244,7 +282,10 @@ def load_spec(spec: str | Path) -> StudySpec:
             f"{spec}: no such spec file, and not a preset "
             f"(presets: {', '.join(names)}){searchspace.closest(str(spec), names)}"
         )
-    return parse_spec(text, source=source)
+    spec = parse_spec(text, source=source)
+    if path.is_file():
+        spec = dataclasses.replace(spec, folder=str(path.resolve().parent))
+    return spec
 
 
 def parse_spec(text: str, *, source: str = "<spec>") -> StudySpec:
@@ -267,31 +308,48 @@ def spec_from_dict(raw: dict[str, Any], *, source: str = "<spec>") -> StudySpec:
         model = _SpecModel.model_validate(raw)
     except pydantic.ValidationError as e:
         raise SpecError(f"{source}: {_describe_pydantic(e, raw)}") from e
+    own_code = bool(model.model.factory or model.trainable.function)
     try:
         space = searchspace.parse_space(model.space)
-        _check_against_catalog(space)
+        _check_against_catalog(space, own_code=own_code)
     except searchspace.SpaceError as e:
         raise SpecError(f"{source}: {e}") from e
     spec = StudySpec(
         study=model.study, data=model.data, model=model.model, budget=model.budget,
         search=model.search, early_stopping=model.early_stopping, space=space, source=source,
+        trainable=model.trainable,
     )  # fmt: skip
     _check_combinations(spec)
     return spec
 
 
-def _check_against_catalog(space: searchspace.SearchSpace) -> None:
-    """Every entry must be a hyperparameter the trainer knows, with values it can build."""
+def _check_against_catalog(space: searchspace.SearchSpace, *, own_code: bool = False) -> None:
+    """Every entry must be a hyperparameter the trainer knows, with values it can build.
+
+    With the user's own model or training function, a name the catalog does not know is the
+    user's own hyperparameter: it reaches their code in ``hp`` as sampled, and its declared
+    ``default`` is its "off" value in an ablation.
+    """
     catalog = trainer.HYPERPARAMETERS
     for p in space:
         key = f"space.{p.name}"
         row = catalog.get(p.name)
+        if row is None and own_code:
+            continue
         if row is None:
             raise searchspace.SpaceError(
                 key,
                 "unknown hyperparameter"
                 + searchspace.closest(p.name, catalog)
-                + f" (known: {', '.join(sorted(catalog))})",
+                + f" (known: {', '.join(sorted(catalog))}; your own hyperparameters reach your"
+                " own code: [model] factory or [trainable] function)",
+            )
+        if p.default is not None:
+            default = list(row.default) if isinstance(row.default, tuple) else row.default
+            raise searchspace.SpaceError(
+                f"{key}.default",
+                f"`{p.name}` is the trainer's own hyperparameter: its default "
+                f"({json.dumps(default)}) comes from its catalog; remove `default`",
             )
         if isinstance(p, searchspace.FixedParam):
             value = list(p.value) if isinstance(p.value, tuple) else p.value
@@ -334,11 +392,18 @@ def _check_against_catalog(space: searchspace.SearchSpace) -> None:
 
 def _check_combinations(spec: StudySpec) -> None:
     """Cross-section rules that no single field can express."""
+    _check_user_code(spec)
     if spec.search.sampler == "grid":
         try:
             searchspace.grid(spec.space)
         except searchspace.NotGridError as e:
             raise SpecError(f'{spec.source}: {e} (search.sampler = "grid")') from e
+    if spec.search.pack not in (1, "auto") and spec.user_code:
+        raise SpecError(
+            f"{spec.source}: search.pack: packed trials train sweeplab's built-in MLPs only; "
+            f"got pack = {json.dumps(spec.search.pack)} with your own model, data or training "
+            "function (set pack = 1)"
+        )
     if spec.search.pack not in (1, "auto") and spec.model.kind != "mlp":
         raise SpecError(
             f"{spec.source}: search.pack: only MLPs train as packs; got pack = "
@@ -348,6 +413,37 @@ def _check_combinations(spec: StudySpec) -> None:
         raise SpecError(
             f"{spec.source}: search.grace_period: must be <= budget.max_epochs "
             f"({spec.budget.max_epochs}); got {spec.search.grace_period}"
+        )
+
+
+def _check_user_code(spec: StudySpec) -> None:
+    """The rules of the user's own code: what replaces what, and which objectives exist."""
+    where = spec.source
+    function = spec.trainable.function
+    if function and (spec.model.factory or spec.data.factory):
+        which = "model.factory" if spec.model.factory else "data.factory"
+        raise SpecError(
+            f"{where}: {which}: a training function ([trainable] function = "
+            f"{json.dumps(function)}) builds its own model and data; remove {which}, or the "
+            "function"
+        )
+    if function and spec.early_stopping.patience is not None:
+        raise SpecError(
+            f"{where}: early_stopping.patience: early stopping is part of sweeplab's own training "
+            "loop; a training function stops itself (return from it); remove patience"
+        )
+    objective = spec.study.objective
+    if not function and objective not in trainer.METRICS:
+        raise SpecError(
+            f"{where}: study.objective: sweeplab's training loop reports "
+            f"{', '.join(trainer.METRICS)}; got {json.dumps(objective)}"
+            + searchspace.closest(objective, trainer.METRICS)
+            + " (a metric of your own needs your own training function: [trainable] function)"
+        )
+    if objective not in trainer.METRICS and spec.study.direction is None:
+        raise SpecError(
+            f'{where}: study.direction: must be "maximize" or "minimize" for the objective '
+            f"{json.dumps(objective)} (sweeplab cannot tell whether more is better)"
         )
 
 
@@ -375,10 +471,23 @@ def _describe_pydantic(error: pydantic.ValidationError, raw: dict[str, Any]) -> 
     elif kind == "value_error":
         msg = msg.removeprefix("Value error, ")
     elif kind == "string_pattern_mismatch":
-        msg = "must be 1-100 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        msg = _PATTERN_MESSAGES.get(
+            loc[-1],
+            "must be 1-100 letters, digits, '_', '.' or '-', starting with a letter or digit",
+        )
     else:
         msg = "must be " + msg.removeprefix("Input should be ").removeprefix("Input ")
     return f"{key}: {msg}; got {json.dumps(got, default=str)}"
+
+
+_PATTERN_MESSAGES = {
+    "objective": "must be a metric name: letters, digits, '_', '.' or '-', starting with a letter",
+    **dict.fromkeys(
+        ("factory", "function"),
+        'must be "module:attribute" naming your own code, e.g. "mynets:build" (mynets.py beside '
+        "the spec)",
+    ),
+}
 
 
 def _model_at(loc: list[str]) -> type[BaseModel] | None:

@@ -22,7 +22,7 @@ from sweeplab.studies.storage import describe_storage, load_study, storage_url
 
 # Parts of a spec that define what a trial *means*; changing them mid-study mixes incomparable
 # trials, so a resume with a different value is refused.
-_IDENTITY = ("data", "model", "space", "early_stopping")
+_IDENTITY = ("data", "model", "trainable", "space", "early_stopping")
 _IDENTITY_KEYS = (("study", "objective"), ("budget", "max_epochs"))
 
 
@@ -110,7 +110,7 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.
         stored = existing[name].user_attrs.get(records.SPEC)
         stored_direction = existing[name].direction.name.lower()
         if stored is not None:
-            differences = spec_differences(stored, spec.to_dict())
+            differences = spec_differences(_normalised(stored), spec.to_dict())
             if stored_direction != direction:
                 differences.insert(
                     0, f"study.direction: stored {stored_direction}, spec {direction}"
@@ -136,7 +136,22 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.
     )
     study.set_user_attr(records.SPEC, spec.to_dict())
     study.set_user_attr(records.OBJECTIVE, spec.study.objective)
+    # The objective's own name in Optuna's records too: optuna-dashboard labels its plots with it
+    # (instead of "Objective 0").
+    if study.metric_names != [spec.study.objective]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([spec.study.objective])
     return study
+
+
+def _normalised(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored spec with every key a spec has now: a study started by an older sweeplab (which
+    had no ``[trainable]`` section, no ``factory`` keys) is compared on what it meant."""
+    try:
+        return spec_from_dict(_drop_nones(stored)).to_dict()
+    except Exception:
+        return stored
 
 
 def stored_spec(storage: str | optuna.storages.BaseStorage, name: str) -> StudySpec:

@@ -201,10 +201,10 @@ def ablate(
         click.echo(analysis.path_to_markdown(path), nl=False)
         return
     reference = summary.plan.reference
+    trials = analysis.trials_frame(study)
+    metric = analysis.ablation_metric(trials, study.user_attrs.get(records.OBJECTIVE, "objective"))
     try:
-        table = analysis.ablation_table(
-            analysis.trials_frame(study), baseline=reference, metric="test_acc"
-        )
+        table = analysis.ablation_table(trials, baseline=reference, metric=metric)
     except ValueError:  # no complete trial of the reference variant yet
         _out.print(f"no complete trial of the {reference!r} variant yet: no table")
         return
@@ -228,10 +228,12 @@ def _print_summary(summary: Any) -> None:
         _out.print("no complete trial yet")
         return
     attrs = summary.best_attrs
+    # A training function's own final metrics where it returned some, else the test accuracy.
+    final = attrs.get(records.FINAL_METRICS) or {records.TEST_ACC: attrs.get(records.TEST_ACC)}
     _out.print(
         f"best trial {summary.best_number}: value {summary.best_value:.4f}, "
-        f"test_acc {_fmt(attrs.get(records.TEST_ACC))}, "
-        f"epochs {attrs.get(records.EPOCHS_RUN, '?')}"
+        + "".join(f"{k} {_fmt(v)}, " for k, v in final.items())
+        + f"epochs {attrs.get(records.EPOCHS_RUN, '?')}"
     )
     _out.print("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in summary.best_params.items()))
 
@@ -250,10 +252,15 @@ def _frames(storage: str, name: str) -> tuple[Any, Any, Any]:
 @cli.command()
 @click.argument("name")
 @_storage_option
-def status(name: str, storage: str) -> None:
+@click.option("--trial", "number", type=click.IntRange(min=0), help="One trial in full: its "
+              "parameters, metrics, error and traceback.")  # fmt: skip
+def status(name: str, storage: str, number: int | None) -> None:
     """The trial table of study NAME: state, objective, epochs, parameters."""
     from rich.table import Table
 
+    if number is not None:
+        _one_trial(storage, name, number)
+        return
     study, trials, _ = _frames(storage, name)
     counts = trials["state"].value_counts().to_dict() if len(trials) else {}
     objective = study.user_attrs.get(records.OBJECTIVE, "value")
@@ -278,6 +285,32 @@ def status(name: str, storage: str) -> None:
     _out.print(table)
 
 
+def _one_trial(storage: str, name: str, number: int) -> None:
+    from sweeplab.studies.storage import load_study
+
+    study = load_study(storage, name)
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials:
+        raise UsageError(
+            f"study {name!r} has no trial {number} (its trials are numbered 0 to {len(trials) - 1})"
+        )
+    trial, attrs = trials[number], trials[number].user_attrs
+    _out.print(f"trial {number} of {name}: {trial.state.name}, value {_fmt(trial.value)}")
+    for key, value in trial.params.items():
+        _out.print(f"  {key:<22} {_fmt(value)}")
+    curves = {*records.CURVE_KEYS, *(attrs.get(records.CURVE_NAMES) or ())}
+    for key in sorted(attrs):
+        if key in curves or key in (records.ERROR, records.TRACEBACK, records.FINAL_METRICS):
+            continue
+        _out.print(f"  {key:<22} {_fmt(attrs[key])}")
+    for key, value in (attrs.get(records.FINAL_METRICS) or {}).items():
+        _out.print(f"  {key:<22} {_fmt(value)}  (returned)")
+    if attrs.get(records.ERROR):
+        _out.print(f"error: {attrs[records.ERROR]}")
+    if attrs.get(records.TRACEBACK):
+        _out.print(attrs[records.TRACEBACK].rstrip())
+
+
 @cli.command()
 @click.argument("name")
 @_storage_option
@@ -300,10 +333,14 @@ def best(name: str, storage: str, as_json: bool) -> None:
         k: attrs.get(k)
         for k in (records.TRAIN_ACC, records.VAL_ACC, records.TEST_ACC, records.TEST_LOSS)
     }
-    for key in (records.TRAIN_ACC, records.VAL_ACC):
+    own = attrs.get(records.CURVE_NAMES) or []
+    metrics.update({name: attrs.get(name) for name in own})
+    for key in (records.TRAIN_ACC, records.VAL_ACC, *own):
         curve, at = metrics[key], attrs.get(records.BEST_EPOCH)
         if isinstance(curve, list) and curve:
-            metrics[key] = curve[at - 1] if at else curve[-1]
+            metrics[key] = curve[at - 1] if at and at <= len(curve) else curve[-1]
+    metrics.update(attrs.get(records.FINAL_METRICS) or {})
+    metrics = {k: v for k, v in metrics.items() if v is not None}
     out = {
         "study": name,
         "number": trial.number,

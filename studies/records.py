@@ -52,6 +52,8 @@ INTERRUPTED = "interrupted"
 FAIL_REASON = "fail_reason"
 #: A FAIL trial's message ("diverged at epoch 3 (train loss nan)", "TypeName: message").
 ERROR = "error"
+#: A FAIL trial's traceback, where the user's own code raised.
+TRACEBACK = "traceback"
 #: Where the trial runs, written at its first epoch: the worker's process id and node address.
 WORKER_PID = "worker_pid"
 NODE_IP = "node_ip"
@@ -79,6 +81,11 @@ SWEEPLAB_VERSION = "sweeplab_version"
 RUN_STARTED_AT = "run_started_at"
 RUN_FINISHED_AT = "run_finished_at"
 WALL_TIME_S = "wall_time_s"
+#: A training function's curves: the names of its per-epoch metrics (each a list as above);
+#: absent for sweeplab's own loop, whose curves are :data:`CURVE_KEYS`.
+CURVE_NAMES = "curve_names"
+#: What a training function returned: its final metrics by name.
+FINAL_METRICS = "final_metrics"
 #: Facts of the finished run, copied from the trial's last report.
 FINAL_KEYS = (
     BEST_EPOCH,
@@ -124,6 +131,9 @@ class FailReason(str, enum.Enum):
     WORKER_DIED = "worker_died"
     #: The device ran out of memory (the message carries a hint).
     OUT_OF_MEMORY = "out_of_memory"
+    #: The user's training function broke its contract with sweeplab (reported no epoch, not
+    #: the objective, not a number...): every trial would fail so, and the run stops.
+    USAGE = "usage"
 
 
 #: The modes of ``sweeplab ablate``, each with what its variants are.

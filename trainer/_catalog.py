@@ -421,16 +421,19 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {
 }
 
 
-def resolve_params(params: dict[str, Any]) -> dict[str, Any]:
+def resolve_params(params: dict[str, Any], *, own: bool = False) -> dict[str, Any]:
     """Fill every catalog hyperparameter a trial did not sample with its default.
 
     ``augment`` is normalised to a sorted tuple so two orderings of the same mix compare equal.
+    With ``own``, names the catalog does not know are the user's own hyperparameters (for their
+    own model) and pass through as they are.
 
     Raises:
-        KeyError: a name the catalog does not know (the spec validator rejects these earlier).
+        KeyError: a name the catalog does not know, without ``own`` (the spec validator rejects
+            these earlier).
     """
     unknown = sorted(set(params) - set(HYPERPARAMETERS))
-    if unknown:
+    if unknown and not own:
         raise KeyError(f"unknown hyperparameters {unknown}; known: {sorted(HYPERPARAMETERS)}")
     resolved = {name: row.default for name, row in HYPERPARAMETERS.items()}
     resolved.update(params)

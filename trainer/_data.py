@@ -89,6 +89,23 @@ _TORCHVISION: dict[str, _TorchvisionSource] = {
     "cifar100": _TorchvisionSource("CIFAR100", "cifar-100-python", ("train", "test", "meta")),
 }
 _NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
+_INPUT_SHAPES = {
+    "digits": (1, 8, 8),
+    "mnist": (1, 28, 28),
+    "fashion_mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+    "cifar100": (3, 32, 32),
+}
+
+
+def dataset_shape(data: DataSettings) -> tuple[tuple[int, int, int], int]:
+    """``(input_shape, num_classes)`` of a built-in dataset, without loading it.
+
+    Example:
+        >>> dataset_shape(DataSettings(dataset="cifar100"))
+        ((3, 32, 32), 100)
+    """
+    return _INPUT_SHAPES[data.dataset], _NUM_CLASSES[data.dataset]
 
 
 def load_dataset(data: DataSettings, device: torch.device | str = "cpu") -> Dataset:

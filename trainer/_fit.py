@@ -75,7 +75,7 @@ def fit(
     weights: list[torch.Tensor] = []
     try:
         # ---- settings --------------------------------------------------------------------------
-        hp = resolve_params(dict(params))
+        hp = resolve_params(dict(params), own=model.factory is not None)
         hp["activation"] = params.get("activation", model.activation)
         device = resolve_device(settings.device)
         if settings.num_threads is not None:
@@ -94,7 +94,7 @@ def fit(
         # ---- network and optimizer -------------------------------------------------------------
         net = build_model(model, hp, ds.input_shape, ds.num_classes).to(device)
         on_gpu = device.type == "cuda"
-        if on_gpu and model.kind != "mlp":
+        if on_gpu and model.kind != "mlp" and model.factory is None:
             net = net.to(memory_format=torch.channels_last)
         if settings.compile:
             net = torch.compile(net)  # the wrapper shares its parameters with the eager module

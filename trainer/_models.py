@@ -86,6 +86,8 @@ def build_model(
         >>> tuple(net(torch.zeros(2, 1, 8, 8)).shape)
         (2, 10)
     """
+    if model.factory is not None:
+        return build_own_model(model.factory, params, input_shape, num_classes)
     choices = LayerChoices.from_params(params, model.activation)
     if model.kind not in MODELS:
         raise ValueError(f"`model.kind` must be one of {list(MODELS)}; got {model.kind!r}")
@@ -101,6 +103,56 @@ def build_model(
     init_std = params.get("init_std", HYPERPARAMETERS["init_std"].default)
     apply_init(net, params.get("init", "default"), choices.activation, std=init_std)
     return net
+
+
+def build_own_model(
+    factory: Any, params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int
+) -> nn.Module:
+    """A user's own network, ``factory(input_shape, n_classes, hp)``, with the trial's ``init``
+    scheme applied to its Linear and Conv layers (``"default"``: the network's own init).
+
+    Raises:
+        TypeError: the factory did not return a ``torch.nn.Module``.
+    """
+    net = factory(tuple(input_shape), num_classes, dict(params))
+    if not isinstance(net, nn.Module):
+        raise TypeError(
+            f"the model factory {getattr(factory, '__qualname__', factory)!r} returned "
+            f"{type(net).__name__}, not a torch.nn.Module"
+        )
+    activation = params.get("activation", HYPERPARAMETERS["activation"].default)
+    init_std = params.get("init_std", HYPERPARAMETERS["init_std"].default)
+    apply_init(net, params.get("init", "default"), activation, std=init_std)
+    return net
+
+
+def check_own_model(
+    factory: Any, params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int
+) -> None:
+    """Build a user's network once and run two examples through it, before any trial does.
+
+    Raises:
+        TypeError: the factory does not return a ``torch.nn.Module``.
+        ValueError: its output on a batch of 2 is not ``(2, num_classes)`` logits, or the forward
+            pass raised (the message names the input shape it was given).
+    """
+    import torch
+
+    net = build_own_model(factory, params, input_shape, num_classes)
+    try:
+        with torch.no_grad():
+            out = net.eval()(torch.zeros(2, *input_shape))
+    except Exception as e:
+        raise ValueError(
+            f"the network it built raised on a batch of shape {(2, *input_shape)}: "
+            f"{type(e).__name__}: {e}"
+        ) from e
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, num_classes):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(
+            f"the network it built maps a batch of shape {(2, *input_shape)} to {shape}; "
+            f"expected logits of shape (2, {num_classes}): (batch, n_classes)"
+        )
 
 
 def _mlp(

@@ -10,8 +10,9 @@ settings from a spec costs no torch import (``tests/test_trainer.py`` checks).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
 MODELS = ("mlp", "cnn", "resnet9", "resnet18")
@@ -50,12 +51,17 @@ class ModelSettings:
         hidden: widths of the MLP's hidden layers, input to output.
         channels: output channels of the CNN's conv blocks.
         activation: hidden non-linearity, unless the trial samples ``activation``.
+        factory: a network of the user's own, ``factory(input_shape, n_classes, hp) ->
+            torch.nn.Module``, in place of ``kind`` (``hp``: the trial's hyperparameters, the
+            catalog's resolved and the user's own as sampled). The loop trains it as it trains
+            its own: init scheme, optimizer, schedule, penalties, augmentation, early stopping.
     """
 
     kind: Literal["mlp", "cnn", "resnet9", "resnet18"] = "mlp"
     hidden: tuple[int, ...] = (128, 64)
     channels: tuple[int, ...] = (32, 64)
     activation: str = "relu"
+    factory: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -150,6 +150,9 @@ class Cells:
         self.method = str(table.attrs.get("method", "welch"))
         self.seed = int(table.attrs.get("seed", 0))
         self.n_resamples = int(table.attrs.get("n_resamples", N_RESAMPLES))
+        # The accuracy columns that any variant has: a training function of the user's records
+        # none of them, and its table then shows its own metric alone.
+        self.shown = [m for m in SUMMARISED if table[f"{m}_mean"].notna().any()]
 
     def scaled(self, x: Any, metric: str, *, signed: bool = False) -> str:
         """A value of ``metric``: percent for fractions (points for differences)."""
@@ -189,7 +192,8 @@ class Cells:
     def headers(self) -> list[str]:
         d, units = self.d, " (pp)" if is_fraction(self.metric) else ""
         pct = f" ({d.percent})"
-        out = ["Variant", d.var("n"), *(f"{_SHORT[m]}{pct}" for m in SUMMARISED[:3]), "Gap (pp)"]
+        out = ["Variant", d.var("n")]
+        out += [f"{_SHORT[m]}{pct}" if m != "gap" else "Gap (pp)" for m in self.shown]
         if self.metric not in SUMMARISED:
             out.append(d.text(metric_name(self.metric).capitalize()))
         short = _SHORT[self.metric].lower() if self.metric in _SHORT else metric_name(self.metric)
@@ -203,7 +207,7 @@ class Cells:
 
     def row(self, row: pd.Series) -> list[str]:
         out = [self.d.name(str(row["variant"])), str(int(row["n"]))]
-        out += [self.mean_std(row, m) for m in SUMMARISED]
+        out += [self.mean_std(row, m) for m in self.shown]
         if self.metric not in SUMMARISED:
             out.append(self.mean_std(row, self.metric))
         return [
@@ -226,9 +230,14 @@ class Cells:
             how = f"Welch's t interval (Welch{d.endash}Satterthwaite degrees of freedom)"
         units = ", in percentage points" if is_fraction(self.metric) else ""
         p = d.var("p")
+        accuracies = (
+            f"; accuracies in {d.percent}, gap = training {d.minus} test accuracy"
+            if self.shown
+            else ""
+        )
         return (
-            f"Mean{d.pm}std over {seeds} seeds per variant; accuracies in {d.percent}, "
-            f"gap = training {d.minus} test accuracy. {d.delta}: difference of the mean "
+            f"Mean{d.pm}std over {seeds} seeds per variant{accuracies}. {d.delta}: difference "
+            "of the mean "
             f"{d.text(metric_name(self.metric))} from that of {d.name(self.baseline)}{units}; "
             f"{round(100 * self.confidence, 1):g}{d.percent} CI of {d.delta}: {how}; "
             f"{p}: Welch's two-sided t test; {d.bold('bold')}{d.star}: {p} {d.lt} {level}."

@@ -20,7 +20,7 @@ from sweeplab.analysis._markdown import code
 from sweeplab.analysis.ablation.charts import ablation_bar_chart, ablation_path_chart
 from sweeplab.analysis.ablation.path import ablation_path
 from sweeplab.analysis.ablation.seeds import seed_variance, seed_variance_markdown
-from sweeplab.analysis.ablation.stats import ablation_table
+from sweeplab.analysis.ablation.stats import ablation_metric, ablation_table
 from sweeplab.analysis.ablation.tables import (
     path_to_markdown,
     to_markdown,
@@ -109,7 +109,9 @@ def _section(
 
     reference = how.reference or "baseline"
     try:
-        table = ablation_table(trials, baseline=reference, metric="test_acc")
+        objective = study.user_attrs.get(records.OBJECTIVE, "objective")
+        metric = ablation_metric(trials, objective)
+        table = ablation_table(trials, baseline=reference, metric=metric)
     except ValueError:  # no complete trial of the reference variant yet
         return [*lines, *empty]
     write_ablation_tables(table, folder, stem="ablation")

@@ -38,6 +38,7 @@ __all__ = [
     "N_RESAMPLES",
     "SUMMARISED",
     "Comparison",
+    "ablation_metric",
     "ablation_table",
     "bootstrap_ci",
     "is_fraction",
@@ -98,6 +99,29 @@ def metric_name(metric: str) -> str:
         'validation accuracy'
     """
     return _NAMES.get(metric, metric)
+
+
+def ablation_metric(trials: pd.DataFrame, objective: str) -> str:
+    """The metric an ablation compares its variants on by default.
+
+    Test accuracy where the trials have one (sweeplab's own training loop measures it once, at
+    the end, on held-out data); for a user's training function, the test counterpart of the
+    objective where it returned one (``val_f1`` -> ``test_f1``), else the objective itself.
+
+    Example:
+        >>> ablation_metric(pd.DataFrame({"test_acc": [0.9]}), "val_acc")
+        'test_acc'
+        >>> ablation_metric(pd.DataFrame({"test_acc": [np.nan], "test_f1": [0.8]}), "val_f1")
+        'test_f1'
+        >>> ablation_metric(pd.DataFrame({"test_acc": [np.nan]}), "perplexity")
+        'perplexity'
+    """
+    if "test_acc" in trials.columns and trials["test_acc"].notna().any():
+        return "test_acc"
+    test = "test_" + objective.removeprefix("val_")
+    if test in trials.columns and trials[test].notna().any():
+        return test
+    return objective
 
 
 class Comparison(NamedTuple):

@@ -37,10 +37,12 @@ class Curves:
     def __init__(self, objective: str) -> None:
         self.objective = objective
         self._curves: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+        self._epochs: dict[str, int] = defaultdict(int)
+        self._own_names: set[str] = set()  # keys whose curves a training function named
 
     def epochs(self, key: str) -> int:
         """Epochs recorded for the trial so far."""
-        return len(self._curves[key]["val_acc"]) if key in self._curves else 0
+        return self._epochs.get(key, 0)
 
     def add(self, key: str, report: Mapping[str, Any]) -> list[tuple[int, float | None]]:
         """Take a report's new epochs; return each one's objective value as reported."""
@@ -48,10 +50,19 @@ class Curves:
         new: list[tuple[int, float | None]] = []
         for epoch_report in (*report.get(messages.EARLIER_EPOCHS, ()), report):
             epoch = int(epoch_report[messages.EPOCH])
-            if epoch <= len(curve["val_acc"]):
+            if epoch <= self._epochs[key]:
                 continue
-            for name in records.CURVE_KEYS:
-                curve[name].append(epoch_report.get(name))
+            names = epoch_report.get(messages.CURVE_NAMES)
+            if names is None:
+                names = records.CURVE_KEYS
+            else:  # a training function's own metrics, and how long its epochs took
+                names = [*names, records.EPOCH_SECONDS]
+                self._own_names.add(key)
+            for name in dict.fromkeys([*curve, *names]):  # a metric missing this epoch: None
+                values = curve[name]
+                values.extend([None] * (self._epochs[key] - len(values)))
+                values.append(epoch_report.get(name))
+            self._epochs[key] = epoch
             new.append((epoch, epoch_report.get(self.objective)))
         return new
 
@@ -59,5 +70,8 @@ class Curves:
         """The trial's curves as user attributes (and :data:`~records.EPOCHS_RUN`); forgotten."""
         curve = self._curves.pop(key, {})
         attrs: dict[str, Any] = {name: list(values) for name, values in curve.items()}
-        attrs[records.EPOCHS_RUN] = len(curve.get("val_acc", []))
+        attrs[records.EPOCHS_RUN] = self._epochs.pop(key, 0)
+        if key in self._own_names:
+            self._own_names.discard(key)
+            attrs[records.CURVE_NAMES] = [n for n in curve if n != records.EPOCH_SECONDS]
         return attrs

@@ -43,3 +43,10 @@ PID = "pid"
 NODE_IP = records.NODE_IP
 #: A pack member's final report (it finished, was pruned, or failed).
 MEMBER_DONE = "member_done"
+#: The names of an epoch's metrics that are curves (a training function's own; the built-in
+#: loop's are :data:`~sweeplab.studies.records.CURVE_KEYS`).
+CURVE_NAMES = "curve_names"
+#: A training function's final metrics, as ``[name, value]`` pairs (Tune flattens a dict).
+FINAL_METRICS = records.FINAL_METRICS
+#: A failed trial's traceback (the user's code raised).
+TRACEBACK = records.TRACEBACK

@@ -78,9 +78,13 @@ def trial_outcome(
     """
     report = report or {}
     attrs = {key: report[key] for key in records.FINAL_KEYS if report.get(key) is not None}
+    if report.get(messages.FINAL_METRICS):
+        attrs[records.FINAL_METRICS] = {str(k): v for k, v in report[messages.FINAL_METRICS]}
     if messages.ERROR in report:  # the trial raised or diverged, and said so
         reason = report.get(messages.FAIL_REASON, records.FailReason.ERROR.value)
         attrs.update({records.ERROR: report[messages.ERROR], records.FAIL_REASON: reason})
+        if report.get(messages.TRACEBACK):
+            attrs[records.TRACEBACK] = report[messages.TRACEBACK]
         return Outcome(TrialState.FAIL, attrs=attrs)
     if lost or not report:  # Tune lost the trial: its worker process is gone
         attrs[records.ERROR] = f"{WORKER_DIED} (after {epochs_run} epochs)"

@@ -115,6 +115,8 @@ class StudySearcher(Searcher):
         self.deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
         self.failed_this_run = 0
         self.stop_reason: str | None = None
+        # The user's training function broke its contract: every trial would fail the same way.
+        self.usage_error: str | None = None
         self.events: list[tuple[str, int, dict]] = []  # (kind, number, info) for the progress view
         self.budget = Budget(study, n_trials, driver_identity())
         self.live = LiveTrials(study, storage.HEARTBEAT_INTERVAL_S)
@@ -259,6 +261,9 @@ class StudySearcher(Searcher):
             attrs[records.ERROR] += self.retry.note(attempt)
         if outcome.state == TrialState.FAIL:
             self.failed_this_run += 1
+        if attrs.get(records.FAIL_REASON) == records.FailReason.USAGE.value:
+            self.usage_error = self.usage_error or f"trial {trial.number}: {attrs[records.ERROR]}"
+            self.stop_reason = "the training function broke its contract (see the error)"
         storage.write_user_attrs(self.study, trial, attrs)
         told = self.study.tell(trial, outcome.value, state=outcome.state, skip_if_finished=True)
         if (

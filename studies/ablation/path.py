@@ -37,7 +37,6 @@ from sweeplab.studies import records
 from sweeplab.studies.ablation.plan import (
     AblationPlan,
     Variant,
-    default_config,
     optuna_params,
     parameter_choices,
     select_components,
@@ -82,7 +81,7 @@ def path_components(
         InvalidArgument: an unknown component name.
     """
     chosen = [c.name for c in select_components(space, components)]
-    source = default_config(space)
+    source = variant_config(space, target, ())  # every component off
     differs = {c: variant_config(space, target, {c}) != source for c in chosen}
     return (
         tuple(c for c in chosen if differs[c]),

@@ -131,8 +131,31 @@ class AblationPlan:
 # --- components and their values ----------------------------------------------------------------
 
 
-def _default(name: str) -> Any:
-    value = trainer.HYPERPARAMETERS[name].default
+def _has_default(p: searchspace.Param) -> bool:
+    """Whether an entry has an "off" value: the trainer's catalog default, a declared
+    ``default``, or (a subset) no element at all."""
+    return (
+        p.name in trainer.HYPERPARAMETERS
+        or p.default is not None
+        or isinstance(p, searchspace.SubsetParam)
+    )
+
+
+def _default(p: searchspace.Param, baseline: Mapping[str, Any]) -> Any:
+    """An entry's "off" value. A user's own hyperparameter declared without ``default`` has
+    none: it keeps the baseline's value in every variant (and is no component)."""
+    row = trainer.HYPERPARAMETERS.get(p.name)
+    value = row.default if row is not None else p.default
+    if value is None and isinstance(p, searchspace.SubsetParam):
+        value = ()
+    if value is None:
+        if p.name not in baseline:
+            raise InvalidArgument(
+                "baseline",
+                f"`{p.name}` has no default to start from: declare one in its [space.{p.name}] "
+                'entry (`default = ...`, its "off" value), or ablate a trial\'s configuration',
+            )
+        return baseline[p.name]
     return list(value) if isinstance(value, tuple) else value
 
 
@@ -165,7 +188,7 @@ def find_components(space: searchspace.SearchSpace) -> tuple[Component, ...]:
     for p in space.searched:
         if isinstance(p, searchspace.SubsetParam):
             out += [Component(name=p.flag(c), param=p.name, element=c) for c in p.choices]
-        elif owners[p.name] == {p.name}:
+        elif owners[p.name] == {p.name} and _has_default(p):
             out.append(Component(name=p.name, param=p.name))
     return tuple(out)
 
@@ -188,14 +211,14 @@ def variant_config(
         if isinstance(p, searchspace.FixedParam):
             config[p.name] = list(p.value) if isinstance(p.value, tuple) else p.value
         elif isinstance(p, searchspace.SubsetParam):
-            chosen, off = baseline.get(p.name, []), _default(p.name)
+            chosen, off = baseline.get(p.name, []), _default(p, baseline)
             config[p.name] = [
                 c for c in p.choices if (c in chosen if p.flag(c) in on else c in off)
             ]
         elif p.name in baseline and owners[p.name] <= on:
             config[p.name] = baseline[p.name]
         else:
-            config[p.name] = _default(p.name)
+            config[p.name] = _default(p, baseline)
     return config
 
 
@@ -235,7 +258,7 @@ def parameter_choices(
         if isinstance(p, searchspace.SubsetParam):
             out.update({p.flag(c): (False, True) for c in p.choices})
             continue
-        values = [_default(p.name)]
+        values = [_default(p, baseline)]
         if p.name in baseline and baseline[p.name] not in values:
             values.append(baseline[p.name])
         out[p.name] = tuple(values)
