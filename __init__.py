@@ -55,9 +55,13 @@ _HOMES = {
 }
 
 __all__ = sorted(_HOMES)
+# The subpackages, reachable as attributes too (``sweeplab.analysis.frames``), imported on use.
+_SUBPACKAGES = ("analysis", "searchspace", "studies", "trainer")
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"sweeplab.{name}")
     if name not in _HOMES:
         raise AttributeError(f"module 'sweeplab' has no attribute {name!r}")
     return getattr(importlib.import_module(_HOMES[name]), name)

@@ -76,6 +76,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name in ("ablation", "storage", "asha", "cli"):  # subpackages and modules, on use
+        return importlib.import_module(f"sweeplab.studies.{name}")
     if name not in _HOMES:
         raise AttributeError(f"module 'sweeplab.studies' has no attribute {name!r}")
     return getattr(importlib.import_module(_HOMES[name]), name)

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from sweeplab import searchspace
-from sweeplab.studies._spec import StudySpec, spec_from_dict
-from sweeplab.studies.errors import SpecError
+from sweeplab.studies._spec import StudySpec, check_names, reference_of, spec_from_dict
+from sweeplab.studies.errors import SpecError, UsageError
 
 #: What a study's folder keeps that its trials never need: shipped to no worker.
 EXCLUDES = (
@@ -74,16 +74,6 @@ class UserCode:
         return any((self.model, self.data, self.function))
 
 
-def reference_of(obj: Any) -> str:
-    """How a spec names a Python object: ``module:qualified.name``.
-
-    Example:
-        >>> reference_of(dataclasses.replace)
-        'dataclasses:replace'
-    """
-    return f"{obj.__module__}:{obj.__qualname__}"
-
-
 def with_objects(
     spec: StudySpec,
     *,
@@ -95,6 +85,9 @@ def with_objects(
     given = {"model": model, "data": data, "function": function}
     if not any(given.values()):
         return spec
+    given = {
+        role: obj if obj is not None else spec.objects.get(role) for role, obj in given.items()
+    }
     raw = spec.to_dict()
     if raw["study"]["direction"] is None:
         raw["study"].pop("direction")
@@ -107,7 +100,7 @@ def with_objects(
         section, field = key.split(".")
         raw[section][field] = reference_of(obj)
     out = spec_from_dict(raw, source=spec.source)
-    return dataclasses.replace(out, folder=spec.folder)
+    return dataclasses.replace(out, folder=spec.folder, objects={**spec.objects, **out.objects})
 
 
 def load_user_code(
@@ -126,13 +119,18 @@ def load_user_code(
         SpecError: a module or attribute that does not exist, an object that is not callable or
             does not take the arguments sweeplab calls it with; naming the spec key.
     """
-    folder = (Path(spec.folder) if spec.folder else Path.cwd()).resolve()
+    base = Path(spec.folder).resolve() if spec.folder else None
+    folder = base or Path.cwd().resolve()
+    check_names(spec)
     refs = {
         "model": spec.model.factory,
         "data": spec.data.factory,
         "function": spec.trainable.function,
     }
     given = {"model": model, "data": data, "function": function}
+    given = {
+        role: obj if obj is not None else spec.objects.get(role) for role, obj in given.items()
+    }
     found: dict[str, Any] = {}
     modules: list[str] = []
     ship: Path | None = None
@@ -147,12 +145,13 @@ def load_user_code(
         if home is None:
             continue  # installed, or defined in a script or notebook (pickled by value)
         modules.append(obj.__module__)
-        # The spec's folder when the code is in it, else the folder of the module an object
-        # given through the API was defined in.
-        ship = ship or (folder if home.is_relative_to(folder) else home)
+        # The spec file's folder when the code is in it, else the folder of the module (or
+        # the top package) that defines it.
+        ship = ship or (base if base is not None and home.is_relative_to(base) else home)
     code = UserCode(**found, folder=ship, modules=tuple(sorted(set(modules))))
+    shape = _try_data(spec, code) if code.data is not None else None
     if code.model is not None:
-        _try_model(spec, code)
+        _try_model(spec, code, shape)
     return code
 
 
@@ -189,11 +188,38 @@ def probe_config(space: searchspace.SearchSpace) -> dict[str, Any]:
     return config
 
 
-def _try_model(spec: StudySpec, code: UserCode) -> None:
+def _try_data(spec: StudySpec, code: UserCode) -> tuple[tuple[int, ...], int]:
+    """Load the user's data once in the driver (the workers load it again, once each) and hold
+    the spec to what it is: returns its ``(input_shape, num_classes)``."""
+    from sweeplab import trainer
+
+    key = f"{spec.source}: data.factory: {spec.data.factory}"
+    try:
+        data = trainer.load_own_data(code.data)
+    except (TypeError, ValueError) as e:
+        raise SpecError(f"{key}: {e}") from e
+    except Exception as e:  # the user's factory raised
+        raise SpecError(f"{key} raised {type(e).__name__}: {e}") from e
+    if data.loss is not None and spec.study.objective.endswith("_acc"):
+        raise SpecError(
+            f"{spec.source}: study.objective: the data set brings its own loss (not "
+            f"cross-entropy on class labels), so there is no accuracy to maximise; got "
+            f'"{spec.study.objective}" (use "val_loss")'
+        )
+    if code.model is None and spec.model.kind != "mlp" and len(data.input_shape) != 3:
+        raise SpecError(
+            f"{spec.source}: model.kind: {spec.model.kind!r} takes images (C, H, W); the data "
+            f'set\'s examples have shape {data.input_shape} (use kind = "mlp", or your own '
+            "model: [model] factory)"
+        )
+    return tuple(data.input_shape), data.num_classes
+
+
+def _try_model(spec: StudySpec, code: UserCode, shape: tuple[tuple[int, ...], int] | None) -> None:
     """Build the user's network once, and run two examples through it, in the driver."""
     from sweeplab import trainer
 
-    input_shape, n_classes = trainer.dataset_shape(spec.data_settings())
+    input_shape, n_classes = shape or trainer.dataset_shape(spec.data_settings())
     hp = trainer.resolve_params(probe_config(spec.space), own=True)
     try:
         trainer.check_own_model(code.model, hp, input_shape, n_classes)
@@ -279,6 +305,29 @@ def _check_callable(
         ) from e
     except ValueError:  # a builtin without a signature: it will tell at the call
         pass
+
+
+def check_reach(code: UserCode) -> None:
+    """Whether the user's modules will reach the workers of a Ray the caller already started.
+
+    Such a Ray cannot be given a ``working_dir`` any more; its workers find the user's modules
+    only where they run: a local Ray's in the caller's working directory.
+
+    Raises:
+        UsageError: Ray is initialised without a ``working_dir``, and the user's modules live in
+            another folder than the working directory.
+    """
+    ray = sys.modules.get("ray")
+    if code.folder is None or ray is None or not ray.is_initialized():
+        return
+    if ray.get_runtime_context().runtime_env.get("working_dir"):
+        return
+    if Path.cwd().resolve() != code.folder:
+        raise UsageError(
+            f"Ray is already initialised in this process, without the folder of your code "
+            f"({code.folder}); start it with ray.init(runtime_env={{'working_dir': "
+            f"'{code.folder}'}}), or leave starting Ray to sweeplab"
+        )
 
 
 def runtime_env(code: UserCode) -> dict[str, Any] | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +27,13 @@ from rich.console import Console
 
 from sweeplab import searchspace, trainer
 from sweeplab.studies import records
-from sweeplab.studies._code import UserCode, load_user_code, runtime_env, with_objects
+from sweeplab.studies._code import (
+    UserCode,
+    check_reach,
+    load_user_code,
+    runtime_env,
+    with_objects,
+)
 from sweeplab.studies._recovery import recover_interrupted
 from sweeplab.studies._spec import StudySpec
 from sweeplab.studies._study import open_study
@@ -114,7 +119,22 @@ def run_study(
         SpecError, SpecConflict, StorageError, DatasetMissing: before anything runs or is
             written.
     """
-    console = console or Console(stderr=True)
+    with quiet_optuna():
+        return _run_study(
+            spec, model=model, data=data, function=function, address=address, console=console
+        )
+
+
+def _run_study(
+    spec: StudySpec,
+    *,
+    model: Callable[..., Any] | None,
+    data: Callable[..., Any] | None,
+    function: Callable[..., Any] | None,
+    address: str | None,
+    console: Console | None,
+) -> RunSummary:
+    console = console or Console(stderr=True, emoji=False)
     started = time.monotonic()
     spec = with_objects(spec, model=model, data=data, function=function)
     if spec.search.sampler == "grid":
@@ -125,7 +145,7 @@ def run_study(
             )
             spec = spec.with_overrides(n_trials=size)
     # Missing data or broken user code must not leave an empty study (or database) behind.
-    code = _preflight(spec, model=model, data=data, function=function)
+    code = preflight(spec, model=model, data=data, function=function)
     storage = open_storage(spec.study.storage)
     _refuse_ablation_study(storage, spec)
     study = open_study(spec, storage)
@@ -179,10 +199,23 @@ def recover(study: optuna.Study, console: Console) -> list[int]:
     return [r.number for r in recovered]
 
 
-def _preflight(spec: StudySpec, **objects: Callable[..., Any] | None) -> UserCode:
+@contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna's INFO lines ("A new study created...", "Trial 3 finished...") off for the block:
+    a run says what happened in its own words, on its own console."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(min(max(level, optuna.logging.WARNING), optuna.logging.CRITICAL))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+def preflight(spec: StudySpec, **objects: Callable[..., Any] | None) -> UserCode:
     """What must hold before a run touches the database: the data is there, and the user's
     code imports and can be called as it will be."""
     code = load_user_code(spec, **objects)
+    check_reach(code)
     if spec.data.factory is None and spec.trainable.function is None:
         try:
             trainer.check_dataset(spec.data_settings())
@@ -219,7 +252,7 @@ def tune_study(
     Raises:
         DatasetMissing: before Ray starts.
     """
-    code = code if code is not None else _preflight(spec)
+    code = code if code is not None else preflight(spec)
     with ray_session(address, code):
         return _tune(spec, study, console=console, counts=counts, proposer=proposer, code=code)
 
@@ -234,8 +267,8 @@ def ray_session(address: str | None, code: UserCode | None = None) -> Iterator[N
 
     The user's own modules (``code``) reach every worker on every node as the job's
     ``runtime_env`` ``working_dir``: their folder, minus data, databases and ``.git``. A Ray the
-    caller started without one cannot be given one now; the user's modules are then pickled with
-    the trial (by value), which serves code that lives in those modules.
+    caller started cannot be given one now (:func:`~sweeplab.studies._code.check_reach` says so
+    before anything runs).
     """
     for key, value in _TUNE_ENV.items():
         os.environ.setdefault(key, value)
@@ -253,11 +286,6 @@ def ray_session(address: str | None, code: UserCode | None = None) -> Iterator[N
             runtime_env=env,
         )
         started_ray = True
-    elif env is not None and not ray.get_runtime_context().runtime_env.get("working_dir"):
-        from ray import cloudpickle
-
-        for name in code.modules:
-            cloudpickle.register_pickle_by_value(sys.modules[name])
     try:
         yield
     finally:
@@ -415,7 +443,9 @@ def make_trainable(spec: StudySpec, pack: int = 1, code: UserCode | None = None)
     data = spec.data_settings()
     # Workers may run elsewhere (a cluster, or the shipped copy of the user's folder): a data
     # root relative to where the command ran is made absolute here.
-    data = dataclasses.replace(data, root=str(Path(data.root).expanduser().resolve()))
+    data = dataclasses.replace(
+        data, root=str(Path(data.root).expanduser().resolve()), factory=code.data
+    )
     template = TrialTemplate(
         data=data,
         model=dataclasses.replace(spec.model_settings(), factory=code.model),

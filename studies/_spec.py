@@ -180,6 +180,9 @@ class StudySpec:
     #: Where the user's own modules (``[model] factory``...) are imported from: the spec file's
     #: folder; ``None`` for a preset, a stored spec or a dict (the working directory then).
     folder: str | None = None
+    #: The user's code given as objects in a dict spec, by role (``model``, ``data``,
+    #: ``function``); the spec's keys name them.
+    objects: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
 
     @property
     def user_code(self) -> bool:
@@ -215,6 +218,7 @@ class StudySpec:
         return trainer.DataSettings(
             dataset=d.dataset, root=d.root, download=d.download,
             val_fraction=d.val_fraction, subset=d.subset, split_seed=self.study.seed,
+            num_workers=d.num_workers,
         )  # fmt: skip
 
     def model_settings(self) -> trainer.ModelSettings:
@@ -294,11 +298,39 @@ def parse_spec(text: str, *, source: str = "<spec>") -> StudySpec:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{source}: not valid TOML: {e}") from e
-    return spec_from_dict(raw, source=source)
+    spec = spec_from_dict(raw, source=source)
+    check_names(spec)  # a spec file names all its code: an unknown name is a typo
+    return spec
+
+
+#: The spec keys that name a user's own code, and the role each plays.
+CODE_KEYS = {"model": ("model", "factory"), "data": ("data", "factory"),
+             "function": ("trainable", "function")}  # fmt: skip
+
+
+def reference_of(obj: Any) -> str:
+    """How a spec names a Python object given in its place: ``module:qualified.name`` (a
+    function defined in another one gets its outer names: ``tests:outer.locals.train``).
+
+    Example:
+        >>> reference_of(json.dumps)
+        'json:dumps'
+    """
+    qualname = re.sub(r"[^A-Za-z0-9_.]", "", getattr(obj, "__qualname__", type(obj).__name__))
+    return f"{getattr(obj, '__module__', None) or '__main__'}:{qualname or 'code'}"
 
 
 def spec_from_dict(raw: dict[str, Any], *, source: str = "<spec>") -> StudySpec:
-    """Validate an already-parsed spec table (from TOML, or stored in a study database)."""
+    """Validate an already-parsed spec table (from TOML, or stored in a study database).
+
+    In Python, the user's code may stand in the table as the objects themselves
+    (``{"trainable": {"function": train}, ...}``): the spec then names them
+    (:func:`reference_of`) and :func:`~sweeplab.studies.run_study` uses the objects. Names in
+    ``[space]`` that the catalog does not know are taken for the user's own hyperparameters here,
+    and checked when a run starts, once it is known whose code trains (the objects may come
+    with ``run_study``).
+    """
+    raw, objects = _take_objects(raw)
     if "space" not in raw:
         raise SpecError(
             f"{source}: [space]: missing; a spec needs at least one searched hyperparameter, "
@@ -308,19 +340,53 @@ def spec_from_dict(raw: dict[str, Any], *, source: str = "<spec>") -> StudySpec:
         model = _SpecModel.model_validate(raw)
     except pydantic.ValidationError as e:
         raise SpecError(f"{source}: {_describe_pydantic(e, raw)}") from e
-    own_code = bool(model.model.factory or model.trainable.function)
     try:
         space = searchspace.parse_space(model.space)
-        _check_against_catalog(space, own_code=own_code)
+        _check_against_catalog(space, own_code=True)
     except searchspace.SpaceError as e:
         raise SpecError(f"{source}: {e}") from e
     spec = StudySpec(
         study=model.study, data=model.data, model=model.model, budget=model.budget,
         search=model.search, early_stopping=model.early_stopping, space=space, source=source,
-        trainable=model.trainable,
+        trainable=model.trainable, objects=objects,
     )  # fmt: skip
     _check_combinations(spec)
     return spec
+
+
+def _take_objects(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The table with the code objects in it replaced by their names, and the objects."""
+    objects: dict[str, Any] = {}
+    for role, (section, key) in CODE_KEYS.items():
+        value = (raw.get(section) or {}).get(key) if isinstance(raw.get(section), dict) else None
+        if value is not None and not isinstance(value, str) and callable(value):
+            raw = {**raw, section: {**raw[section], key: reference_of(value)}}
+            objects[role] = value
+    return raw, objects
+
+
+def check_names(spec: StudySpec) -> None:
+    """What only the user's own code can read: every ``[space]`` entry is the trainer's own
+    hyperparameter unless the user's model or training function is there to take it, and the
+    objective is one sweeplab's loop reports unless a training function reports it.
+
+    Raises:
+        SpecError: an unknown name (with the closest one and the known ones) or objective.
+    """
+    try:
+        _check_against_catalog(
+            spec.space, own_code=bool(spec.model.factory or spec.trainable.function)
+        )
+    except searchspace.SpaceError as e:
+        raise SpecError(f"{spec.source}: {e}") from e
+    objective = spec.study.objective
+    if not spec.trainable.function and objective not in trainer.METRICS:
+        raise SpecError(
+            f"{spec.source}: study.objective: sweeplab's training loop reports "
+            f"{', '.join(trainer.METRICS)}; got {json.dumps(objective)}"
+            + searchspace.closest(objective, trainer.METRICS)
+            + " (a metric of your own needs your own training function: [trainable] function)"
+        )
 
 
 def _check_against_catalog(space: searchspace.SearchSpace, *, own_code: bool = False) -> None:
@@ -433,13 +499,6 @@ def _check_user_code(spec: StudySpec) -> None:
             "loop; a training function stops itself (return from it); remove patience"
         )
     objective = spec.study.objective
-    if not function and objective not in trainer.METRICS:
-        raise SpecError(
-            f"{where}: study.objective: sweeplab's training loop reports "
-            f"{', '.join(trainer.METRICS)}; got {json.dumps(objective)}"
-            + searchspace.closest(objective, trainer.METRICS)
-            + " (a metric of your own needs your own training function: [trainable] function)"
-        )
     if objective not in trainer.METRICS and spec.study.direction is None:
         raise SpecError(
             f'{where}: study.direction: must be "maximize" or "minimize" for the objective '

@@ -36,9 +36,12 @@ _OPTIONS = {
     "name": "--name",
     "storage": "--storage",
 }
-# Logs and pipes get wide lines rather than rich's 80-column default.
-_out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Logs and pipes get wide lines rather than rich's 80-column default. No emoji codes: a user's
+# "nets:train:" must not print as a train.
+_out = Console(
+    highlight=False, soft_wrap=True, emoji=False, width=None if sys.stdout.isatty() else 200
+)
+_err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 _storage_option = click.option(
     "--storage",

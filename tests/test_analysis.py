@@ -459,6 +459,7 @@ def test_public_api() -> None:
     assert sorted(analysis.__all__) == [
         "Frames",
         "ablation_bar_chart",
+        "ablation_metric",
         "ablation_path",
         "ablation_path_chart",
         "ablation_table",

@@ -65,7 +65,10 @@ from sweeplab.trainer._settings import (
 # Public name -> the module that defines it, imported when the name is first used (they train,
 # or come with what trains, and all but _epochs import torch).
 _HOMES = {
+    "Data": "sweeplab.trainer._own_data",
     "Dataset": "sweeplab.trainer._data",
+    "check_data": "sweeplab.trainer._own_data",
+    "load_own_data": "sweeplab.trainer._data",
     "EpochReport": "sweeplab.trainer._epochs",
     "FitResult": "sweeplab.trainer._epochs",
     "build_model": "sweeplab.trainer._models",
@@ -92,6 +95,7 @@ __all__ = [
     "NORMS",
     "NORM_POSITIONS",
     "OPTIMIZERS",
+    "Data",
     "DataError",
     "DataSettings",
     "Dataset",
@@ -106,6 +110,7 @@ __all__ = [
     "ModelSettings",
     "TrainingError",
     "build_model",
+    "check_data",
     "check_dataset",
     "check_own_model",
     "corrupt_dataset",
@@ -113,6 +118,7 @@ __all__ = [
     "fit",
     "fit_packed",
     "load_dataset",
+    "load_own_data",
     "pack_key",
     "resolve_params",
 ]

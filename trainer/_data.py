@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from sweeplab.trainer._epochs import EVAL_BATCH_SIZE, batch_starts
 from sweeplab.trainer._errors import DataError, DatasetNotFound
+from sweeplab.trainer._own_data import Streams, check_data
 from sweeplab.trainer._settings import DataSettings
 
 # scikit-learn's digits ship without a test split; this share of them is held out as one.
@@ -42,6 +44,9 @@ class Dataset:
         pixel_mean, pixel_std: the per-channel statistics the images were normalised with, in
             pixel intensities in [0, 1]; ``pixels = x * pixel_std + pixel_mean`` recovers the
             images (colour augmentation needs them).
+        loss: a user's data set's own loss, ``loss(output, target)``; ``None``: cross-entropy
+            over ``num_classes`` classes, accuracy measured too.
+        has_test: ``False`` for a user's data set without a test split (no test metrics).
 
     Example:
         >>> from sweeplab.trainer import DataSettings, load_dataset
@@ -57,9 +62,40 @@ class Dataset:
     test_x: torch.Tensor
     test_y: torch.Tensor
     num_classes: int
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     pixel_mean: tuple[float, ...] = (0.0,)
     pixel_std: tuple[float, ...] = (1.0,)
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    has_test: bool = True
+
+    @property
+    def classifies(self) -> bool:
+        """Class labels and cross-entropy (accuracy measured), not a loss of the user's."""
+        return self.loss is None
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train_y)
+
+    def steps(self, batch_size: int) -> int:
+        """Optimizer steps per epoch."""
+        return len(batch_starts(self.n_train, batch_size))
+
+    def train_batches(
+        self, batch_size: int, generator: torch.Generator
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch's training batches, shuffled by ``generator``: index slices on the device."""
+        order = torch.randperm(self.n_train, generator=generator, device=self.train_y.device)
+        for start in batch_starts(self.n_train, batch_size):
+            idx = order[start : start + batch_size]
+            yield self.train_x[idx], self.train_y[idx]
+
+    def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """A split (``train``, ``val``, ``test``) in evaluation batches, in order."""
+        x, y = {"train": (self.train_x, self.train_y), "val": (self.val_x, self.val_y),
+                "test": (self.test_x, self.test_y)}[split]  # fmt: skip
+        for start in range(0, len(y), EVAL_BATCH_SIZE):
+            yield x[start : start + EVAL_BATCH_SIZE], y[start : start + EVAL_BATCH_SIZE]
 
 
 @dataclass(frozen=True)
@@ -108,7 +144,7 @@ def dataset_shape(data: DataSettings) -> tuple[tuple[int, int, int], int]:
     return _INPUT_SHAPES[data.dataset], _NUM_CLASSES[data.dataset]
 
 
-def load_dataset(data: DataSettings, device: torch.device | str = "cpu") -> Dataset:
+def load_dataset(data: DataSettings, device: torch.device | str = "cpu") -> Dataset | Streams:
     """Load, split and normalise a dataset, once per process for each settings and device.
 
     Args:
@@ -156,7 +192,9 @@ def check_dataset(data: DataSettings) -> None:
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _load_cached(data: DataSettings, device: str) -> Dataset:
+def _load_cached(data: DataSettings, device: str) -> Dataset | Streams:
+    if data.factory is not None:
+        return _own(data, torch.device(device))
     check_dataset(data)
     if data.dataset == "digits":
         images, labels, test_images, test_labels = _digits(data.split_seed)
@@ -210,6 +248,35 @@ def _load_cached(data: DataSettings, device: str) -> Dataset:
     )
 
 
+def load_own_data(factory: Callable[[], Any]) -> Any:
+    """Call a user's data factory and check what it returned (see :func:`check_data`)."""
+    return check_data(factory())
+
+
+def _own(data: DataSettings, device: torch.device) -> Dataset | Streams:
+    """A user's data set on ``device``: tensors moved there once, Datasets read as streams."""
+    own = load_own_data(data.factory)
+    splits = (own.train, own.val, own.test)
+    if any(isinstance(s, torch.utils.data.Dataset) for s in splits):
+        return Streams(own, device, data.num_workers)
+    test = own.test if own.test is not None else (own.val[0][:0], own.val[1][:0])
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = [
+        (x.to(device), y.to(device)) for x, y in (own.train, own.val, test)
+    ]
+    return Dataset(
+        train_x=train_x,
+        train_y=train_y,
+        val_x=val_x,
+        val_y=val_y,
+        test_x=test_x,
+        test_y=test_y,
+        num_classes=own.num_classes,
+        input_shape=tuple(own.input_shape),
+        loss=own.loss,
+        has_test=own.test is not None,
+    )
+
+
 # ---- corruption for generalisation studies -------------------------------------------------------
 
 
@@ -259,6 +326,11 @@ def corrupt_dataset(ds: Dataset, params: Mapping[str, Any], seed: int) -> Datase
         raise ValueError(f"`label_noise` must be a float in [0, 1]; got {label_noise}")
     if label_noise == 0.0 and not shuffle and not random:
         return ds
+    if not isinstance(ds, Dataset) or not ds.classifies or len(ds.input_shape) != 3:
+        raise ValueError(
+            "label_noise, shuffle_pixels and random_pixels corrupt images with class labels "
+            "held as tensors; this data set is not one"
+        )
     label_stream, shuffle_stream, pixel_stream = np.random.SeedSequence(seed).spawn(3)
     changes: dict[str, torch.Tensor] = {}
     if label_noise > 0.0:

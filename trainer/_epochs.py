@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 from sweeplab.trainer._settings import FitSettings
 
+# Examples per forward pass when evaluating; no gradients are kept, so this can be large.
+EVAL_BATCH_SIZE = 1024
+
 
 @dataclass(frozen=True, kw_only=True)
 class EpochReport:

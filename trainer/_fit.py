@@ -22,15 +22,12 @@ from torch import nn
 from sweeplab.trainer._augment import Augmenter
 from sweeplab.trainer._catalog import resolve_params
 from sweeplab.trainer._data import corrupt_dataset, load_dataset
-from sweeplab.trainer._epochs import EpochReport, EpochTracker, FitResult, batch_starts, fit_result
+from sweeplab.trainer._epochs import EpochReport, EpochTracker, FitResult, fit_result
 from sweeplab.trainer._errors import Diverged
 from sweeplab.trainer._models import build_model
 from sweeplab.trainer._optim import LrSchedule, build_optimizer
 from sweeplab.trainer._penalties import l1_penalty, max_norm_, weight_tensors
 from sweeplab.trainer._settings import DataSettings, FitSettings, ModelSettings
-
-# Examples per forward pass when evaluating; no gradients are kept, so this can be large.
-EVAL_BATCH_SIZE = 1024
 
 
 def fit(
@@ -85,8 +82,7 @@ def fit(
         # ---- data ------------------------------------------------------------------------------
         # The cached dataset is shared by every trial of this process; corruption makes a copy.
         ds = corrupt_dataset(load_dataset(data, device), hp, seed=data.split_seed)
-        n_train, batch_size = len(ds.train_y), int(hp["batch_size"])
-        starts = batch_starts(n_train, batch_size)
+        batch_size = int(hp["batch_size"])
         augment = Augmenter.from_params(
             hp, seed=settings.seed, device=device, mean=ds.pixel_mean, std=ds.pixel_std
         )
@@ -100,7 +96,7 @@ def fit(
             net = torch.compile(net)  # the wrapper shares its parameters with the eager module
         optimizer = build_optimizer(net, hp)
         schedule = LrSchedule(
-            optimizer, hp, max_epochs=settings.max_epochs, steps_per_epoch=len(starts)
+            optimizer, hp, max_epochs=settings.max_epochs, steps_per_epoch=ds.steps(batch_size)
         )
         # Penalties and clipping on the trainable tensors; each costs nothing when it is 0.
         trainable = [p for p in net.parameters() if p.requires_grad]
@@ -112,6 +108,13 @@ def fit(
             # tests and small sweeps are exact and reproducible.
             return torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu)
 
+        def criterion(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            # Class labels: cross-entropy (with the trial's label smoothing); a user's own data
+            # set may bring its own loss (a regression's mean squared error).
+            if ds.classifies:
+                return F.cross_entropy(out, y, label_smoothing=hp["label_smoothing"])
+            return ds.loss(out, y)
+
         # ---- training --------------------------------------------------------------------------
         history: list[EpochReport] = []
         tracker = EpochTracker(settings)  # the best epoch and the early-stopping rule
@@ -122,17 +125,13 @@ def fit(
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device)
             seen = 0
-            order = torch.randperm(n_train, generator=augment.generator, device=device)
-            for start in starts:
-                idx = order[start : start + batch_size]
-                batch = augment(ds.train_x[idx], ds.train_y[idx])
+            for x, y in ds.train_batches(batch_size, augment.generator):
+                batch = augment(x, y)
                 with autocast():
                     logits = net(batch.x)
-                    loss = F.cross_entropy(logits, batch.y_a, label_smoothing=hp["label_smoothing"])
+                    loss = criterion(logits, batch.y_a)
                     if augment.mixes:
-                        loss_b = F.cross_entropy(
-                            logits, batch.y_b, label_smoothing=hp["label_smoothing"]
-                        )
+                        loss_b = criterion(logits, batch.y_b)
                         loss = batch.lam * loss + (1.0 - batch.lam) * loss_b
                 # The L1 term is added outside autocast, in float32, and kept out of train_loss.
                 penalised = (loss + l1 * l1_penalty(weights)) if l1 > 0 else loss
@@ -146,20 +145,22 @@ def fit(
                     max_norm_(weights, max_norm)  # a projection: after the step, every step
                 schedule.after_step()
                 # Accumulated on the device: a .item() per step would stall the GPU every batch.
-                predicted = logits.detach().argmax(dim=1)
-                loss_sum += loss.detach().float() * len(idx)
-                if augment.mixes:
-                    correct += batch.lam * (predicted == batch.y_a).sum()
-                    correct += (1.0 - batch.lam) * (predicted == batch.y_b).sum()
-                else:
-                    correct += (predicted == batch.y_a).sum()
-                seen += len(idx)
-            train_loss, train_acc = (loss_sum / seen).item(), (correct / seen).item()
+                loss_sum += loss.detach().float() * len(y)
+                if ds.classifies:
+                    predicted = logits.detach().argmax(dim=1)
+                    if augment.mixes:
+                        correct += batch.lam * (predicted == batch.y_a).sum()
+                        correct += (1.0 - batch.lam) * (predicted == batch.y_b).sum()
+                    else:
+                        correct += (predicted == batch.y_a).sum()
+                seen += len(y)
+            train_loss = (loss_sum / seen).item()
+            train_acc = (correct / seen).item() if ds.classifies else math.nan
             if not math.isfinite(train_loss):
                 raise Diverged(epoch, train_loss)
 
             # ---- evaluation and the best epoch -------------------------------------------------
-            val_loss, val_acc = evaluate(net, ds.val_x, ds.val_y, autocast)
+            val_loss, val_acc = evaluate(net, ds, "val", autocast)
             tracker.record(
                 epoch,
                 train_loss=train_loss,
@@ -176,8 +177,10 @@ def fit(
             if tracker.is_last:
                 if best_state is not None and tracker.best_epoch != epoch:
                     net.load_state_dict(best_state)
-                test_loss, test_acc = evaluate(net, ds.test_x, ds.test_y, autocast)
-                _, final_train_acc = evaluate(net, ds.train_x, ds.train_y, autocast)
+                if ds.has_test:
+                    test_loss, test_acc = evaluate(net, ds, "test", autocast)
+                if ds.classifies:
+                    _, final_train_acc = evaluate(net, ds, "train", autocast)
             report = tracker.report(
                 lr=lr,
                 epoch_seconds=time.perf_counter() - epoch_started,
@@ -203,25 +206,35 @@ def fit(
 
 def evaluate(
     net: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
+    ds: Any,
+    split: str,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> tuple[float, float]:
-    """Mean cross entropy and accuracy of ``net`` on ``(x, y)``, in eval mode, without gradients.
+    """Mean loss and accuracy of ``net`` on a split of ``ds`` (``train``, ``val``, ``test``), in
+    eval mode, without gradients: cross entropy (no smoothing) for class labels, else the data
+    set's own loss and no accuracy (``nan``).
 
     Leaves ``net`` in eval mode.
     """
     net.eval()
-    loss_sum = torch.zeros((), device=x.device)
-    correct = torch.zeros((), device=x.device)
+    device = next((p.device for p in net.parameters()), torch.device("cpu"))
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device)
+    seen = 0
     with torch.no_grad():
-        for start in range(0, len(y), EVAL_BATCH_SIZE):
-            xb, yb = x[start : start + EVAL_BATCH_SIZE], y[start : start + EVAL_BATCH_SIZE]
+        for xb, yb in ds.eval_batches(split):
             with autocast():
                 logits = net(xb)
-            loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
-            correct += (logits.argmax(dim=1) == yb).sum()
-    return (loss_sum / len(y)).item(), (correct / len(y)).item()
+            if ds.classifies:
+                loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
+                correct += (logits.argmax(dim=1) == yb).sum()
+            else:
+                loss_sum += ds.loss(logits.float(), yb).float() * len(yb)
+            seen += len(yb)
+    if seen == 0:
+        return math.nan, math.nan
+    accuracy = (correct / seen).item() if ds.classifies else math.nan
+    return (loss_sum / seen).item(), accuracy
 
 
 def resolve_device(device: str) -> torch.device:

@@ -22,6 +22,7 @@ A choice that does not apply is ignored, so one search space can span several ar
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -163,7 +164,7 @@ def _mlp(
 ) -> nn.Sequential:
     """Flatten, input dropout, then per hidden width: Linear, norm/act, noise, dropout."""
     layers: list[nn.Module] = [nn.Flatten(), *dropout(choices.input_dropout)]
-    width = input_shape[0] * input_shape[1] * input_shape[2]
+    width = math.prod(input_shape)
     for out in hidden:
         layers += [
             linear(width, out, choices, bias=choices.layer_bias),

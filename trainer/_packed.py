@@ -40,9 +40,16 @@ import torch
 from sweeplab.trainer._augment import Augmenter
 from sweeplab.trainer._catalog import HYPERPARAMETERS, resolve_params
 from sweeplab.trainer._data import Dataset, corrupt_dataset, load_dataset
-from sweeplab.trainer._epochs import EpochReport, EpochTracker, FitResult, batch_starts, fit_result
+from sweeplab.trainer._epochs import (
+    EVAL_BATCH_SIZE,
+    EpochReport,
+    EpochTracker,
+    FitResult,
+    batch_starts,
+    fit_result,
+)
 from sweeplab.trainer._errors import Diverged
-from sweeplab.trainer._fit import EVAL_BATCH_SIZE, resolve_device
+from sweeplab.trainer._fit import resolve_device
 from sweeplab.trainer._layers import make_activation
 from sweeplab.trainer._models import build_model
 from sweeplab.trainer._optim import LrSchedule, decay_is_decoupled

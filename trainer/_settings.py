@@ -31,6 +31,10 @@ class DataSettings:
         val_fraction: share of the training set held out for validation, in (0, 1).
         subset: keep only this many training examples (stratified by class), ``None`` = all.
         split_seed: seed of the train/val(/test for digits) split and of the subset.
+        factory: a data set of the user's own, ``factory() -> sweeplab.trainer.Data``, in place
+            of ``dataset`` (which, with ``root``, ``download``, ``val_fraction`` and ``subset``,
+            then does not apply): loaded once per process.
+        num_workers: ``DataLoader`` worker processes for a user's splits given as Datasets.
     """
 
     dataset: Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100"] = "digits"
@@ -39,6 +43,8 @@ class DataSettings:
     val_fraction: float = 0.2
     subset: int | None = None
     split_seed: int = 0
+    factory: Callable[..., Any] | None = None
+    num_workers: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -35,7 +35,7 @@ _BETTER, _WORSE, _NEITHER = 0, 1, 7
 
 
 def ablation_bar_chart(
-    table: pd.DataFrame, path: str | Path, metric: str = "test_acc", *, svg: bool = False
+    table: pd.DataFrame, path: str | Path, metric: str | None = None, *, svg: bool = False
 ) -> Path:
     """Horizontal bars of Δ = variant mean − baseline mean, with the interval as error bars.
 
@@ -49,7 +49,7 @@ def ablation_bar_chart(
         table: the frame from :func:`analysis.ablation_table`.
         path: where to write the PNG (parent folders are created).
         metric: the metric the table's deltas are of; must match the table's own
-            (``table.attrs["metric"]``).
+            (``table.attrs["metric"]``), which ``None`` takes.
         svg: ignored, kept so that existing calls still work: the SVG (same name, ``.svg``) is
             always written beside the PNG, as for every figure.
 
@@ -73,7 +73,8 @@ def ablation_bar_chart(
     import seaborn as sns
     from matplotlib.patches import Patch
 
-    compared = table.attrs.get("metric", metric)
+    compared = table.attrs.get("metric", metric or "test_acc")
+    metric = metric or compared
     if compared != metric:
         raise ValueError(
             f"the table's deltas are of {compared!r}, not {metric!r}; pass metric={compared!r} "

@@ -20,7 +20,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +28,11 @@ import optuna
 from rich.console import Console
 
 from sweeplab.analysis import greedy_path, path_trials_frame
+from sweeplab.studies._code import UserCode
 from sweeplab.studies._run import (
     RunSummary,
     count_states,
+    quiet_optuna,
     ray_session,
     recover,
     summarize,
@@ -73,6 +75,7 @@ def run_pairs(
     counts: dict[str, int],
     address: str | None,
     console: Console,
+    code: UserCode | None = None,
 ) -> tuple[int, str | None]:
     """One Ray Tune round that trains the ``pending`` (variant, seed) pairs of an ablation.
 
@@ -88,6 +91,7 @@ def run_pairs(
         console=console,
         counts=counts,
         proposer=AblationProposer(study, pending, choices),
+        code=code,
     )
 
 
@@ -180,7 +184,7 @@ def run_path(
         highlight=False,
     )
     ran = 0
-    with ray_session(address):
+    with ray_session(address, ablation.code):
         while True:
             now = next_round(ablation)
             if now.done:
@@ -205,6 +209,7 @@ def run_path(
                     counts=count_states(study),
                     address=address,
                     console=console,
+                    code=ablation.code,
                 )
             finally:
                 interrupted = _tune_caught_sigint(handler)
@@ -231,6 +236,9 @@ def run_ablation(
     baseline: str = "best",
     seeds: int = 3,
     components: Sequence[str] | None = None,
+    model: Callable[..., Any] | None = None,
+    data: Callable[..., Any] | None = None,
+    function: Callable[..., Any] | None = None,
     address: str | None = None,
     console: Console | None = None,
 ) -> AblationSummary:
@@ -249,6 +257,9 @@ def run_ablation(
         baseline: ``best``, ``default`` or a trial number of the parent.
         seeds: trials per variant; seed i trains with seed ``[study] seed + i``.
         components: the component names to ablate (default: all of them).
+        model, data, function: the study's own code as Python objects (as given to
+            :func:`~sweeplab.studies.run_study`); by default it is imported as the study's spec
+            names it, from the working directory.
         address: a Ray cluster to attach to (see :func:`studies.run_study`).
         console: where progress goes.
 
@@ -256,11 +267,32 @@ def run_ablation(
         StudyNotFound, StorageError, UsageError, SpecConflict, DatasetMissing: before anything
             runs.
     """
-    console = console or Console(stderr=True)
+    with quiet_optuna():
+        return _run_ablation(
+            name, storage=storage, mode=mode, baseline=baseline, seeds=seeds,
+            components=components, objects={"model": model, "data": data, "function": function},
+            address=address, console=console,
+        )  # fmt: skip
+
+
+def _run_ablation(
+    name: str,
+    *,
+    storage: str,
+    mode: str,
+    baseline: str,
+    seeds: int,
+    components: Sequence[str] | None,
+    objects: Mapping[str, Callable[..., Any] | None],
+    address: str | None,
+    console: Console | None,
+) -> AblationSummary:
+    console = console or Console(stderr=True, emoji=False)
     started = time.monotonic()
     ablation = open_ablation(
-        name, storage=storage, mode=mode, baseline=baseline, seeds=seeds, components=components
-    )
+        name, storage=storage, mode=mode, baseline=baseline, seeds=seeds, components=components,
+        **objects,
+    )  # fmt: skip
     plan, spec, study = ablation.plan, ablation.spec, ablation.study
     console.print(
         f"ablation [bold]{spec.study.name}[/bold] of {name} in {describe_storage(storage)}: "
@@ -284,8 +316,9 @@ def run_ablation(
     elif pending:
         console.print(f"{len(plan.pairs) - len(pending)} of {len(plan.pairs)} pairs done")
         ran, stop_reason = run_pairs(
-            spec, study, pending, plan.choices, counts=counts, address=address, console=console
-        )
+            spec, study, pending, plan.choices, counts=counts, address=address, console=console,
+            code=ablation.code,
+        )  # fmt: skip
         counts = count_states(study)
     else:
         console.print(

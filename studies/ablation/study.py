@@ -16,8 +16,8 @@ would each run the pairs neither has finished.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -26,6 +26,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab import searchspace
 from sweeplab.studies import records
+from sweeplab.studies._code import UserCode
+from sweeplab.studies._run import preflight
 from sweeplab.studies._spec import StudySpec, spec_from_dict
 from sweeplab.studies._study import open_study, stored_spec
 from sweeplab.studies.ablation.path import path_cost, plan_path
@@ -251,6 +253,7 @@ class Ablation:
     plan: AblationPlan
     spec: StudySpec
     study: optuna.Study
+    code: UserCode = field(default_factory=UserCode)
 
 
 def open_ablation(
@@ -261,10 +264,14 @@ def open_ablation(
     baseline: str = "best",
     seeds: int = 3,
     components: Sequence[str] | None = None,
+    model: Callable[..., Any] | None = None,
+    data: Callable[..., Any] | None = None,
+    function: Callable[..., Any] | None = None,
 ) -> Ablation:
     """Plan the ablation of study ``name`` and create (or load) its linked study.
 
-    The arguments are those of :func:`run_ablation`. Nothing is trained.
+    The arguments are those of :func:`run_ablation`. Nothing is trained; the user's code a study
+    was run with is imported and checked first (from the working directory, or given).
 
     Raises:
         StudyNotFound, StorageError, UsageError, SpecConflict: before anything is written.
@@ -294,6 +301,7 @@ def open_ablation(
         n_trials = len(plan.pairs)
     study_name = ablation_study_name(name, mode, base)
     spec = ablation_spec(parent_spec, study_name, n_trials=n_trials)
+    code = preflight(spec, model=model, data=data, function=function)
     if study_name in {s.study_name for s in store.get_all_studies()}:
         existing = load_study(store, study_name).get_trials(deepcopy=False)
         check_trials_match(plan, existing, f"ablation study {study_name!r}")
@@ -313,4 +321,4 @@ def open_ablation(
     )
     study.set_user_attr(records.PARENT, name)
     study.set_user_attr(records.ABLATION, record.to_attr())
-    return Ablation(parent=name, baseline=base, plan=plan, spec=spec, study=study)
+    return Ablation(parent=name, baseline=base, plan=plan, spec=spec, study=study, code=code)
