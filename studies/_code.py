@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeplab import searchspace
-from sweeplab.studies._spec import StudySpec, check_names, reference_of, spec_from_dict
+from sweeplab.studies._spec import CODE_KEYS, StudySpec, check_names, spec_from_dict
 from sweeplab.studies.errors import SpecError, UsageError
 
 #: What a study's folder keeps that its trials never need: shipped to no worker.
@@ -34,20 +34,17 @@ EXCLUDES = (
     "*.npz", "*.npy", "*.parquet", "*.csv", "*.tar", "*.gz", "*.zip",
 )  # fmt: skip
 
-# Each way in: the spec key, the arguments it is called with, and its shape in words.
-_ROLES = {
-    "model": (
-        "model.factory",
-        ("input_shape", "n_classes", "hp"),
-        "build(input_shape, n_classes, hp) -> torch.nn.Module",
-    ),
-    "data": ("data.factory", (), "load() -> sweeplab.trainer.Data"),
-    "function": (
-        "trainable.function",
-        ("hp", "trial"),
-        "train(hp, trial) -> dict of final metrics, or None",
-    ),
+# Each way in (the spec keys are CODE_KEYS'): the arguments it is called with, its shape in words.
+_CALLS = {
+    "model": (("input_shape", "n_classes", "hp"), "build(input_shape, n_classes, hp) -> nn.Module"),
+    "data": ((), "load() -> sweeplab.trainer.Data"),
+    "function": (("hp", "trial"), "train(hp, trial) -> dict of final metrics, or None"),
 }
+
+
+def _key(role: str) -> str:
+    section, key = CODE_KEYS[role]
+    return f"{section}.{key}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,24 +78,23 @@ def with_objects(
     data: Callable[..., Any] | None = None,
     function: Callable[..., Any] | None = None,
 ) -> StudySpec:
-    """The spec with the objects the Python API was given named in it (re-validated)."""
+    """The spec with the objects the Python API was given in its keys (see
+    :func:`~sweeplab.studies.spec_from_dict`), re-validated."""
     given = {"model": model, "data": data, "function": function}
     if not any(given.values()):
         return spec
-    given = {
-        role: obj if obj is not None else spec.objects.get(role) for role, obj in given.items()
-    }
     raw = spec.to_dict()
     if raw["study"]["direction"] is None:
         raw["study"].pop("direction")
     for role, obj in given.items():
         if obj is None:
             continue
-        key, _, shape = _ROLES[role]
         if not callable(obj):
-            raise SpecError(f"{spec.source}: {key}: must be callable, {shape}; got {obj!r}")
-        section, field = key.split(".")
-        raw[section][field] = reference_of(obj)
+            raise SpecError(
+                f"{spec.source}: {_key(role)}: must be callable, {_CALLS[role][1]}; got {obj!r}"
+            )
+        section, key = CODE_KEYS[role]
+        raw[section][key] = obj
     out = spec_from_dict(raw, source=spec.source)
     return dataclasses.replace(out, folder=spec.folder, objects={**spec.objects, **out.objects})
 
@@ -137,7 +133,7 @@ def load_user_code(
     for role, ref in refs.items():
         if ref is None:
             continue
-        key, arguments, shape = _ROLES[role]
+        key, (arguments, shape) = _key(role), _CALLS[role]
         obj = given[role] if given[role] is not None else _import(ref, key, folder, spec.source)
         _check_callable(obj, ref, key, arguments, shape, spec.source)
         found[role] = obj

@@ -53,6 +53,12 @@ def test_an_example_searches_ablates_and_reports(
     assert len(finished) == 6 and all(set(own_names) <= set(t.params) for t in finished)
     assert loaded.metric_names == [loaded.user_attrs["objective"]]  # optuna-dashboard's label
 
+    # Resume from the database alone: the stored spec names the user's code, found again here.
+    resume = _sweeplab(folder, "resume", study, "--n-trials", "8")
+    assert resume.returncode == 0, resume.stderr[-3000:]
+    again = optuna.load_study(study_name=study, storage=f"sqlite:///{folder / 'sweeplab.db'}")
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in again.trials) == 8
+
     ablate = _sweeplab(folder, "ablate", study, "--seeds", "2", "--components", components)
     assert ablate.returncode == 0, ablate.stderr[-3000:]
     rows = [line for line in ablate.stdout.splitlines() if line.startswith("| `")]

@@ -27,7 +27,7 @@ PARTS = ("studies", "searchspace", "trainer", "analysis")
 def test_a_regular_install_has_one_top_level_name_and_works_anywhere(tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
          "--target", str(target), str(ROOT)],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
