@@ -156,7 +156,7 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.RDBStorage
             raise StorageError(
                 f"cannot open the study database {mask_secrets(url)}: {mask_secrets(reason)}"
             ) from e
-    if parsed.get_backend_name() == "sqlite":
+    if parsed.get_backend_name() == "sqlite" and (parsed.database or ":memory:") != ":memory:":
         # synchronous=NORMAL is safe under WAL and avoids an fsync per commit, but it is a
         # setting of each connection: every connection the pool opens gets it (the heartbeat
         # thread's too), so the ones Optuna opened while creating the storage are closed first.
