@@ -46,6 +46,8 @@ _HOMES = {
     "SweeplabError": "sweeplab.studies",
     "UsageError": "sweeplab.studies",
     "frames": "sweeplab.analysis",
+    "delete_study": "sweeplab.studies",
+    "load_model": "sweeplab.studies",
     "load_spec": "sweeplab.studies",
     "open_storage": "sweeplab.studies",
     "run_ablation": "sweeplab.studies",

@@ -168,6 +168,23 @@ def _best_configuration(info: StudyInfo, trials: pd.DataFrame, best: pd.Series |
         "",
         *table(["Metric", "Value"], results, [False, True]),
         "",
+        *_kept_weights_lines(info),
+    ]
+
+
+def _kept_weights_lines(info: StudyInfo) -> list[str]:
+    """Which trials kept their trained weights (a study that keeps artifacts only)."""
+    if not info.user_attrs.get(records.ARTIFACTS):
+        return []
+    kept = [int(n) for n in info.user_attrs.get(records.KEPT_WEIGHTS) or []]
+    if not kept:
+        return ["No trial kept its trained weights (none completed with them yet).", ""]
+    which = ", ".join(f"#{n}" for n in kept)
+    return [
+        f"Trained weights kept for trials {which} (best first): "
+        f"`sweeplab best {info.name} --weights best.pt` writes them, "
+        f"`sweeplab.load_model(storage, {info.name!r})` rebuilds the network.",
+        "",
     ]
 
 

@@ -47,6 +47,8 @@ _HOMES = {
     "StudySpec": "sweeplab.studies._spec",
     "Trial": "sweeplab.studies._tune.function",
     "TrialPruned": "sweeplab.studies._tune.function",
+    "delete_study": "sweeplab.studies.weights",
+    "load_model": "sweeplab.studies.weights",
     "load_spec": "sweeplab.studies._spec",
     "load_study": "sweeplab.studies.storage",
     "mask_secrets": "sweeplab.studies.storage",
@@ -76,7 +78,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("ablation", "storage", "asha", "cli"):  # subpackages and modules, on use
+    if name in ("ablation", "storage", "asha", "cli", "weights"):  # subpackages and modules, on use
         return importlib.import_module(f"sweeplab.studies.{name}")
     if name not in _HOMES:
         raise AttributeError(f"module 'sweeplab.studies' has no attribute {name!r}")

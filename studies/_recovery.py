@@ -6,7 +6,8 @@ next start a RUNNING trial is *interrupted* when its driver process on this host
 when its heartbeat is older than the grace period (a driver on another machine), or when it
 started longer than the grace period ago and never had a heartbeat (its driver died between
 ``study.ask()`` and stamping it). Such a trial is stored as FAIL with ``interrupted = true``
-and the same parameters are queued, with the same seed, to be run again first.
+and the same parameters are queued, with the same seed, to be run again first, continuing from
+the trial's last checkpoint when it saved one.
 """
 
 from __future__ import annotations
@@ -108,5 +109,8 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, reason: str
     for key in (records.SEED, records.ATTEMPT):
         if key in trial.user_attrs:
             retry_attrs[key] = trial.user_attrs[key]
+    # The re-run continues from the trial's last checkpoint (kept for it: see the searcher).
+    if trial.user_attrs.get(records.CHECKPOINT):
+        retry_attrs[records.RESUME_FROM] = trial.user_attrs[records.CHECKPOINT]
     study.enqueue_trial(trial.params, user_attrs=retry_attrs)
     return True

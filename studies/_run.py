@@ -40,7 +40,13 @@ from sweeplab.studies._study import open_study
 from sweeplab.studies._tune import messages
 from sweeplab.studies.asha import asha_rungs
 from sweeplab.studies.errors import DatasetMissing, UsageError
-from sweeplab.studies.storage import absolute_url, describe_storage, open_storage
+from sweeplab.studies.storage import (
+    absolute_url,
+    check_writable,
+    describe_storage,
+    open_storage,
+    resolve_location,
+)
 
 if TYPE_CHECKING:  # the searcher imports Ray, which only a run should pay for
     from sweeplab.studies._tune.searcher import Proposer
@@ -216,12 +222,20 @@ def preflight(spec: StudySpec, **objects: Callable[..., Any] | None) -> UserCode
     code imports and can be called as it will be."""
     code = load_user_code(spec, **objects)
     check_reach(code)
+    location = artifact_location(spec)
+    if location is not None:
+        check_writable(location)
     if spec.data.factory is None and spec.trainable.function is None:
         try:
             trainer.check_dataset(spec.data_settings())
         except trainer.DataError as e:
             raise DatasetMissing(str(e)) from e
     return code
+
+
+def artifact_location(spec: StudySpec) -> str | None:
+    """The absolute folder of the study's checkpoints and weights; ``None``: none kept."""
+    return resolve_location(absolute_url(spec.study.storage), spec.study.artifacts)
 
 
 def tune_study(
@@ -326,6 +340,8 @@ def _tune(
         retries=spec.budget.retries if proposer is None else 0,
         proposer=proposer,
         pack=pack,
+        artifacts=artifact_location(spec),
+        keep_best=spec.study.keep_best,
     )
     mode = "max" if spec.study.resolved_direction == "maximize" else "min"
     if spec.search.scheduler == "asha" and pack == 1:
@@ -415,7 +431,7 @@ def make_trainable(spec: StudySpec, pack: int = 1, code: UserCode | None = None)
     from sweeplab.studies._tune.function import FunctionTemplate, run_function
     from sweeplab.studies._tune.packed import PackTemplate, run_pack
     from sweeplab.studies._tune.trainable import run_trial
-    from sweeplab.studies._tune.worker import TrialTemplate
+    from sweeplab.studies._tune.worker import ArtifactSettings, TrialTemplate
 
     code = code or UserCode()
     resources = spec.search.resources
@@ -426,6 +442,15 @@ def make_trainable(spec: StudySpec, pack: int = 1, code: UserCode | None = None)
             asha_rungs(search.grace_period, search.reduction_factor, spec.budget.max_epochs)
         )
     request = {"cpu": resources.cpus, "gpu": resources.gpus}
+    location = artifact_location(spec)
+    artifacts = None
+    if location is not None and pack == 1:  # packed trials keep no checkpoints (README)
+        artifacts = ArtifactSettings(
+            location=location,
+            study_name=spec.study.name,
+            every_s=spec.budget.checkpoint_every_s,
+            keep_weights=spec.study.keep_best > 0,
+        )
     if code.function is not None:
         function_template = FunctionTemplate(
             function=code.function,
@@ -436,6 +461,7 @@ def make_trainable(spec: StudySpec, pack: int = 1, code: UserCode | None = None)
             gpus=resources.gpus,
             sweeplab_version=sweeplab_version(),
             rungs=rungs,
+            artifacts=artifacts,
         )
         return tune.with_resources(
             tune.with_parameters(run_function, template=function_template), request
@@ -453,6 +479,7 @@ def make_trainable(spec: StudySpec, pack: int = 1, code: UserCode | None = None)
         cpus=resources.cpus,
         sweeplab_version=sweeplab_version(),
         rungs=rungs,
+        artifacts=artifacts,
     )
     function: Any = tune.with_parameters(run_trial, template=template)
     if pack > 1:

@@ -45,6 +45,30 @@ class StudySection(_Section):
     objective: MetricName = "val_acc"
     direction: Literal["maximize", "minimize"] | None = None  # None: inferred from the objective
     seed: Annotated[int, Field(ge=0)] = 0
+    # Where checkpoints and final weights go: a folder (shared by every node of a cluster);
+    # None: beside a SQLite database (``x.db`` -> ``x-artifacts/``), none for other databases;
+    # false: keep none.
+    artifacts: str | bool | None = None
+    # Complete trials whose final weights are kept, best first (0: none).
+    keep_best: Annotated[int, Field(ge=0)] = 3
+    # Bit-identical trials on CPU (torch's deterministic algorithms); a resumed trial then
+    # repeats an uninterrupted one exactly.
+    deterministic: bool = False
+
+    @field_validator("artifacts", mode="before")
+    @classmethod
+    def _artifacts(cls, value: Any) -> Any:
+        if value is None or isinstance(value, bool):
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("must be a folder path, or false to keep no checkpoints")
+        scheme = value.split("://", 1)[0] if "://" in value else None
+        if scheme is not None and scheme != "file":
+            raise ValueError(
+                f"{scheme}:// stores are not supported yet; give a folder that every node "
+                "mounts (e.g. on NFS), or false"
+            )
+        return value.removeprefix("file://")
 
     @property
     def resolved_direction(self) -> str:
@@ -96,6 +120,9 @@ class BudgetSection(_Section):
     time_limit_s: Annotated[float, Field(gt=0, strict=False)] | None = None
     max_failures: Annotated[int, Field(ge=1)] | None = None
     retries: Annotated[int, Field(ge=0)] = 1
+    # A trial saves its whole training state at the end of an epoch once this many seconds have
+    # passed since its last save, and within an epoch that runs longer (0: every epoch).
+    checkpoint_every_s: Annotated[float, Field(ge=0, strict=False)] = 10.0
 
 
 class ResourcesSection(_Section):
@@ -242,6 +269,7 @@ class StudySpec:
             seed=seed,
             num_threads=num_threads,
             compile=self.model.compile,
+            deterministic=self.study.deterministic,
         )
 
 

@@ -18,7 +18,13 @@ from sweeplab import searchspace
 from sweeplab.studies import records
 from sweeplab.studies._spec import StudySpec, spec_from_dict
 from sweeplab.studies.errors import SpecConflict
-from sweeplab.studies.storage import describe_storage, load_study, storage_url
+from sweeplab.studies.storage import (
+    absolute_url,
+    describe_storage,
+    load_study,
+    resolve_location,
+    storage_url,
+)
 
 # Parts of a spec that define what a trial *means*; changing them mid-study mixes incomparable
 # trials, so a resume with a different value is refused.
@@ -136,6 +142,10 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.
     )
     study.set_user_attr(records.SPEC, spec.to_dict())
     study.set_user_attr(records.OBJECTIVE, spec.study.objective)
+    # Where its checkpoints and weights are: this run's folder (a study moved with its folder
+    # finds its files again).
+    location = resolve_location(absolute_url(spec.study.storage), spec.study.artifacts)
+    study.set_user_attr(records.ARTIFACTS, location)
     # The objective's own name in Optuna's records too: optuna-dashboard labels its plots with it
     # (instead of "Objective 0").
     if study.metric_names != [spec.study.objective]:

@@ -286,6 +286,21 @@ def status(name: str, storage: str, number: int | None) -> None:
             _params_text(row, params),
         )
     _out.print(table)
+    usage = studies.weights.artifact_usage(study)
+    if usage.location:
+        _out.print(
+            f"artifacts: {_size(usage.bytes)} in {usage.location} ({usage.weights} kept "
+            f"weights, {usage.checkpoints} checkpoints of unfinished trials)"
+        )
+
+
+def _size(n: int) -> str:
+    """Bytes for a person: ``1.5 MB``."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"  # pragma: no cover
 
 
 def _one_trial(storage: str, name: str, number: int) -> None:
@@ -318,11 +333,23 @@ def _one_trial(storage: str, name: str, number: int) -> None:
 @click.argument("name")
 @_storage_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def best(name: str, storage: str, as_json: bool) -> None:
+@click.option("--weights", "weights_to", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the best trial's trained weights (a state_dict, torch.save) to FILE; "
+              "with --trial, that trial's.")  # fmt: skip
+@click.option("--trial", "number", type=click.IntRange(min=0),
+              help="With --weights: this trial's weights instead of the best's.")  # fmt: skip
+def best(
+    name: str, storage: str, as_json: bool, weights_to: Path | None, number: int | None
+) -> None:
     """The best complete trial of study NAME: its configuration and metrics."""
     from sweeplab.studies.storage import load_study, storage_of
 
     study = load_study(storage, name)
+    if weights_to is not None:
+        _write_weights(study, number, weights_to)
+        return
+    if number is not None:
+        raise UsageError("--trial goes with --weights (status --trial N shows one trial)")
     try:
         trial = study.best_trial
     except ValueError as e:
@@ -361,6 +388,49 @@ def best(name: str, storage: str, as_json: bool) -> None:
     _out.print(f"best trial {out['number']} of {name}: {out['objective']} = {_fmt(out['value'])}")
     for key, value in {**config, **metrics}.items():
         _out.print(f"  {key:<14} {_fmt(value)}")
+
+
+def _write_weights(study: Any, number: int | None, output: Path) -> None:
+    import io
+
+    import torch
+
+    from sweeplab import trainer
+
+    trial = studies.weights.kept_trial(study, number)
+    data = studies.weights.weights_bytes(study, trial)
+    try:
+        weights = trainer.read_weights(data)
+    except trainer.CheckpointError as e:
+        raise UsageError(f"the weights of trial {trial.number}: {e}") from None
+    buffer = io.BytesIO()
+    torch.save(weights.state_dict, buffer)  # a plain state_dict: load_state_dict takes it
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(buffer.getvalue())
+    except OSError as e:
+        raise UsageError(f"--weights: cannot write {output}: {e.strerror or e}") from None
+    _out.print(
+        f"wrote the weights of trial {trial.number} (value {_fmt(trial.value)}, epoch "
+        f"{weights.epoch}) to {output}; sweeplab.load_model({study.study_name!r}, ...) "
+        "rebuilds the network"
+    )
+
+
+@cli.command()
+@click.argument("name")
+@_storage_option
+@click.option("--yes", is_flag=True, help="Do not ask.")
+def delete(name: str, storage: str, yes: bool) -> None:
+    """Delete study NAME from its database, with its checkpoints and weights."""
+    from sweeplab.studies.storage import load_study
+
+    study = load_study(storage, name)
+    n = len(study.get_trials(deepcopy=False))
+    if not yes:
+        click.confirm(f"delete study {name!r} ({n} trials) and its artifacts?", abort=True)
+    freed = studies.delete_study(storage, name)
+    _out.print(f"deleted study {name!r} ({n} trials; {_size(freed)} of artifacts)")
 
 
 @cli.command()

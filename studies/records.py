@@ -32,6 +32,12 @@ OBJECTIVE = "objective"
 PARENT = "sweeplab_parent"
 #: An ablation study: how it was planned (an :class:`AblationRecord` as a dict).
 ABLATION = "sweeplab_ablation"
+#: The absolute folder of the study's artifact store (checkpoints, weights); absent or ``None``:
+#: the study keeps no artifacts.
+ARTIFACTS = "sweeplab_artifacts"
+#: The numbers of the complete trials whose final weights are kept (``[study] keep_best``), best
+#: first.
+KEPT_WEIGHTS = "sweeplab_kept_weights"
 
 # ---- trial system attributes ---------------------------------------------------------------------
 #: Who runs the trial: ``{"host", "pid", "start"}`` of its driver process (recovery reads it).
@@ -59,6 +65,20 @@ WORKER_PID = "worker_pid"
 NODE_IP = "node_ip"
 #: Epochs the trial trained.
 EPOCHS_RUN = "epochs_run"
+
+# ---- trial user attributes: artifacts ------------------------------------------------------------
+#: The trial's latest checkpoint, an :class:`ArtifactRecord` as a dict; ``None`` once deleted.
+CHECKPOINT = "checkpoint"
+#: A complete trial's final weights (an :class:`ArtifactRecord`), while they are kept.
+WEIGHTS = "weights"
+#: A re-run trial: the checkpoint (an :class:`ArtifactRecord`) it continues from.
+RESUME_FROM = "resume_from"
+#: A re-run trial: the epoch and step it continued from (``{"epoch", "step"}``), or why it
+#: restarted from scratch (``{"epoch": 0, "step": 0, "why": ...}``).
+RESUMED_AT = "resumed_at"
+#: What went wrong with the trial's artifacts while it trained (a full disk...); the trial went
+#: on without them.
+ARTIFACT_NOTE = "artifact_note"
 
 # ---- trial user attributes: results --------------------------------------------------------------
 #: Per-epoch metrics, one list each (index 0 = epoch 1).
@@ -116,6 +136,50 @@ STEP = "step"
 COMPONENT = "component"
 SOURCE = "source"
 CHANGE = "change"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArtifactRecord:
+    """One file in a study's artifact store, as a trial attribute points at it.
+
+    Attributes:
+        artifact_id: the file's id in the store (a path relative to the store's folder).
+        kind: ``checkpoint`` (to continue training from) or ``weights`` (a finished model).
+        epoch: epochs completed when it was saved (weights: the epoch whose weights they are).
+        step: optimizer steps into the next epoch (0 at an epoch boundary).
+        size: bytes.
+        sha256: the file's digest, checked before it is read back.
+
+    Example:
+        >>> record = ArtifactRecord(artifact_id="s/trial-00003/checkpoint-e4.pt",
+        ...                         kind="checkpoint", epoch=4, size=10, sha256="ab")
+        >>> ArtifactRecord.from_attr(record.to_attr()) == record
+        True
+        >>> ArtifactRecord.from_attr(None) is None
+        True
+    """
+
+    artifact_id: str
+    kind: str
+    epoch: int
+    step: int = 0
+    size: int = 0
+    sha256: str = ""
+
+    def to_attr(self) -> dict[str, Any]:
+        """The JSON-ready dict a trial attribute stores."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_attr(cls, value: Any) -> ArtifactRecord | None:
+        """Read a stored record; ``None`` for none (or one this version cannot read)."""
+        if not isinstance(value, Mapping) or "artifact_id" not in value:
+            return None
+        known = {f.name for f in dataclasses.fields(cls)}
+        try:
+            return cls(**{k: v for k, v in value.items() if k in known})
+        except TypeError:
+            return None
 
 
 class FailReason(str, enum.Enum):

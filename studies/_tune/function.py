@@ -21,7 +21,14 @@ from typing import Any
 
 from sweeplab.studies import records
 from sweeplab.studies._tune import messages
-from sweeplab.studies._tune.worker import Reporter, ReportError, failure_message, worker_facts
+from sweeplab.studies._tune.checkpoints import TrialArtifacts
+from sweeplab.studies._tune.worker import (
+    ArtifactSettings,
+    Reporter,
+    ReportError,
+    failure_message,
+    worker_facts,
+)
 
 #: Seconds between two reports of short epochs (see :class:`Reporter`).
 REPORT_INTERVAL_S = 0.5
@@ -49,6 +56,11 @@ class FunctionTemplate:
     gpus: float
     sweeplab_version: str
     rungs: frozenset[int] = frozenset()
+    artifacts: ArtifactSettings | None = None  # where trial.save writes (None: it saves nothing)
+
+
+# What trial.save writes around the user's state.
+_FUNCTION_CHECKPOINT = "sweeplab-function-checkpoint-1"
 
 
 class Trial:
@@ -66,6 +78,9 @@ class Trial:
         max_epochs: ``[budget] max_epochs``: report epochs 1 to this.
         objective: the metric the study optimises; every report must carry it.
 
+    A function that calls :meth:`save` after its epochs, and :meth:`restore` when it starts,
+    continues where it stopped when its trial is run again (its worker or its driver died).
+
     Example (a training function)::
 
         def train(hp, trial):
@@ -74,6 +89,18 @@ class Trial:
                 loss = train_one_epoch(model, lr=hp["lr"])
                 trial.report(epoch, val_f1=evaluate(model), train_loss=loss)
             return {"test_f1": evaluate(model, test=True)}
+
+    The same function, resumable::
+
+        def train(hp, trial):
+            model = make_model(hp["width"]).to(trial.device)
+            state = trial.restore()  # None on a first run
+            if state is not None:
+                model.load_state_dict(state["model"])
+            for epoch in range(len(trial.epochs) + 1, trial.max_epochs + 1):
+                loss = train_one_epoch(model, lr=hp["lr"])
+                trial.report(epoch, val_f1=evaluate(model), train_loss=loss)
+                trial.save({"model": model.state_dict()})
     """
 
     def __init__(
@@ -84,6 +111,8 @@ class Trial:
         seed: int,
         template: FunctionTemplate,
         reporter: Reporter,
+        artifacts: TrialArtifacts | None = None,
+        resume: tuple[bytes, records.ArtifactRecord] | None = None,
     ) -> None:
         self.number = number
         self.params = dict(params)
@@ -98,6 +127,81 @@ class Trial:
         self.epochs: list[dict[str, float]] = []
         self.best: tuple[int, float] | None = None  # (epoch, objective)
         self._started = time.perf_counter()
+        self._artifacts, self._resume = artifacts, resume
+
+    def save(self, state: Any) -> bool:
+        """Save ``state`` as the trial's checkpoint, as of the epoch last reported.
+
+        ``state`` holds what training needs to go on: tensors, ``state_dict()`` s of the model,
+        optimizer and scheduler, numbers, strings, and lists and dicts of them (what
+        ``torch.load(weights_only=True)`` reads back). A re-run of this trial gets it from
+        :meth:`restore`. Each save replaces the previous one; after the last epoch nothing is
+        saved (the trial is finished).
+
+        Returns:
+            Whether it was saved (``False``: the study keeps no artifacts, no epoch was
+            reported yet, the budget's last epoch was, or the disk refused: noted on the trial).
+
+        Raises:
+            TrialPruned: the scheduler stopped the trial: return (let it propagate).
+        """
+        import io
+
+        import torch
+
+        if self._artifacts is None or not self.epochs:
+            return False
+        epoch = int(self.epochs[-1][messages.EPOCH])
+        if epoch >= self.max_epochs:
+            return False
+        payload = {"format": _FUNCTION_CHECKPOINT, "user": state, "epochs": self.epochs}
+        payload["best"] = list(self.best) if self.best is not None else None
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        try:
+            return self._artifacts.save(buffer.getvalue(), "checkpoint", epoch, now=True)
+        except SystemExit:  # the scheduler stopped the trial while its report went out
+            self.stopped = True
+            raise TrialPruned(
+                f"the scheduler stopped trial {self.number} at epoch {epoch}"
+            ) from None
+
+    def restore(self) -> Any | None:
+        """The state the previous run of this trial saved (:meth:`save`), or ``None``: a first
+        run, or a checkpoint that cannot be read (the trial then starts from scratch, and says
+        why in its ``resumed_at`` attribute).
+
+        The epochs that run reported are this trial's too (:attr:`epochs`): report from the
+        next one, ``len(trial.epochs) + 1``.
+        """
+        import io
+
+        import torch
+
+        if self._resume is None or self._artifacts is None:
+            return None
+        (data, record), self._resume = self._resume, None
+        try:
+            payload = torch.load(
+                io.BytesIO(data),
+                weights_only=True,
+                map_location="cpu" if self.device == "cpu" else None,
+            )
+            if not isinstance(payload, dict) or payload.get("format") != _FUNCTION_CHECKPOINT:
+                raise ValueError("not a checkpoint of trial.save")
+            epochs = [dict(e) for e in payload["epochs"]]
+        except Exception as e:
+            self._artifacts.restarted(
+                f"checkpoint {record.artifact_id!r} cannot be read ({type(e).__name__}: {e})"
+            )
+            return None
+        self.epochs = epochs
+        best = payload.get("best")
+        self.best = (int(best[0]), float(best[1])) if best else None
+        for entry in epochs:  # they go out with the first new epoch
+            self._reporter.epoch(entry, hold=True)
+        self._artifacts.resumed(int(epochs[-1][messages.EPOCH]) if epochs else 0, 0)
+        return payload["user"]
 
     def report(self, epoch: int, **metrics: float) -> None:
         """Record one epoch's metrics (any names; the study's objective among them).
@@ -181,12 +285,18 @@ def run_function(config: dict[str, Any], template: FunctionTemplate) -> None:
     facts = worker_facts(template.sweeplab_version)
     reporter = Reporter(facts, template.rungs, REPORT_INTERVAL_S)
     seed = int(config[messages.SEED])
+    number = int(config[messages.NUMBER])
+    artifacts = None
+    if template.artifacts is not None:
+        artifacts = TrialArtifacts(template.artifacts, number, reporter)
     trial = Trial(
-        number=int(config[messages.NUMBER]),
+        number=number,
         params=config[messages.PARAMS],
         seed=seed,
         template=template,
         reporter=reporter,
+        artifacts=artifacts,
+        resume=None if artifacts is None else artifacts.resume_bytes(config),
     )
     _seed_everything(seed, template.cpus)
     try:

@@ -28,6 +28,8 @@ SEED = "seed"
 NUMBER = "number"
 #: A pack: the configs of its members (and, in its reports, one report per member).
 MEMBERS = "members"
+#: The checkpoint a re-run trial continues from (an ArtifactRecord's dict), when it has one.
+RESUME_FROM = records.RESUME_FROM
 
 # ---- a report (worker -> driver) -----------------------------------------------------------------
 EPOCH = "epoch"
@@ -50,3 +52,12 @@ CURVE_NAMES = "curve_names"
 FINAL_METRICS = records.FINAL_METRICS
 #: A failed trial's traceback (the user's code raised).
 TRACEBACK = records.TRACEBACK
+#: A checkpoint or the final weights the worker saved, as the JSON text of an ArtifactRecord's
+#: dict (Tune flattens nested dicts in results). A checkpoint saved in the middle of an epoch
+#: comes alone, in a report without :data:`EPOCH`.
+CHECKPOINT = records.CHECKPOINT
+WEIGHTS = records.WEIGHTS
+#: Where a re-run trial continued from (JSON text of ``{"epoch", "step"[, "why"]}``).
+RESUMED_AT = records.RESUMED_AT
+#: What went wrong with the trial's artifacts (it trained on without them).
+ARTIFACT_NOTE = records.ARTIFACT_NOTE

@@ -105,8 +105,9 @@ class RetryPolicy:
     """How many times a trial whose worker died is run again (``[budget] retries``).
 
     A retry is a new trial with the same parameters and seed, queued to run first; it carries
-    :data:`~records.RETRY_OF` (the trial it re-runs) and :data:`~records.ATTEMPT` (how many
-    worker deaths these parameters have had).
+    :data:`~records.RETRY_OF` (the trial it re-runs), :data:`~records.ATTEMPT` (how many
+    worker deaths these parameters have had) and :data:`~records.RESUME_FROM` (the checkpoint it
+    continues from).
 
     Example:
         >>> policy = RetryPolicy(retries=1)
@@ -139,5 +140,7 @@ class RetryPolicy:
                 records.RETRY_OF: failed.number,
                 records.SEED: failed.user_attrs.get(records.SEED),
                 records.ATTEMPT: attempt + 1,
+                # It continues from the failed run's last checkpoint, when it saved one.
+                records.RESUME_FROM: failed.user_attrs.get(records.CHECKPOINT),
             },
         )

@@ -37,6 +37,7 @@ from sweeplab import searchspace
 from sweeplab.studies import records, storage
 from sweeplab.studies._recovery import driver_identity, requeue
 from sweeplab.studies._tune import messages
+from sweeplab.studies._tune.artifact_index import ArtifactIndex
 from sweeplab.studies._tune.budget import Budget, NoSlot
 from sweeplab.studies._tune.curves import Curves
 from sweeplab.studies._tune.live import LiveTrials
@@ -84,6 +85,8 @@ class StudySearcher(Searcher):
         pack: Optuna trials per Ray trial (``[search] pack``). Above 1, ``suggest`` returns a
             config of :data:`~messages.MEMBERS` and results carry one report per member (see
             :mod:`sweeplab.studies._tune.packed`); each member is still an ordinary Optuna trial.
+        artifacts: the study's artifact folder (checkpoints, weights); ``None``: none kept.
+        keep_best: complete trials whose final weights are kept (``[study] keep_best``).
     """
 
     def __init__(
@@ -101,6 +104,8 @@ class StudySearcher(Searcher):
         retries: int = 1,
         proposer: Proposer | None = None,
         pack: int = 1,
+        artifacts: str | None = None,
+        keep_best: int = 3,
     ) -> None:
         super().__init__(metric=objective, mode="max" if direction == "maximize" else "min")
         self.study = study
@@ -121,6 +126,8 @@ class StudySearcher(Searcher):
         self.budget = Budget(study, n_trials, driver_identity())
         self.live = LiveTrials(study, storage.HEARTBEAT_INTERVAL_S)
         self.curves = Curves(objective)
+        self.maximize = direction == "maximize"
+        self.artifacts = ArtifactIndex(study, artifacts, keep_best) if artifacts else None
 
     # --- Ray Tune's Searcher interface -----------------------------------------------------------
     def set_search_properties(
@@ -207,10 +214,21 @@ class StudySearcher(Searcher):
             raise
         # Read after proposing: a retry (enqueued) or a proposer may have set the seed.
         seed = int(trial.user_attrs.get(records.SEED, self.seed + trial.number))
-        storage.write_user_attrs(self.study, trial, {records.SEED: seed})
-        self.live.add(member_key(trial_id, trial.number) if packed else trial_id, trial)
+        attrs: dict[str, Any] = {records.SEED: seed}
+        resume_from = trial.user_attrs.get(records.RESUME_FROM)
+        key = member_key(trial_id, trial.number) if packed else trial_id
+        if self.artifacts is not None and resume_from and not packed:
+            # Until it saves its own, the trial's checkpoint is the one it continues from: a
+            # second interruption then resumes from there too.
+            attrs[records.CHECKPOINT] = resume_from
+            self.artifacts.started(key, resume_from)
+        storage.write_user_attrs(self.study, trial, attrs)
+        self.live.add(key, trial)
         self.events.append(("start", trial.number, config))
-        return {messages.PARAMS: config, messages.SEED: seed, messages.NUMBER: trial.number}
+        out = {messages.PARAMS: config, messages.SEED: seed, messages.NUMBER: trial.number}
+        if self.artifacts is not None and resume_from and not packed:
+            out[messages.RESUME_FROM] = resume_from
+        return out
 
     # --- recording results -----------------------------------------------------------------------
     def _record_members(self, trial_id: str, result: dict | None) -> None:
@@ -222,9 +240,14 @@ class StudySearcher(Searcher):
                 self._finish(key, member, lost=False)
 
     def _record_epochs(self, key: str, report: dict | None) -> None:
-        """Store a report's new epochs as the trial's intermediate values."""
+        """Store a report's new epochs as the trial's intermediate values (and the checkpoint,
+        or the note about one, that came with them)."""
         trial = self.live.get(key)
-        if trial is None or not report or messages.ERROR in report or messages.EPOCH not in report:
+        if trial is None or not report:
+            return
+        if self.artifacts is not None:
+            self.artifacts.record(key, trial, report)
+        if messages.ERROR in report or messages.EPOCH not in report:
             return
         if self.curves.epochs(key) == 0 and report.get(messages.PID) is not None:
             # Where the trial runs, while it runs: what an operator (or a fault test) needs to
@@ -259,6 +282,11 @@ class StudySearcher(Searcher):
         attempt = int(trial.user_attrs.get(records.ATTEMPT, 0))
         if outcome.worker_died:
             attrs[records.ERROR] += self.retry.note(attempt)
+        retried = outcome.worker_died and self.retry.retries_after(attempt)
+        if self.artifacts is not None:
+            # Attributes first: a finished trial's cannot be written. A retry keeps the
+            # checkpoint it continues from; everything else is done with its checkpoint.
+            attrs.update(self.artifacts.finish(key, outcome.state, keep_checkpoint=retried))
         if outcome.state == TrialState.FAIL:
             self.failed_this_run += 1
         if attrs.get(records.FAIL_REASON) == records.FailReason.USAGE.value:
@@ -266,12 +294,10 @@ class StudySearcher(Searcher):
             self.stop_reason = "the training function broke its contract (see the error)"
         storage.write_user_attrs(self.study, trial, attrs)
         told = self.study.tell(trial, outcome.value, state=outcome.state, skip_if_finished=True)
-        if (
-            outcome.worker_died
-            and self.retry.retries_after(attempt)
-            and told.state == TrialState.FAIL
-        ):
+        if retried and told.state == TrialState.FAIL:
             self.retry.requeue(self.study, told, attempt)
+        if self.artifacts is not None:
+            self.artifacts.after_tell(told, self.maximize)
         info = {"value": outcome.value, **attrs}
         self.events.append((outcome.state.name.lower(), trial.number, info))
 

@@ -21,6 +21,16 @@ from sweeplab.studies._tune import messages
 
 
 @dataclass(frozen=True)
+class ArtifactSettings:
+    """Where a study's trials save checkpoints and weights, and how often."""
+
+    location: str  # the artifact store's folder, absolute
+    study_name: str
+    every_s: float = 10.0  # [budget] checkpoint_every_s
+    keep_weights: bool = True  # [study] keep_best > 0
+
+
+@dataclass(frozen=True)
 class TrialTemplate:
     """What every trial of a study shares; shipped once to the workers."""
 
@@ -31,6 +41,8 @@ class TrialTemplate:
     sweeplab_version: str
     # Epochs at which the scheduler judges a trial (ASHA's rungs); each is reported at once.
     rungs: frozenset[int] = frozenset()
+    # Checkpoints and final weights (None: the study keeps none).
+    artifacts: ArtifactSettings | None = None
 
     def fit_settings(self, seed: int | None = None) -> trainer.FitSettings:
         """The fit settings of one trial in this worker: its seed, and as many torch threads as
@@ -85,6 +97,8 @@ class Reporter:
         self.unsent: list[dict[str, Any]] = []  # epochs not reported yet, oldest first
         self.last_sent = -math.inf
         self.last_epoch = 0
+        # What joins the next report (a checkpoint's record...); it makes that report due.
+        self.pending: dict[str, Any] = {}
 
     def epoch(self, metrics: dict[str, Any], *, last: bool = False, hold: bool = False) -> None:
         """Queue one epoch's metrics (with its :data:`~messages.EPOCH`); send when due, unless
@@ -92,8 +106,23 @@ class Reporter:
         self.last_epoch = int(metrics[messages.EPOCH])
         self.unsent.append(metrics)
         due = time.monotonic() - self.last_sent >= self.interval_s
-        if not hold and (due or last or self.last_epoch in self.rungs):
+        if not hold and (due or last or self.pending or self.last_epoch in self.rungs):
             self.flush()
+
+    def attach(self, **extra: Any) -> None:
+        """Send ``extra`` with the next epoch's report, which then goes out at once."""
+        self.pending.update(extra)
+
+    def send_now(self, **extra: Any) -> None:
+        """Send ``extra`` now: with the queued epochs, or alone (a report without an epoch,
+        which the scheduler and the curves ignore) when none are queued."""
+        if self.unsent:
+            self.flush(**extra)
+            return
+        from ray import tune
+
+        tune.report({**self.pending, **extra})
+        self.pending = {}
 
     def flush(self, **extra: Any) -> None:
         """Send what is queued (``extra`` joins the latest epoch), if anything is."""
@@ -103,7 +132,8 @@ class Reporter:
 
         *earlier, latest = self.unsent
         batch = {messages.EARLIER_EPOCHS: earlier} if earlier else {}
-        self.unsent = []
+        extra = {**self.pending, **extra}
+        self.unsent, self.pending = [], {}
         self.last_sent = time.monotonic()
         tune.report({**latest, **self.facts, **extra, **batch})
 

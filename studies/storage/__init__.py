@@ -6,6 +6,9 @@ All of sweeplab's storage concerns live in this package, in the manner of ``optu
   :func:`load_study` (the one loader: it never creates a database or a study, and names the
   studies there when the one asked for is missing), :func:`mask_secrets` and
   :func:`describe_storage` (no password is ever shown);
+- a study's artifacts (checkpoints, weights) in an Optuna artifact store beside the database
+  (:func:`open_artifact_store`, :func:`put_artifact`, :func:`get_artifact`...), indexed by the
+  trials' attributes;
 - the budget lock (:func:`budget_lock`) several drivers of one study share;
 - batched and low-level writes that reach into Optuna's private API (:func:`write_user_attrs`,
   :func:`write_intermediate_values`, :func:`count_by_state`, heartbeats, stale-trial queries),
@@ -31,6 +34,19 @@ Example:
 
 from __future__ import annotations
 
+from sweeplab.studies.storage._artifacts import (
+    ArtifactUnusable,
+    AtomicFileSystemArtifactStore,
+    artifact_id,
+    check_writable,
+    default_location,
+    delete_study_files,
+    get_artifact,
+    open_artifact_store,
+    put_artifact,
+    remove_artifact,
+    resolve_location,
+)
 from sweeplab.studies.storage._lock import LOCK_SUFFIX, budget_lock, lock_path
 from sweeplab.studies.storage._open import (
     HEARTBEAT_GRACE_S,
@@ -62,17 +78,28 @@ __all__ = [
     "HEARTBEAT_GRACE_S",
     "HEARTBEAT_INTERVAL_S",
     "LOCK_SUFFIX",
+    "ArtifactUnusable",
+    "AtomicFileSystemArtifactStore",
     "absolute_url",
+    "artifact_id",
     "budget_lock",
+    "check_writable",
     "count_by_state",
+    "default_location",
+    "delete_study_files",
     "describe_storage",
+    "get_artifact",
     "load_study",
     "lock_path",
     "mask_secrets",
     "never_beat",
+    "open_artifact_store",
     "open_storage",
+    "put_artifact",
     "record_heartbeat",
     "reload",
+    "remove_artifact",
+    "resolve_location",
     "set_param",
     "set_state",
     "set_system_attr",
