@@ -19,7 +19,13 @@ import pytest
 from optuna.trial import TrialState
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-SCRIPTS = ["trial_overhead.py", "search_efficiency.py", "scaling.py", "startup.py"]
+SCRIPTS = [
+    "trial_overhead.py",
+    "search_efficiency.py",
+    "scaling.py",
+    "startup.py",
+    "checkpoint_cost.py",
+]
 
 
 def _load(name: str):
