@@ -51,7 +51,13 @@ from sweeplab.trainer._catalog import (
     Kind,
     resolve_params,
 )
-from sweeplab.trainer._errors import DataError, DatasetNotFound, Diverged, TrainingError
+from sweeplab.trainer._errors import (
+    CheckpointError,
+    DataError,
+    DatasetNotFound,
+    Diverged,
+    TrainingError,
+)
 from sweeplab.trainer._settings import (
     DATASETS,
     METRICS,
@@ -65,6 +71,13 @@ from sweeplab.trainer._settings import (
 # Public name -> the module that defines it, imported when the name is first used (they train,
 # or come with what trains, and all but _epochs import torch).
 _HOMES = {
+    "Checkpoint": "sweeplab.trainer._checkpoint",
+    "Checkpointing": "sweeplab.trainer._checkpoint",
+    "SaveInfo": "sweeplab.trainer._checkpoint",
+    "Weights": "sweeplab.trainer._checkpoint",
+    "model_from_weights": "sweeplab.trainer._checkpoint",
+    "read_checkpoint": "sweeplab.trainer._checkpoint",
+    "read_weights": "sweeplab.trainer._checkpoint",
     "Data": "sweeplab.trainer._own_data",
     "Dataset": "sweeplab.trainer._data",
     "check_data": "sweeplab.trainer._own_data",
@@ -95,6 +108,9 @@ __all__ = [
     "NORMS",
     "NORM_POSITIONS",
     "OPTIMIZERS",
+    "Checkpoint",
+    "CheckpointError",
+    "Checkpointing",
     "Data",
     "DataError",
     "DataSettings",
@@ -108,7 +124,9 @@ __all__ = [
     "Hyperparameter",
     "Kind",
     "ModelSettings",
+    "SaveInfo",
     "TrainingError",
+    "Weights",
     "build_model",
     "check_data",
     "check_dataset",
@@ -119,7 +137,10 @@ __all__ = [
     "fit_packed",
     "load_dataset",
     "load_own_data",
+    "model_from_weights",
     "pack_key",
+    "read_checkpoint",
+    "read_weights",
     "resolve_params",
 ]
 

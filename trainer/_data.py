@@ -81,13 +81,24 @@ class Dataset:
         """Optimizer steps per epoch."""
         return len(batch_starts(self.n_train, batch_size))
 
+    def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
+        """One epoch's order of the training examples, drawn from ``generator``."""
+        return torch.randperm(self.n_train, generator=generator, device=self.train_y.device)
+
     def train_batches(
-        self, batch_size: int, generator: torch.Generator
+        self,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        *,
+        order: torch.Tensor | None = None,
+        start: int = 0,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """One epoch's training batches, shuffled by ``generator``: index slices on the device."""
-        order = torch.randperm(self.n_train, generator=generator, device=self.train_y.device)
-        for start in batch_starts(self.n_train, batch_size):
-            idx = order[start : start + batch_size]
+        """One epoch's training batches, shuffled by ``generator`` (or in a given ``order``, from
+        :meth:`epoch_order`), from batch ``start`` on: index slices on the device."""
+        if order is None:
+            order = self.epoch_order(generator)
+        for first in batch_starts(self.n_train, batch_size)[start:]:
+            idx = order[first : first + batch_size]
             yield self.train_x[idx], self.train_y[idx]
 
     def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

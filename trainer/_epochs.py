@@ -204,6 +204,30 @@ class EpochTracker:
         self.stopped_early = out_of_patience and epoch < self._max_epochs
         self.is_last = self.stopped_early or epoch == self._max_epochs
 
+    def state_dict(self) -> dict[str, object]:
+        """Everything :meth:`record` has accumulated (for a checkpoint)."""
+        return {
+            "best_epoch": self.best_epoch,
+            "best_value": self.best_value,
+            "reference": self._reference,
+            "since_reference": self._since_reference,
+            "improved": self.improved,
+            "stopped_early": self.stopped_early,
+            "is_last": self.is_last,
+            "epoch": self._epoch,
+            "metrics": dict(self._metrics),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict`."""
+        self.best_epoch, self.best_value = int(state["best_epoch"]), float(state["best_value"])
+        self._reference = float(state["reference"])
+        self._since_reference = int(state["since_reference"])
+        self.improved = bool(state["improved"])
+        self.stopped_early, self.is_last = bool(state["stopped_early"]), bool(state["is_last"])
+        self._epoch = int(state["epoch"])
+        self._metrics = {k: float(v) for k, v in state["metrics"].items()}
+
     def report(
         self,
         *,

@@ -21,6 +21,11 @@ class TrainingError(RuntimeError):
     """A training run cannot go on."""
 
 
+class CheckpointError(TrainingError):
+    """A checkpoint or a weights file cannot be used: truncated, not one of sweeplab's, of the
+    other kind, or made for other hyperparameters or settings than the run resuming from it."""
+
+
 class Diverged(TrainingError):
     """The training loss stopped being finite.
 

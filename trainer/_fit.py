@@ -10,6 +10,7 @@ the stop decision and the reports are :class:`~trainer._epochs.EpochTracker`'s, 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -21,9 +22,17 @@ from torch import nn
 
 from sweeplab.trainer._augment import Augmenter
 from sweeplab.trainer._catalog import resolve_params
+from sweeplab.trainer._checkpoint import (
+    Checkpoint,
+    Checkpointing,
+    SaveInfo,
+    checkpoint_bytes,
+    run_digest,
+    weights_bytes,
+)
 from sweeplab.trainer._data import corrupt_dataset, load_dataset
 from sweeplab.trainer._epochs import EpochReport, EpochTracker, FitResult, fit_result
-from sweeplab.trainer._errors import Diverged
+from sweeplab.trainer._errors import CheckpointError, Diverged
 from sweeplab.trainer._models import build_model
 from sweeplab.trainer._optim import LrSchedule, build_optimizer
 from sweeplab.trainer._penalties import l1_penalty, max_norm_, weight_tensors
@@ -36,6 +45,7 @@ def fit(
     params: Mapping[str, Any],
     settings: FitSettings,
     on_epoch: Callable[[EpochReport], None] | None = None,
+    checkpointing: Checkpointing | None = None,
 ) -> FitResult:
     """Train one network on one dataset with one set of hyperparameters.
 
@@ -48,12 +58,17 @@ def fit(
         on_epoch: called with each epoch's report, after the stop decision and (on the last
             epoch) the test evaluation. May raise or never return (Ray stopping the trial); the
             run's device memory is freed either way.
+        checkpointing: save checkpoints and the final weights, or continue a saved run (see
+            :class:`~sweeplab.trainer.Checkpointing`); a resumed run's history holds the
+            restored epochs too, and ``on_epoch`` sees the new ones only.
 
     Returns:
         The run's history, best epoch and test metrics.
 
     Raises:
         Diverged: the mean training loss of an epoch was not finite.
+        CheckpointError: ``checkpointing.resume`` was saved by another run (other data,
+            network, hyperparameters or settings).
         DatasetNotFound: the dataset's files are missing.
         KeyError: a hyperparameter the catalog does not know.
 
@@ -67,9 +82,12 @@ def fit(
     if settings.max_epochs < 1:
         raise ValueError(f"`max_epochs` must be an int >= 1; got {settings.max_epochs}")
     started = time.perf_counter()
-    net = optimizer = schedule = best_state = batch = logits = loss = loss_b = penalised = None
+    net = module = optimizer = schedule = best_state = batch = logits = loss = loss_b = None
+    penalised = order = restored = None
     trainable: list[torch.Tensor] = []
     weights: list[torch.Tensor] = []
+    saves = Saves(checkpointing, started)
+    deterministic = _Determinism(settings.deterministic)
     try:
         # ---- settings --------------------------------------------------------------------------
         hp = resolve_params(dict(params), own=model.factory is not None)
@@ -88,12 +106,12 @@ def fit(
         )
 
         # ---- network and optimizer -------------------------------------------------------------
-        net = build_model(model, hp, ds.input_shape, ds.num_classes).to(device)
+        module = build_model(model, hp, ds.input_shape, ds.num_classes).to(device)
         on_gpu = device.type == "cuda"
         if on_gpu and model.kind != "mlp" and model.factory is None:
-            net = net.to(memory_format=torch.channels_last)
-        if settings.compile:
-            net = torch.compile(net)  # the wrapper shares its parameters with the eager module
+            module = module.to(memory_format=torch.channels_last)
+        # The compiled wrapper shares its parameters with the eager module, which is saved.
+        net = torch.compile(module) if settings.compile else module
         optimizer = build_optimizer(net, hp)
         schedule = LrSchedule(
             optimizer, hp, max_epochs=settings.max_epochs, steps_per_epoch=ds.steps(batch_size)
@@ -115,17 +133,36 @@ def fit(
                 return F.cross_entropy(out, y, label_smoothing=hp["label_smoothing"])
             return ds.loss(out, y)
 
-        # ---- training --------------------------------------------------------------------------
+        # ---- a saved run to continue -----------------------------------------------------------
         history: list[EpochReport] = []
         tracker = EpochTracker(settings)  # the best epoch and the early-stopping rule
-        for epoch in range(1, settings.max_epochs + 1):
+        digest = run_digest(data, model, params, settings)
+        first_epoch = 1
+        if checkpointing is not None and checkpointing.resume is not None:
+            resume = checkpointing.resume
+            restored = restore_state(resume, digest, module, optimizer, schedule, tracker, augment)
+            best_state, history = restored["best_state"], [*resume.history]
+            first_epoch = resume.epoch + 1
+
+        # ---- training --------------------------------------------------------------------------
+        for epoch in range(first_epoch, settings.max_epochs + 1):
             epoch_started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             net.train()
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device)
-            seen = 0
-            for x, y in ds.train_batches(batch_size, augment.generator):
+            seen = step = 0
+            if restored is not None and restored["mid_epoch"] is not None:
+                # Saved within this epoch: its order, position and running sums.
+                mid = restored["mid_epoch"]
+                order, step, seen, lr = mid["order"].to(device), mid["step"], mid["seen"], mid["lr"]
+                loss_sum += mid["loss_sum"].to(device)
+                correct += mid["correct"].to(device)
+                epoch_started -= mid["elapsed"]
+            else:
+                order = ds.epoch_order(augment.generator)
+            restored = None
+            for x, y in ds.train_batches(batch_size, order=order, start=step):
                 batch = augment(x, y)
                 with autocast():
                     logits = net(batch.x)
@@ -154,6 +191,17 @@ def fit(
                     else:
                         correct += (predicted == batch.y_a).sum()
                 seen += len(y)
+                step += 1
+                if saves.due_within_epoch():
+                    mid_epoch = {
+                        "order": order, "step": step, "seen": seen, "lr": lr,
+                        "loss_sum": loss_sum, "correct": correct,
+                        "elapsed": time.perf_counter() - epoch_started,
+                    }  # fmt: skip
+                    state = capture_state(
+                        module, optimizer, schedule, tracker, augment, best_state, mid_epoch
+                    )
+                    saves.checkpoint(epoch - 1, step, history, digest, state)
             train_loss = (loss_sum / seen).item()
             train_acc = (correct / seen).item() if ds.classifies else math.nan
             if not math.isfinite(train_loss):
@@ -181,6 +229,13 @@ def fit(
                     test_loss, test_acc = evaluate(net, ds, "test", autocast)
                 if ds.classifies:
                     _, final_train_acc = evaluate(net, ds, "train", autocast)
+                if saves.keeps_weights:
+                    restored_best = best_state is not None and tracker.best_epoch != epoch
+                    at = tracker.best_epoch if restored_best else epoch
+                    saves.weights(
+                        weights_bytes(module, model, params, ds.input_shape, ds.num_classes, at),
+                        at,
+                    )
             report = tracker.report(
                 lr=lr,
                 epoch_seconds=time.perf_counter() - epoch_started,
@@ -189,17 +244,23 @@ def fit(
                 final_train_acc=final_train_acc,
             )
             history.append(report)
+            if not report.is_last and saves.due_at_epoch_end():
+                state = capture_state(
+                    module, optimizer, schedule, tracker, augment, best_state, None
+                )
+                saves.checkpoint(epoch, 0, history, digest, state)
             if on_epoch is not None:
                 on_epoch(report)
             if report.is_last:
                 break
         return fit_result(history, device=str(device), started=started)
     finally:
+        deterministic.restore()
         # Ray reuses worker processes: a trial that ends, fails or is stopped must not leave its
         # network, optimizer state, autograd graph and best-weights copy holding GPU memory for
         # the next one. An exception's traceback keeps this frame's locals alive, hence the dels.
-        del net, optimizer, schedule, best_state, batch, logits, loss, loss_b, penalised
-        del trainable, weights
+        del net, module, optimizer, schedule, best_state, batch, logits, loss, loss_b, penalised
+        del trainable, weights, order, restored, saves
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             torch.cuda.empty_cache()
 
@@ -242,3 +303,135 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+class Saves:
+    """When a run saves, and the saving itself (nothing without ``checkpointing``)."""
+
+    def __init__(self, checkpointing: Checkpointing | None, started: float) -> None:
+        self.save = None if checkpointing is None else checkpointing.save
+        self.save_weights = None if checkpointing is None else checkpointing.save_weights
+        self.every_s = 0.0 if checkpointing is None else float(checkpointing.every_s)
+        self.last = started
+        self.keeps_weights = self.save_weights is not None
+
+    def due_at_epoch_end(self) -> bool:
+        return self.save is not None and time.perf_counter() - self.last >= self.every_s
+
+    def due_within_epoch(self) -> bool:
+        # One clock read per step, and only when checkpointing: nothing waits for the device.
+        return (
+            self.save is not None
+            and self.every_s > 0
+            and time.perf_counter() - self.last >= self.every_s
+        )
+
+    def checkpoint(
+        self,
+        epoch: int,
+        step: int,
+        history: list[EpochReport],
+        digest: str,
+        state: dict[str, Any],
+    ) -> None:
+        assert self.save is not None
+        data = checkpoint_bytes(epoch, step, history, digest, state)
+        self.save(data, SaveInfo("checkpoint", epoch, step))
+        self.last = time.perf_counter()
+
+    def weights(self, data: bytes, epoch: int) -> None:
+        assert self.save_weights is not None
+        self.save_weights(data, SaveInfo("weights", epoch, 0))
+
+
+class _Determinism:
+    """torch's deterministic mode for one run, the previous settings restored after it."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        if not on:
+            return
+        self.previous = (
+            torch.are_deterministic_algorithms_enabled(),
+            torch.backends.cudnn.deterministic,
+            torch.backends.cudnn.benchmark,
+        )
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+
+    def restore(self) -> None:
+        if self.on:
+            algorithms, cudnn_deterministic, cudnn_benchmark = self.previous
+            torch.use_deterministic_algorithms(algorithms)
+            torch.backends.cudnn.deterministic = cudnn_deterministic
+            torch.backends.cudnn.benchmark = cudnn_benchmark
+
+
+def capture_state(
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: LrSchedule,
+    tracker: EpochTracker,
+    augment: Augmenter,
+    best_state: dict[str, torch.Tensor] | None,
+    mid_epoch: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Everything the rest of the run depends on, as tensors and plain values."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    return {
+        "module": module.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "tracker": tracker.state_dict(),
+        "best_state": best_state,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": cuda,
+            "augment": augment.generator.get_state(),
+            # numpy's state holds 128-bit ints; as JSON text it loads with weights_only.
+            "numpy": json.dumps(augment.rng.bit_generator.state),
+        },
+        "mid_epoch": mid_epoch,
+    }
+
+
+def restore_state(
+    checkpoint: Checkpoint,
+    digest: str,
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: LrSchedule,
+    tracker: EpochTracker,
+    augment: Augmenter,
+) -> dict[str, Any]:
+    """Load a checkpoint's state into the run's objects; returns its ``best_state`` and
+    ``mid_epoch`` (the position within an epoch, or ``None``).
+
+    Raises:
+        CheckpointError: it was saved by another run, or its state does not fit this one.
+    """
+    state = checkpoint.state
+    if state.get("digest") != digest:
+        raise CheckpointError(
+            "the checkpoint was saved by a run with other data, network, hyperparameters or "
+            "settings"
+        )
+    try:
+        module.load_state_dict(state["module"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        tracker.load_state_dict(state["tracker"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        augment.generator.set_state(rng["augment"])
+        augment.rng.bit_generator.state = json.loads(rng["numpy"])
+        device = next((p.device for p in module.parameters()), torch.device("cpu"))
+        best = state["best_state"]
+        best = None if best is None else {k: v.to(device) for k, v in best.items()}
+    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+        raise CheckpointError(
+            f"the checkpoint does not fit this run ({type(e).__name__}: {e})"
+        ) from e
+    return {"best_state": best, "mid_epoch": state.get("mid_epoch")}

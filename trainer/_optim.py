@@ -289,6 +289,25 @@ class LrSchedule:
                 self.bad_epochs = 0
         self._apply()
 
+    def state_dict(self) -> dict[str, Any]:
+        """What the schedule has counted (for a checkpoint); the settings come from ``params``."""
+        return {
+            "base_lrs": list(self.base_lrs),
+            "step": self.step,
+            "epoch": self.epoch,
+            "plateau_scale": self.plateau_scale,
+            "bad_epochs": self.bad_epochs,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from :meth:`state_dict`'s counts (the optimizer's rates are its own)."""
+        self.base_lrs = [float(lr) for lr in state["base_lrs"]]
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.plateau_scale, self.bad_epochs = (
+            float(state["plateau_scale"]),
+            int(state["bad_epochs"]),
+        )
+
     def _apply(self) -> None:
         factor = self.factor()
         for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):

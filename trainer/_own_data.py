@@ -177,17 +177,31 @@ class Streams:
             pin_memory=self.device.type == "cuda",
         )
 
-    def train_batches(
-        self, batch_size: int, generator: torch.Generator
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
+        """One epoch's order: the seed of the DataLoader's shuffle, drawn from ``generator``."""
         # The DataLoader shuffles on the CPU; its seed is drawn from the trial's generator, so
         # the order follows the trial's seed as the tensor path's does.
-        seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
-        order = torch.Generator().manual_seed(seed)
+        return torch.randint(2**62, (1,), generator=generator, device=generator.device)
+
+    def train_batches(
+        self,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        *,
+        order: torch.Tensor | None = None,
+        start: int = 0,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if order is None:
+            order = self.epoch_order(generator)
+        shuffle = torch.Generator().manual_seed(int(order))
         last = self.steps(batch_size)
-        for step, (x, y) in enumerate(self._loader(self.splits["train"], batch_size, order)):
+        for step, (x, y) in enumerate(self._loader(self.splits["train"], batch_size, shuffle)):
             if step == last:  # a trailing batch of one example (see batch_starts)
                 break
+            if step < start:
+                # Resuming mid-epoch: a DataLoader's order cannot be entered midway, so the
+                # batches before ``start`` are read again and skipped, untouched.
+                continue
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -97,6 +97,11 @@ class FitSettings:
         num_threads: torch CPU threads for this trial (``None`` = leave torch's setting).
         compile: compile the network with ``torch.compile`` (pays off on GPUs for runs of many
             steps; on a CPU the first compile costs tens of seconds).
+        deterministic: torch's deterministic algorithms for the run
+            (``torch.use_deterministic_algorithms``, cuDNN without benchmarking), restored
+            afterwards. On a CPU, with the same threads, two runs (or a run resumed from a
+            checkpoint and one that was not) are then bit-identical; on a GPU the caller sets
+            ``CUBLAS_WORKSPACE_CONFIG`` before CUDA starts, as PyTorch asks.
     """
 
     max_epochs: int
@@ -107,3 +112,4 @@ class FitSettings:
     device: str = "auto"
     num_threads: int | None = None
     compile: bool = False
+    deterministic: bool = False
