@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from sweeplab.studies import records, storage
 from sweeplab.studies.errors import UsageError
@@ -53,26 +53,10 @@ def artifact_usage(study: optuna.Study) -> ArtifactUsage:
     """What the study's artifacts take on disk, from its records (read-only): the kept weights,
     and the checkpoints of running trials and of trials queued to continue from one."""
     location = study.user_attrs.get(records.ARTIFACTS)
-    kept = set(_kept(study))
-    seen: dict[str, records.ArtifactRecord] = {}
-    n_weights = n_checkpoints = 0
-    for trial in study.get_trials(deepcopy=False):
-        found: list[records.ArtifactRecord | None] = []
-        if trial.number in kept:
-            found.append(records.ArtifactRecord.from_attr(trial.user_attrs.get(records.WEIGHTS)))
-        if trial.state == TrialState.RUNNING:
-            found.append(records.ArtifactRecord.from_attr(trial.user_attrs.get(records.CHECKPOINT)))
-        if trial.state == TrialState.WAITING:
-            found.append(
-                records.ArtifactRecord.from_attr(trial.user_attrs.get(records.RESUME_FROM))
-            )
-        for record in found:
-            if record is not None and record.artifact_id not in seen:
-                seen[record.artifact_id] = record
-                n_weights += record.kind == "weights"
-                n_checkpoints += record.kind != "weights"
-    total = sum(r.size for r in seen.values())
-    return ArtifactUsage(location, n_weights, n_checkpoints, total)
+    live = storage.live_artifacts(study.get_trials(deepcopy=False), _kept(study))
+    n_weights = sum(r.kind == "weights" for r in live.values())
+    total = sum(r.size for r in live.values())
+    return ArtifactUsage(location, n_weights, len(live) - n_weights, total)
 
 
 def _kept(study: optuna.Study) -> list[int]:
@@ -154,7 +138,7 @@ def load_model(
     except trainer.CheckpointError as e:
         raise UsageError(f"the weights of trial {frozen.number}: {e}") from None
     factory = model
-    if factory is None and weights.model.kind == "own":
+    if factory is None and weights.own_model:
         spec = stored_spec(storage.storage_of(study), name)
         factory = _import_factory(spec.model.factory)
     try:

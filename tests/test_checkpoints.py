@@ -356,7 +356,7 @@ def test_an_object_store_url_for_artifacts_is_a_spec_error_naming_the_key(tmp_pa
 
 @pytest.mark.slow
 def test_a_training_function_that_saves_continues_where_its_killed_worker_stopped(
-    ray_local, tmp_path: Path
+    ray_local, tmp_path: Path, monkeypatch
 ) -> None:
     from sweeplab.studies import spec_from_dict
 
@@ -374,13 +374,22 @@ def test_a_training_function_that_saves_continues_where_its_killed_worker_stoppe
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     spec = spec_from_dict(
         {
-            "study": {"name": "fnsave", "storage": storage, "objective": "val_score"},
+            "study": {
+                "name": "fnsave",
+                "storage": storage,
+                "objective": "val_score",
+                "direction": "maximize",
+            },
             "budget": {"n_trials": 1, "max_epochs": 30, "retries": 1},
             "search": {"scheduler": "none", "concurrency": 1},
             "space": {"lr": {"type": "categorical", "choices": [0.5]}},
         }
     )
-    open_study(spec, open_storage(storage))
+    from sweeplab.studies._code import with_objects
+
+    open_study(with_objects(spec, function=resumable), open_storage(storage))
+    # The function lives in this file: the local Ray's workers find it from its folder.
+    monkeypatch.chdir(Path(__file__).parent)
     killed: list = []
     stop = threading.Event()
     killer = threading.Thread(

@@ -44,7 +44,7 @@ class ArtifactIndex:
     """
 
     def __init__(self, study: optuna.Study, location: str, keep_best: int) -> None:
-        self.study, self.keep_best = study, keep_best
+        self.study, self.keep_best, self.location = study, keep_best, location
         self.store = storage.open_artifact_store(location)
         self.checkpoints: dict[str, records.ArtifactRecord] = {}
         self.weights: dict[str, records.ArtifactRecord] = {}
@@ -103,6 +103,16 @@ class ArtifactIndex:
             storage.remove_artifact(self.store, record)
         if told.state == TrialState.COMPLETE and told.user_attrs.get(records.WEIGHTS):
             self.retain(told.number, maximize)
+
+    def sweep(self) -> int:
+        """At the end of a run: delete what finished trials left that no record needs (a
+        checkpoint a killed run saved but never recorded). Returns the files deleted."""
+        return storage.sweep_study_files(
+            self.location,
+            self.study.study_name,
+            self.study.get_trials(deepcopy=False),
+            kept_weights(self.study),
+        )
 
     def retain(self, number: int, maximize: bool) -> list[int]:
         """Rank trial ``number``'s new weights among the kept ones; delete what drops out.

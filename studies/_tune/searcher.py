@@ -318,4 +318,7 @@ class StudySearcher(Searcher):
                 self.study, frozen, reason="the run was stopped before this trial finished"
             ):
                 requeued.append(frozen.number)
+        if self.artifacts is not None:
+            with contextlib.suppress(Exception):  # tidying only: never fail the run's end
+                self.artifacts.sweep()
         return requeued

@@ -42,10 +42,12 @@ from sweeplab.studies.storage._artifacts import (
     default_location,
     delete_study_files,
     get_artifact,
+    live_artifacts,
     open_artifact_store,
     put_artifact,
     remove_artifact,
     resolve_location,
+    sweep_study_files,
 )
 from sweeplab.studies.storage._lock import LOCK_SUFFIX, budget_lock, lock_path
 from sweeplab.studies.storage._open import (
@@ -89,6 +91,7 @@ __all__ = [
     "delete_study_files",
     "describe_storage",
     "get_artifact",
+    "live_artifacts",
     "load_study",
     "lock_path",
     "mask_secrets",
@@ -107,6 +110,7 @@ __all__ = [
     "storage_of",
     "storage_url",
     "study_names",
+    "sweep_study_files",
     "trial_by_number",
     "write_intermediate_values",
     "write_user_attrs",

@@ -32,13 +32,15 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.artifacts.exceptions import ArtifactNotFound
 from sqlalchemy.engine import make_url
 
+from sweeplab.studies import records
 from sweeplab.studies.errors import StorageError
 from sweeplab.studies.records import ArtifactRecord
 
@@ -196,3 +198,53 @@ def delete_study_files(location: str | None, study_name: str) -> int:
     freed = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     shutil.rmtree(folder, ignore_errors=True)
     return freed
+
+
+def live_artifacts(trials: Iterable[Any], kept: Iterable[int]) -> dict[str, ArtifactRecord]:
+    """The files a study's records still need, by id: the kept weights (trial numbers
+    ``kept``), the checkpoints of running trials and the checkpoints queued trials continue
+    from."""
+    kept = set(kept)
+    live: dict[str, ArtifactRecord] = {}
+    for trial in trials:
+        state = trial.state.name
+        keys = []
+        if trial.number in kept:
+            keys.append(records.WEIGHTS)
+        if state == "RUNNING":
+            keys += [records.CHECKPOINT, records.RESUME_FROM]
+        if state == "WAITING":
+            keys.append(records.RESUME_FROM)
+        for key in keys:
+            record = ArtifactRecord.from_attr(trial.user_attrs.get(key))
+            if record is not None:
+                live.setdefault(record.artifact_id, record)
+    return live
+
+
+def sweep_study_files(
+    location: str, study_name: str, trials: Iterable[Any], kept: Iterable[int]
+) -> int:
+    """Delete the files of the study's finished trials that no record needs: what a killed
+    run saved but never recorded, and ``.tmp`` files of writes a kill cut short. Folders of
+    trials that may still write (running, waiting) are left alone. Returns the files deleted.
+    """
+    trials = list(trials)
+    live = live_artifacts(trials, kept)
+    finished = {t.number for t in trials if t.state.is_finished()}
+    root = Path(location)
+    deleted = 0
+    for folder in (root / study_name).glob("trial-*"):
+        try:
+            number = int(folder.name.removeprefix("trial-"))
+        except ValueError:
+            continue
+        if number not in finished or not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.is_file() and str(path.relative_to(root)) not in live:
+                path.unlink(missing_ok=True)
+                deleted += 1
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
+    return deleted
