@@ -277,8 +277,8 @@ def test_retention_keeps_the_best_weights_and_no_checkpoint_and_best_weights_reb
 
     _, test_acc = evaluate(net, ds, "test")
     assert test_acc == best.user_attrs[records.TEST_ACC]
-    # A trial that kept none: one clear message, exit 2.
-    dropped = next(t.number for t in complete if t.number not in kept)
+    # A trial that kept none (pruned, or dropped from the best): one clear message, exit 2.
+    dropped = next(t.number for t in study.trials if t.number not in kept)
     with pytest.raises(SystemExit) as exit_:
         sweeplab_cli.main(
             ["best", "keep", "--storage", spec.study.storage, "--weights", str(out),

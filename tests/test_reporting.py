@@ -64,13 +64,13 @@ def test_epochs_before_a_failure_are_sent_before_the_error(monkeypatch) -> None:
     monkeypatch.setattr(trainable, "REPORT_INTERVAL_S", 3600.0)
     real_fit = trainable.trainer.fit
 
-    def fit_then_fail(data, model, params, settings, on_epoch):
+    def fit_then_fail(data, model, params, settings, on_epoch, checkpointing=None):
         def failing(report):
             on_epoch(report)
             if report.epoch == 3:
                 raise RuntimeError("boom")
 
-        return real_fit(data, model, params, settings, failing)
+        return real_fit(data, model, params, settings, failing, checkpointing=checkpointing)
 
     monkeypatch.setattr(trainable.trainer, "fit", fit_then_fail)
     template = trainable.TrialTemplate(
