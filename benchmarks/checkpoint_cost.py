@@ -9,8 +9,9 @@ so that a change in the machine's load hits all of them alike:
 - ``every_epoch``: the worst case, ``checkpoint_every_s = 0``: a checkpoint after every epoch.
 
 Saves go through the real path: the trainer's full training state serialised, written
-atomically (temporary file, fsync, rename) into an artifact folder, the previous checkpoint
-deleted as the driver deletes it. The cost is the median wall time of each against ``off``.
+atomically (a temporary file, then a rename) into an artifact folder, the previous checkpoint
+deleted as the driver deletes it. The cost is each round's wall time against that round's
+``off`` run: their mean and 95 % interval.
 It also reports the work a kill loses at most: the longest stretch of training between two
 saves of the ``default`` run (a kill loses at most that, plus the restart).
 
@@ -41,7 +42,7 @@ from sweeplab.studies import load_spec
 from sweeplab.studies import storage as study_storage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import format_pairs, machine
+from _common import format_pairs, machine, t_interval
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 MODES = {"off": None, "default": 10.0, "every_epoch": 0.0}
@@ -118,22 +119,31 @@ def main(argv: list[str] | None = None) -> None:
         results: dict[str, list[dict]] = {mode: [] for mode in MODES}
         with tempfile.TemporaryDirectory() as folder:
             run(task, None, folder)  # warm-up: allocator, kernels
-            for _ in range(args.rounds):
-                for mode, every_s in MODES.items():
-                    results[mode].append(run(task, every_s, folder))
+            modes = list(MODES)
+            for round_ in range(args.rounds):
+                # Rotated each round, so no mode always runs first (or after the slowest).
+                for mode in modes[round_ % 3 :] + modes[: round_ % 3]:
+                    results[mode].append(run(task, MODES[mode], folder))
         off = statistics.median(r["wall"] for r in results["off"])
-        print(f"\n{name}: median of {args.rounds} rounds, off = {off:.3f} s")
+        print(f"\n{name}: {args.rounds} rounds, off = {off:.3f} s (median)")
         for mode in MODES:
             walls = [r["wall"] for r in results[mode]]
             last = results[mode][-1]
-            ratio = statistics.median(walls) / off
+            # Each round's ratio against that round's own "off" run, then their mean and 95 %
+            # interval: load changes between rounds cancel out.
+            ratios = [
+                r["wall"] / o["wall"] for r, o in zip(results[mode], results["off"], strict=True)
+            ]
+            mean, low, high = t_interval(ratios)
             print(
-                f"  {mode:<12} {statistics.median(walls):8.3f} s  x{ratio:.3f}  "
-                f"saves {last['saves']:3d}  checkpoint {last['bytes'] / 1e6:6.2f} MB  "
+                f"  {mode:<12} {statistics.median(walls):8.3f} s  x{mean:.3f} "
+                f"[{low:.3f}, {high:.3f}]  saves {last['saves']:3d}  "
+                f"checkpoint {last['bytes'] / 1e6:6.2f} MB  "
                 f"longest stretch between saves {last['max_gap']:.2f} s"
             )
             if mode != "off":
-                pairs[f"{name}_{mode}_vs_off"] = ratio
+                pairs[f"{name}_{mode}_vs_off"] = mean
+                figures[f"{name}_{mode}_vs_off_high"] = high
         figures[f"{name}_max_lost_s"] = results["default"][-1]["max_gap"]
         figures[f"{name}_checkpoint_mb"] = results["every_epoch"][-1]["bytes"] / 1e6
     print(format_pairs({**pairs, **figures}))

@@ -5,7 +5,7 @@ the SQLite database (``study.db`` -> ``study-artifacts/``), or where ``[study] a
 (a folder every node of a cluster sees). The database stays the one index: a trial's user
 attributes point at its files (:class:`~sweeplab.studies.records.ArtifactRecord`, with size and
 digest), and the study's :data:`~sweeplab.studies.records.ARTIFACTS` attribute at the folder.
-Files are written atomically (a temporary file, fsync, rename): a reader, or a run killed
+Files are written atomically (a temporary file, then a rename): a reader, or a run killed
 mid-write, never sees half a checkpoint under a recorded id; what a kill does leave is a
 ``.tmp`` file no record names, which :func:`delete_study_files` removes with the study.
 
@@ -55,8 +55,7 @@ class AtomicFileSystemArtifactStore(FileSystemArtifactStore):
 
     Optuna's own ``write`` opens the final path and copies into it: a process killed mid-copy
     leaves a truncated file under the id. Here the bytes go to a temporary file in the same
-    folder, are fsync'ed, and replace the final name in one ``os.replace``; folders are created
-    as needed.
+    folder and replace the final name in one ``os.replace``; folders are created as needed.
     """
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
@@ -66,8 +65,10 @@ class AtomicFileSystemArtifactStore(FileSystemArtifactStore):
         try:
             with os.fdopen(fd, "wb") as f:
                 shutil.copyfileobj(content_body, f)
-                f.flush()
-                os.fsync(f.fileno())
+            # No fsync: it would cost a short trial more than its training (tens of ms on a
+            # plain disk). The rename is atomic against a killed process, which is what
+            # checkpoints are for; a file cut short by a power loss fails its digest and the
+            # trial starts over instead.
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
