@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,7 @@ def run(spec: str, address: str | None, **overrides: Any) -> None:
     except studies.SpecConflict as e:
         raise studies.SpecConflict(f"{e} (here: --name NEW)") from e
     _print_summary(summary)
+    _exit_unless_done(summary)
 
 
 @cli.command()
@@ -117,7 +119,9 @@ def run(spec: str, address: str | None, **overrides: Any) -> None:
 def resume(name: str, storage: str, n_trials: int | None, address: str | None) -> None:
     """Continue study NAME from the database: interrupted trials run again, finished ones stay."""
     spec = studies.stored_spec(storage, name).with_overrides(n_trials=n_trials)
-    _print_summary(studies.run_study(spec, address=address, console=_err))
+    summary = studies.run_study(spec, address=address, console=_err)
+    _print_summary(summary)
+    _exit_unless_done(summary)
 
 
 @cli.command()
@@ -219,6 +223,26 @@ def ablate(
     click.echo(analysis.to_markdown(table), nl=False)
 
 
+#: Exit statuses of ``run`` and ``resume`` (README: Exit codes).
+EXIT_DONE, EXIT_NOT_DONE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _exit_unless_done(summary: Any) -> None:
+    """Exit 1, saying why, when the run stopped before the study met its budget (too many
+    failures, the time limit, a training function breaking its contract)."""
+    done = summary.counts["complete"] + summary.counts["pruned"]
+    if done >= summary.n_trials:
+        return
+    why = summary.stop_reason or "trials failed"
+    _err.print(
+        f"[red]error:[/red] study {escape(summary.study_name)} has {done} of its "
+        f"{summary.n_trials} trials with a result: {escape(why)}; fix the cause, then "
+        f"sweeplab resume {escape(summary.study_name)}",
+        markup=True,
+    )
+    sys.exit(EXIT_NOT_DONE)
+
+
 def _print_summary(summary: Any) -> None:
     c = summary.counts
     _out.print(
@@ -272,19 +296,23 @@ def status(name: str, storage: str, number: int | None) -> None:
         + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
     )
     params = [c for c in trials.columns if c.startswith("param.")]
+    # An ablation's trials say which variant and seed they train; a failed one, why it failed.
+    ablation = "variant" in trials and trials["variant"].notna().any()
+    failed = "fail_reason" in trials and trials["fail_reason"].notna().any()
+    columns = ["trial", "state", *(["reason"] if failed else []), "value", "epochs", "test_acc",
+               "seconds", *(["variant", "seed"] if ablation else []), "parameters"]  # fmt: skip
     table = Table(show_edge=False)
-    for column in ("trial", "state", "value", "epochs", "test_acc", "seconds", "parameters"):
+    for column in columns:
         table.add_column(column, overflow="fold")
     for _, row in trials.iterrows():
-        table.add_row(
-            str(row["number"]),
-            str(row["state"]),
-            _fmt(row.get("value")),
-            _fmt(row.get("epochs_run")),
-            _fmt(row.get("test_acc")),
-            _fmt(row.get("duration_s")),
-            _params_text(row, params),
-        )
+        cells = [str(row["number"]), str(row["state"])]
+        if failed:
+            cells.append(_fmt(row.get("fail_reason")) if row["state"] == "FAIL" else "")
+        cells += [_fmt(row.get(k)) for k in ("value", "epochs_run", "test_acc", "duration_s")]
+        if ablation:
+            cells += [_fmt(row.get("variant")), _fmt(row.get("seed"))]
+        cells.append(_params_text(row, params))
+        table.add_row(*cells)
     _out.print(table)
     usage = studies.weights.artifact_usage(study)
     if usage.location:
@@ -301,6 +329,41 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n} B"  # pragma: no cover
+
+
+@cli.command("studies")
+@_storage_option
+def list_studies(storage: str) -> None:
+    """The studies of a database: their trials per state and best value."""
+    from rich.table import Table
+
+    from sweeplab.studies.storage import describe_storage, open_storage
+
+    db = open_storage(storage, create=False)
+    summaries = sorted(db.get_all_studies(), key=lambda s: s.study_name)
+    if not summaries:
+        _out.print(f"no studies in {describe_storage(db)}")
+        return
+    table = Table(show_edge=False)
+    for column in ("study", "kind", "objective", "trials", "complete", "pruned", "failed",
+                   "running", "best"):  # fmt: skip
+        table.add_column(column, overflow="fold")
+    for summary in summaries:
+        trials = db.get_all_trials(db.get_study_id_from_name(summary.study_name), deepcopy=False)
+        states = [t.state.name for t in trials]
+        parent = summary.user_attrs.get(records.PARENT)
+        kind = f"ablation of {parent}" if parent else "search"
+        objective = summary.user_attrs.get(records.OBJECTIVE, "value")
+        values = [t.value for t in trials if t.state.name == "COMPLETE" and t.value is not None]
+        pick = max if summary.direction.name == "MAXIMIZE" else min
+        best = pick(values) if values else None
+        table.add_row(
+            summary.study_name, kind, f"{summary.direction.name.lower()} {objective}",
+            str(len(trials)), *(str(states.count(s)) for s in ("COMPLETE", "PRUNED", "FAIL")),
+            str(states.count("RUNNING")), _fmt(best),
+        )  # fmt: skip
+    _out.print(f"{len(summaries)} studies in {describe_storage(db)}")
+    _out.print(table)
 
 
 def _one_trial(storage: str, name: str, number: int) -> None:
@@ -488,8 +551,28 @@ def init(preset: str, output: Path, force: bool) -> None:
         raise UsageError(f"unknown preset {preset!r}; presets: {', '.join(names)}")
     if output.exists() and not force:
         raise UsageError(f"{output} exists; pass --force to overwrite it")
-    output.write_text(studies.preset_text(preset), encoding="utf-8")
-    _out.print(f"wrote {output}; run it with: sweeplab run {output}")
+    text = studies.preset_text(preset)
+    # The copy is its own study, named after its file, so that `sweeplab status study` finds
+    # what `sweeplab run study.toml` ran (and the preset's own study is left alone).
+    name = output.stem
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}", name):
+        text = re.sub(
+            r'^name = ".*"$',
+            f"{'name = ' + json.dumps(name):<36}# the study's name in the database",
+            text,
+            count=1,
+            flags=re.MULTILINE,
+        )
+    else:
+        name = preset
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"-o: cannot write {output}: {e.strerror or e}") from None
+    _out.print(
+        f"wrote {output} (study {name!r}); run it with: sweeplab run {output}, then "
+        f"sweeplab status {name}"
+    )
 
 
 def _params_text(row: Any, columns: list[str]) -> str:

@@ -29,7 +29,9 @@ def test_init_writes_an_editable_spec_that_runs(capsys, tmp_path: Path) -> None:
     target = tmp_path / "mine.toml"
     code, _, _ = sweeplab(capsys, "init", "quickstart", "-o", str(target))
     assert code == 0
-    assert load_spec(str(target)).to_dict() == load_spec("quickstart").to_dict()
+    expected = load_spec("quickstart").to_dict()
+    expected["study"]["name"] = "mine"
+    assert load_spec(str(target)).to_dict() == expected
     code, _, err = sweeplab(capsys, "init", "quickstart", "-o", str(target))
     assert code == 2 and "--force" in err
     code, _, err = sweeplab(capsys, "init", "nosuch", "-o", str(tmp_path / "x.toml"))
@@ -130,3 +132,77 @@ def test_resume_of_an_unknown_study_lists_the_existing_ones(capsys, tmp_path: Pa
     assert code == 2
     assert "no study named 'gamma'" in err and "alpha, beta" in err
     assert optuna.study.get_all_study_names(storage=url) == ["alpha", "beta"]
+
+
+def test_init_names_the_copys_study_after_its_file(capsys, tmp_path: Path) -> None:
+    target = tmp_path / "study.toml"
+    code, out, _ = sweeplab(capsys, "init", "quickstart", "-o", str(target))
+    assert code == 0 and "sweeplab status study" in out
+    spec = load_spec(str(target))
+    assert spec.study.name == "study"
+    expected = load_spec("quickstart").to_dict()
+    expected["study"]["name"] = "study"
+    assert spec.to_dict() == expected  # nothing else of the preset changed
+
+
+def _a_database(tmp_path: Path) -> str:
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    search = optuna.create_study(study_name="search", storage=url, direction="maximize")
+    search.set_user_attr("objective", "val_acc")
+    for value in (0.5, 0.9):
+        search.add_trial(optuna.trial.create_trial(value=value))
+    failed = search.ask()
+    failed.set_user_attr("fail_reason", "diverged")
+    search.tell(failed, state=optuna.trial.TrialState.FAIL)
+    ablation = optuna.create_study(study_name="search-loo", storage=url, direction="maximize")
+    ablation.set_user_attr("sweeplab_parent", "search")
+    for seed in (0, 1):
+        trial = optuna.trial.create_trial(
+            value=0.8, user_attrs={"variant": "-dropout", "seed": seed}
+        )
+        ablation.add_trial(trial)
+    return url
+
+
+def test_studies_lists_each_study_with_its_counts_and_best_value(capsys, tmp_path: Path) -> None:
+    url = _a_database(tmp_path)
+    code, out, _ = sweeplab(capsys, "studies", "--storage", url)
+    assert code == 0 and "2 studies in" in out
+    search = next(line for line in out.splitlines() if line.strip().startswith("search "))
+    assert "maximize val_acc" in search and "0.9" in search and "search" in search
+    cells = [c.strip() for c in search.split("│")]
+    assert cells[3:8] == ["3", "2", "0", "1", "0"]  # trials, complete, pruned, failed, running
+    assert "ablation of search" in out
+
+
+def test_status_shows_why_a_trial_failed_and_an_ablations_variant_and_seed(
+    capsys, tmp_path: Path
+) -> None:
+    url = _a_database(tmp_path)
+    code, out, _ = sweeplab(capsys, "status", "search", "--storage", url)
+    assert code == 0 and "reason" in out and "diverged" in out
+    code, out, _ = sweeplab(capsys, "status", "search-loo", "--storage", url)
+    assert code == 0 and "variant" in out and "-dropout" in out and "seed" in out
+
+
+@pytest.mark.slow  # a real run through Ray Tune in which every trial diverges (~15 s)
+def test_a_run_whose_trials_all_fail_exits_1_with_the_reason(tmp_path: Path) -> None:
+    space = """
+[space.lr]
+type = "categorical"
+choices = [1e30]
+
+[space.optimizer]
+value = "sgd"
+"""
+    spec = tiny_spec(tmp_path, name="allfail", n_trials=2, max_epochs=2, space=space,
+                     max_failures=2, scheduler="none")  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "sweeplab.studies.cli", "run", str(spec)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "has 0 of its 2 trials with a result" in done.stderr
+    assert "max_failures" in done.stderr and "Traceback" not in done.stderr
