@@ -238,3 +238,102 @@ def test_a_run_stopped_from_on_epoch_leaves_nothing_of_it_alive() -> None:
         )  # fmt: skip
     gc.collect()
     assert alive and alive[0]() is None
+
+
+class _Noisy(torch.utils.data.Dataset):
+    """Examples with noise drawn as they are read, as a random transform does: from torch's
+    global generator in this process, from a worker's own in a ``DataLoader`` worker."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[i] + 0.3 * torch.randn(self.x.shape[1]), self.y[i]
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_a_users_randomly_transformed_datasets_resume_within_an_epoch(num_workers) -> None:
+    """Without workers the skipped batches must not be read again (that would draw their noise
+    twice from the restored generator); with one, they must (its generator is the worker's)."""
+
+    def load() -> trainer.Data:
+        g = torch.Generator().manual_seed(1)
+        x = torch.randn(160, 5, generator=g)
+        y = (x[:, 0] + x[:, 1] > 0).long()
+        return trainer.Data(
+            train=_Noisy(x[:112], y[:112]), val=(x[112:136], y[112:136]),
+            test=(x[136:], y[136:]), num_classes=2,
+        )  # fmt: skip
+
+    data = trainer.DataSettings(factory=load, num_workers=num_workers)
+    model = trainer.ModelSettings(hidden=(8,))
+    params = {"lr": 1e-2, "batch_size": 16, "dropout": 0.2}
+    settings = dataclasses.replace(SETTINGS, max_epochs=3)
+    whole = _fit(params, settings=settings, data=data, model=model)
+    keep, saved = _recording(every_s=1e-9, weights=False)
+    _fit(params, keep, settings=settings, data=data, model=model)
+    within = next(d for d, i in saved if i.step == 3 and i.epoch == 1)
+    resume = trainer.Checkpointing(resume=trainer.read_checkpoint(within))
+    _same(_fit(params, resume, settings=settings, data=data, model=model), whole)
+
+
+def test_the_streams_sampler_skips_exactly_the_first_batches() -> None:
+    from sweeplab.trainer._own_data import Streams
+
+    x, y = torch.arange(50.0).unsqueeze(1), torch.arange(50)
+    streams = Streams(
+        trainer.Data(train=_Noisy(x, y), val=(x, y), num_classes=50), torch.device("cpu"), 0
+    )
+    order = streams.epoch_order(torch.Generator().manual_seed(0))
+    every = [b.tolist() for _, b in streams.train_batches(8, order=order)]
+    assert [b.tolist() for _, b in streams.train_batches(8, order=order, start=4)] == every[4:]
+    # The same order as the DataLoader's own shuffle=True with the same seed.
+    loader = torch.utils.data.DataLoader(
+        _Noisy(x, y), batch_size=8, shuffle=True,
+        generator=torch.Generator().manual_seed(int(order)),
+    )  # fmt: skip
+    assert every == [b.tolist() for _, b in loader][: len(every)]
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # gc.get_objects() meets deprecated names
+def test_a_stopped_run_keeps_no_tensor_of_its_network_alive() -> None:
+    """The checkpoint's state shares storage with the network and the optimizer: it must go
+    too while the exception (and so ``fit``'s frame) is still alive."""
+    storages: set[int] = set()
+
+    def build(input_shape, n_classes, hp):
+        net = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, n_classes))
+        storages.update(p.untyped_storage().data_ptr() for p in net.parameters())
+        return net
+
+    def stop(report: trainer.EpochReport) -> None:
+        if report.epoch == 2:
+            raise SystemExit(0)
+
+    keep, _ = _recording()
+    with pytest.raises(SystemExit) as stopped:
+        trainer.fit(
+            DATA, trainer.ModelSettings(factory=build), {"lr": 3e-3}, SETTINGS, on_epoch=stop,
+            checkpointing=keep,
+        )  # fmt: skip
+    gc.collect()
+    assert stopped.value.__traceback__ is not None
+    left = [
+        o
+        for o in gc.get_objects()
+        # Plain tensors only: another test's compiled code may leave fake ones about.
+        if type(o) in (torch.Tensor, nn.Parameter) and o.untyped_storage().data_ptr() in storages
+    ]
+    assert left == []
+
+
+def test_the_checkpoint_modules_examples_run() -> None:
+    import doctest
+
+    from sweeplab.trainer import _checkpoint
+
+    result = doctest.testmod(_checkpoint)
+    assert result.failed == 0 and result.attempted > 0

@@ -83,7 +83,7 @@ def fit(
         raise ValueError(f"`max_epochs` must be an int >= 1; got {settings.max_epochs}")
     started = time.perf_counter()
     net = module = optimizer = schedule = best_state = batch = logits = loss = loss_b = None
-    penalised = order = restored = None
+    penalised = order = restored = state = mid_epoch = ds = augment = x = y = None
     trainable: list[torch.Tensor] = []
     weights: list[torch.Tensor] = []
     saves = Saves(checkpointing, started)
@@ -95,7 +95,6 @@ def fit(
         device = resolve_device(settings.device)
         if settings.num_threads is not None:
             torch.set_num_threads(settings.num_threads)
-        torch.manual_seed(settings.seed)  # init and dropout; shuffling and augmentation below
 
         # ---- data ------------------------------------------------------------------------------
         # The cached dataset is shared by every trial of this process; corruption makes a copy.
@@ -104,6 +103,10 @@ def fit(
         augment = Augmenter.from_params(
             hp, seed=settings.seed, device=device, mean=ds.pixel_mean, std=ds.pixel_std
         )
+        # Init and dropout (and a user's Dataset's random transforms); shuffling and augmentation
+        # have the augmenter's generators. Seeded after the data: only a process's first run
+        # loads it (it is cached), and a user's loading may draw from this generator.
+        torch.manual_seed(settings.seed)
 
         # ---- network and optimizer -------------------------------------------------------------
         module = build_model(model, hp, ds.input_shape, ds.num_classes).to(device)
@@ -126,12 +129,14 @@ def fit(
             # tests and small sweeps are exact and reproducible.
             return torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu)
 
+        own_loss = ds.loss  # not the data set itself: ``finally`` lets go of that
+
         def criterion(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             # Class labels: cross-entropy (with the trial's label smoothing); a user's own data
             # set may bring its own loss (a regression's mean squared error).
-            if ds.classifies:
+            if own_loss is None:
                 return F.cross_entropy(out, y, label_smoothing=hp["label_smoothing"])
-            return ds.loss(out, y)
+            return own_loss(out, y)
 
         # ---- a saved run to continue -----------------------------------------------------------
         history: list[EpochReport] = []
@@ -260,7 +265,9 @@ def fit(
         # network, optimizer state, autograd graph and best-weights copy holding GPU memory for
         # the next one. An exception's traceback keeps this frame's locals alive, hence the dels.
         del net, module, optimizer, schedule, best_state, batch, logits, loss, loss_b, penalised
-        del trainable, weights, order, restored, saves
+        # The checkpoint's state shares the network's and optimizer's tensors, the mid-epoch
+        # position the device sums; the data set may be a corrupted copy on the device.
+        del trainable, weights, order, restored, saves, state, mid_epoch, ds, augment, x, y
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             torch.cuda.empty_cache()
 
