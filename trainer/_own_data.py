@@ -18,12 +18,13 @@ loss only (there is no accuracy).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.data import TensorDataset
+from torch.utils.data import RandomSampler, Sampler, TensorDataset
 
 from sweeplab.trainer._epochs import EVAL_BATCH_SIZE, batch_starts
 
@@ -167,11 +168,23 @@ class Streams:
     def steps(self, batch_size: int) -> int:
         return len(batch_starts(self.n_train, batch_size))
 
-    def _loader(self, split: Any, batch_size: int, generator: torch.Generator | None) -> Any:
+    def _loader(
+        self,
+        split: Any,
+        batch_size: int,
+        generator: torch.Generator | None,
+        skip: int = 0,
+    ) -> Any:
+        # The sampler DataLoader(shuffle=True) builds, made here so that it can start past the
+        # first ``skip`` examples; the loader draws its workers' seed from ``generator`` first,
+        # then the sampler its permutation, as with ``shuffle=True``.
+        sampler = None if generator is None else RandomSampler(split, generator=generator)
+        if sampler is not None and skip:
+            sampler = _Skipping(sampler, skip)
         return torch.utils.data.DataLoader(
             split,
             batch_size=batch_size,
-            shuffle=generator is not None,
+            sampler=sampler,
             generator=generator,
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
@@ -191,16 +204,25 @@ class Streams:
         order: torch.Tensor | None = None,
         start: int = 0,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch's training batches, shuffled by ``generator`` (or by the seed ``order``
+        from :meth:`epoch_order`), from batch ``start`` on.
+
+        Resuming at ``start``: without workers the sampler skips the earlier batches' examples,
+        which are never read (a read may draw from torch's global generator, which the
+        checkpoint restored past them). With workers the earlier batches are read again and
+        dropped: each worker's random state (seeded per epoch) then advances as it did, so the
+        later batches' random transforms repeat too.
+        """
         if order is None:
             order = self.epoch_order(generator)
         shuffle = torch.Generator().manual_seed(int(order))
+        skipped = start if self.num_workers == 0 else 0
+        loader = self._loader(self.splits["train"], batch_size, shuffle, skipped * batch_size)
         last = self.steps(batch_size)
-        for step, (x, y) in enumerate(self._loader(self.splits["train"], batch_size, shuffle)):
+        for step, (x, y) in enumerate(loader, start=skipped):
             if step == last:  # a trailing batch of one example (see batch_starts)
                 break
             if step < start:
-                # Resuming mid-epoch: a DataLoader's order cannot be entered midway, so the
-                # batches before ``start`` are read again and skipped, untouched.
                 continue
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
@@ -209,3 +231,16 @@ class Streams:
             return
         for x, y in self._loader(self.splits[split], EVAL_BATCH_SIZE, None):
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+
+class _Skipping(Sampler[int]):
+    """A sampler's indices after its first ``skip`` (an epoch entered midway)."""
+
+    def __init__(self, sampler: Sampler[int], skip: int) -> None:
+        self.sampler, self.skip = sampler, skip
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(iter(self.sampler), self.skip, None)
+
+    def __len__(self) -> int:
+        return max(len(self.sampler) - self.skip, 0)
