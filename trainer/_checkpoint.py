@@ -185,6 +185,22 @@ def read_checkpoint(data: bytes) -> Checkpoint:
 
     Raises:
         CheckpointError: the bytes are not a whole checkpoint.
+
+    Example:
+        >>> from sweeplab.trainer import (CheckpointError, Checkpointing, DataSettings,
+        ...                               FitSettings, ModelSettings, fit)
+        >>> saved = []
+        >>> keep = Checkpointing(every_s=0, save=lambda data, info: saved.append(data))
+        >>> _ = fit(DataSettings(dataset="digits"), ModelSettings(hidden=(16,)), {"lr": 3e-3},
+        ...         FitSettings(max_epochs=2, device="cpu"), checkpointing=keep)
+        >>> checkpoint = read_checkpoint(saved[0])
+        >>> checkpoint.epoch, checkpoint.step, [r.epoch for r in checkpoint.history]
+        (1, 0, [1])
+        >>> try:
+        ...     read_checkpoint(saved[0][:100])
+        ... except CheckpointError:
+        ...     print("refused")
+        refused
     """
     payload = _load(data, CHECKPOINT_FORMAT)
     try:
@@ -250,6 +266,19 @@ def read_weights(data: bytes) -> Weights:
 
     Raises:
         CheckpointError: the bytes are not a whole weights file.
+
+    Example:
+        >>> from sweeplab.trainer import (Checkpointing, DataSettings, FitSettings,
+        ...                               ModelSettings, fit)
+        >>> saved = []
+        >>> keep = Checkpointing(save_weights=lambda data, info: saved.append((data, info)))
+        >>> _ = fit(DataSettings(dataset="digits"), ModelSettings(hidden=(16,)), {"lr": 3e-3},
+        ...         FitSettings(max_epochs=2, device="cpu"), checkpointing=keep)
+        >>> [(info.kind, info.epoch) for _, info in saved]
+        [('weights', 2)]
+        >>> weights = read_weights(saved[0][0])
+        >>> weights.input_shape, weights.num_classes, weights.params, weights.own_model
+        ((1, 8, 8), 10, {'lr': 0.003}, False)
     """
     payload = _load(data, WEIGHTS_FORMAT)
     try:
@@ -285,6 +314,23 @@ def model_from_weights(
     Raises:
         CheckpointError: a user's network without its ``factory``, or weights that do not fit
             the network built.
+
+    Example:
+        >>> import torch
+        >>> from sweeplab.trainer import (Checkpointing, DataSettings, FitSettings,
+        ...                               ModelSettings, fit, load_dataset)
+        >>> from sweeplab.trainer._fit import evaluate
+        >>> saved = []
+        >>> keep = Checkpointing(save_weights=lambda data, info: saved.append(data))
+        >>> data = DataSettings(dataset="digits")
+        >>> result = fit(data, ModelSettings(hidden=(32,)), {"lr": 3e-3},
+        ...              FitSettings(max_epochs=2, device="cpu"), checkpointing=keep)
+        >>> net = model_from_weights(read_weights(saved[0]))
+        >>> net(torch.zeros(5, 1, 8, 8)).shape
+        torch.Size([5, 10])
+        >>> _, test_acc = evaluate(net, load_dataset(data), "test")
+        >>> test_acc == result.test_acc
+        True
     """
     if weights.own_model and factory is None:
         raise CheckpointError(
