@@ -74,11 +74,14 @@ def parse_space(table: Mapping[str, Any], *, section: str = "space") -> SearchSp
     for param in params:
         for cond in param.when:
             _check_condition(f"{section}.{param.name}.when.{cond.parent}", param, cond, by_name)
-    if not any(not isinstance(p, FixedParam) for p in params):
+    # Fixed entries alone are a study too: one configuration run once per seed (n_trials
+    # trials, seeds seed + n), which is how a result is reproduced.
+    if not params:
         raise SpaceError(
             section,
-            "the search space is empty: add at least one searched entry, e.g. "
-            '`lr = { type = "float", low = 1e-4, high = 1e-1, log = true }`',
+            "the search space is empty: add at least one entry, searched (e.g. "
+            '`lr = { type = "float", low = 1e-4, high = 1e-1, log = true }`) or fixed '
+            "(`lr = 0.01`: one configuration, run once per seed)",
         )
     return SearchSpace(params=_dependency_order(params, section))
 

@@ -206,3 +206,33 @@ value = "sgd"
     assert done.returncode == 1, done.stderr[-2000:]
     assert "has 0 of its 2 trials with a result" in done.stderr
     assert "max_failures" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow  # a real run through Ray Tune, then its report (~40 s)
+def test_a_study_of_fixed_values_runs_one_configuration_once_per_seed(tmp_path: Path) -> None:
+    space = """
+[space]
+lr = 0.01
+optimizer = "adam"
+dropout = 0.1
+"""
+    spec = tiny_spec(tmp_path, name="fixed", n_trials=3, max_epochs=2, space=space,
+                     scheduler="none")  # fmt: skip
+    cli = [sys.executable, "-m", "sweeplab.studies.cli"]
+    done = subprocess.run([*cli, "run", str(spec)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import optuna
+
+    trials = optuna.load_study(
+        study_name="fixed", storage=f"sqlite:///{tmp_path / 'study.db'}"
+    ).trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    assert sorted(t.user_attrs["seed"] for t in trials) == [1, 2, 3]  # seed + n
+    assert len({tuple(t.user_attrs["val_acc"]) for t in trials}) == 3  # the seeds differ
+    storage = ["--storage", f"sqlite:///{tmp_path / 'study.db'}"]
+    report = subprocess.run(
+        [*cli, "report", "fixed", *storage, "-o", str(tmp_path / "report")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert (tmp_path / "report" / "report.html").exists()

@@ -94,7 +94,7 @@ def test_overrides_are_validated() -> None:
         ("[study]\nname = 'a b'\n" + GOOD_SPACE, "study.name: must be 1-100 letters"),
         ("[nonsense]\nx = 1\n" + GOOD_SPACE, "nonsense: unknown key in the top level"),
         ("[study]\nname = 'x'\n", "[space]: missing"),
-        ("[space]\nactivation = 'relu'\n", "the search space is empty"),
+        ("[space]\n", "the search space is empty"),
         (
             "[space.lr]\ntype = 'float'\nlow = 0.1\nhigh = 0.01\n",
             "space.lr.low: must be < high (0.01); got 0.1",
