@@ -170,7 +170,7 @@ def probe_config(space: searchspace.SearchSpace) -> dict[str, Any]:
         row = trainer.HYPERPARAMETERS.get(p.name)
         if isinstance(p, searchspace.FixedParam):
             value = p.value
-        elif row is not None:
+        elif row is not None and row.default is not None:
             value = row.default
         elif p.default is not None:
             value = p.default

@@ -440,10 +440,11 @@ def _check_against_catalog(space: searchspace.SearchSpace, *, own_code: bool = F
             )
         if p.default is not None:
             default = list(row.default) if isinstance(row.default, tuple) else row.default
+            shown = "the optimizer's PyTorch default" if default is None else json.dumps(default)
             raise searchspace.SpaceError(
                 f"{key}.default",
                 f"`{p.name}` is the trainer's own hyperparameter: its default "
-                f"({json.dumps(default)}) comes from its catalog; remove `default`",
+                f"({shown}) comes from its catalog; remove `default`",
             )
         if isinstance(p, searchspace.FixedParam):
             value = list(p.value) if isinstance(p.value, tuple) else p.value

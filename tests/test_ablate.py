@@ -66,8 +66,9 @@ SPACE = searchspace.parse_space(
         "activation": "tanh",
     }
 )
-# Every value differs from the catalog default (lr 0.001, adam, momentum 0.9, dropout 0,
-# weight decay 0, no augmentation, crop_padding 2, mixup_alpha 0.2); noise is off.
+# Every value differs from the catalog default (lr unset = the optimizer's PyTorch default, adam,
+# momentum 0, dropout 0, weight decay 0, no augmentation, crop_padding 2, mixup_alpha 1); noise
+# is off.
 BASELINE = {
     "lr": 0.01,
     "optimizer": "sgd",
@@ -80,7 +81,7 @@ BASELINE = {
     "activation": "tanh",
 }
 DEFAULTS = {
-    "lr": 0.001,
+    "lr": None,
     "optimizer": "adam",
     "beta2": 0.999,
     "dropout": 0.0,
@@ -122,7 +123,7 @@ def test_a_child_of_a_fixed_entry_is_a_component_of_its_own() -> None:
     )
     assert [c.name for c in find_components(space)] == ["momentum"]
     plan = plan_ablation(space, {"optimizer": "sgd", "momentum": 0.6}, mode="loo", seeds=[0])
-    assert _config(plan, "-momentum") == {"optimizer": "sgd", "momentum": 0.9}
+    assert _config(plan, "-momentum") == {"optimizer": "sgd", "momentum": 0.0}
 
 
 def test_default_config_is_the_catalog_defaults_with_children_of_the_defaults() -> None:
@@ -138,7 +139,7 @@ def test_leave_one_out_reverts_each_component_and_its_children() -> None:
         "-augment.crop", "-augment.mixup",
     ]  # fmt: skip
     assert _config(plan, "baseline") == BASELINE
-    assert _config(plan, "-lr") == {**BASELINE, "lr": 0.001}
+    assert _config(plan, "-lr") == {**BASELINE, "lr": None}
     assert _config(plan, "-dropout") == {**BASELINE, "dropout": 0.0}
     # Reverting the optimizer drops SGD's momentum and brings Adam's beta2 at its default.
     reverted = {k: v for k, v in BASELINE.items() if k != "momentum"}
@@ -218,8 +219,8 @@ def test_variant_params_are_stored_the_way_a_search_stores_them() -> None:
     assert trial.params == plan.variants[0].params
     assert optuna_params(SPACE, BASELINE)["augment.noise"] is False
     # One categorical distribution per parameter: every value a variant can give it.
-    assert plan.choices["lr"] == (0.001, 0.01)
-    assert plan.choices["momentum"] == (0.9, 0.8)
+    assert plan.choices["lr"] == (None, 0.01)
+    assert plan.choices["momentum"] == (0.0, 0.8)
     assert plan.choices["beta2"] == (0.999,)
     assert plan.choices["augment.crop"] == (False, True)
 
@@ -348,7 +349,7 @@ def test_resume_runs_the_pairs_without_a_complete_trial_and_retries_interrupted_
     assert propose.remaining() == 3
     frozen = {t.number: t for t in study.get_trials()}
     assert frozen[retry.number].params == frozen[running.number].params
-    assert frozen[nxt.number].params["lr"] == 0.001
+    assert frozen[nxt.number].params["lr"] is None
 
     # More seeds later: the finished pairs stay, the new seed's pairs join the plan.
     more = open_ablation("tiny", storage=url, seeds=3, components=["lr", "optimizer"])
@@ -375,7 +376,7 @@ def test_a_finished_variant_that_ran_other_values_is_refused() -> None:
     check_trials_match(plan, [finished()], "ablation study 'x'")
     with pytest.raises(SpecConflict) as e:
         check_trials_match(plan, [finished(lr=0.5)], "ablation study 'x'")
-    assert "of variant '-lr' ran with lr=0.5, but that variant now has lr=0.001" in str(e.value)
+    assert "of variant '-lr' ran with lr=0.5, but that variant now has lr=None" in str(e.value)
 
 
 def test_usage_errors_are_one_line_exit_2(capsys, tmp_path: Path) -> None:
@@ -461,7 +462,7 @@ def test_ablate_trains_every_variant_with_every_seed_in_a_linked_study(ablated) 
         if variant == "baseline":
             assert t.params == best.params
         elif variant == "-lr":
-            assert t.params == {**best.params, "lr": 0.001}
+            assert t.params == {**best.params, "lr": None}
         else:
             assert t.params["optimizer"] == "adam" and "momentum" not in t.params
             assert t.params["lr"] == best.params["lr"]

@@ -190,7 +190,7 @@ def test_minimize_val_loss_tracks_the_lowest_loss():
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_every_optimizer_trains(optimizer, init):
     # Adadelta's lr is a multiplier (1 = the published method); RAdam damps its first steps.
-    lr = {"adadelta": 1.0, "radam": 3e-2}.get(optimizer, 1e-2)
+    lr = {"adadelta": 1.0, "radam": 3e-2, "sgd": 0.1}.get(optimizer, 1e-2)  # sgd: no momentum
     params = {"optimizer": optimizer, "init": init, "lr": lr, "weight_decay": 1e-4}
     result = run(params, epochs=1)
     report = result.history[0]

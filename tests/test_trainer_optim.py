@@ -116,10 +116,10 @@ def test_optimizer_hyperparameters_reach_the_update_rule(optimizer, params, expe
 
 
 def test_defaults_keep_the_optimizers_as_they_were():
-    # rho's default is RMSprop's alpha as before; eps is PyTorch's Adam/RMSprop default.
+    # unset rho is RMSprop's own alpha; eps is PyTorch's Adam/RMSprop default.
     rms = build_optimizer(tiny_layer(), resolve_params({"optimizer": "rmsprop"}))
     assert (rms.param_groups[0]["alpha"], rms.param_groups[0]["eps"]) == (0.99, 1e-8)
-    assert rms.param_groups[0]["momentum"] == 0.9
+    assert rms.param_groups[0]["momentum"] == 0.0  # PyTorch's RMSprop: no momentum
     adam = build_optimizer(tiny_layer(), resolve_params({}))
     assert type(adam) is torch.optim.Adam and adam.param_groups[0]["betas"] == (0.9, 0.999)
 
@@ -356,11 +356,13 @@ def test_every_option_changes_the_run(params):
 @pytest.mark.parametrize(
     "optimizer, params",
     [("sgd", {"momentum": 0.5}), ("sgd", {"nesterov": True}), ("rmsprop", {"rho": 0.5}),
-     ("rmsprop", {"momentum": 0.0}), ("adagrad", {"initial_accumulator": 1.0}),
+     ("rmsprop", {"momentum": 0.5}), ("adagrad", {"initial_accumulator": 1.0}),
      ("adadelta", {"rho": 0.5}), ("nadam", {"beta1": 0.5}), ("radam", {"beta2": 0.9})],
 )  # fmt: skip
 def test_optimizer_hyperparameters_change_the_run(optimizer, params):
     base = {"optimizer": optimizer, "lr": 1.0 if optimizer == "adadelta" else 1e-2}
+    if "nesterov" in params:  # Nesterov needs momentum, which PyTorch's SGD leaves at 0
+        base["momentum"] = 0.9
     assert comparable(run({**base, **params}, epochs=1).history) != comparable(
         run(base, epochs=1).history
     )

@@ -27,8 +27,8 @@ Example:
     Reading the catalog imports no torch:
 
     >>> from sweeplab.trainer import HYPERPARAMETERS
-    >>> HYPERPARAMETERS["lr"].kind, HYPERPARAMETERS["lr"].default
-    ('float', 0.001)
+    >>> HYPERPARAMETERS["momentum"].kind, HYPERPARAMETERS["momentum"].default
+    ('float', 0.0)
 """
 
 from __future__ import annotations

@@ -27,7 +27,9 @@ class Hyperparameter:
         name: the key used in ``[space.NAME]`` and in the trial's parameters.
         kind: ``float``/``int`` (numeric ranges), ``categorical`` (one of ``choices``), ``bool``,
             or ``subset`` (any combination of ``choices``, e.g. the augmentation mix).
-        default: the value a trial gets when the space does not mention it.
+        default: the value a trial gets when the space does not mention it: "off" or PyTorch's
+            own value; ``None`` where PyTorch's value depends on the optimizer (``lr``, ``rho``),
+            which then gets its own.
         choices: the legal values of a ``categorical`` or ``subset`` hyperparameter.
         low, high: the legal closed range of a numeric hyperparameter (``None`` = unbounded).
         high_open: ``True`` when ``high`` itself is not allowed (e.g. a dropout rate of 1).
@@ -64,6 +66,8 @@ class Hyperparameter:
 
     def accepts(self, value: Any) -> bool:
         """Whether ``value`` is a legal value of this hyperparameter."""
+        if value is None:  # "unset": legal where the default is PyTorch's own (lr, rho)
+            return self.default is None
         if self.kind == "bool":
             return isinstance(value, bool)
         if self.kind == "categorical":
@@ -118,8 +122,10 @@ LR_SCHEDULES = (
 # --- optimisation, penalties and schedules (read by _optim.py and _fit.py) ----------------------
 _OPTIMISATION_ROWS: tuple[Hyperparameter, ...] = (
     Hyperparameter(
-        name="lr", kind="float", default=1e-3, low=0.0, low_open=True,
-        doc="learning rate: step size per optimizer update (not scaled by batch size)",
+        name="lr", kind="float", default=None, low=0.0, low_open=True,
+        doc="learning rate: step size per optimizer update (not scaled by batch size); unset, "
+        "the optimizer's PyTorch default (1e-3 sgd/adam/adamw/radam, 2e-3 nadam, 1e-2 "
+        "rmsprop/adagrad, 1 adadelta)",
     ),
     Hyperparameter(
         name="batch_size", kind="int", default=64, low=1,
@@ -132,7 +138,7 @@ _OPTIMISATION_ROWS: tuple[Hyperparameter, ...] = (
         "dimensionless multiplier, 1 = Zeiler's method), nadam, radam",
     ),
     Hyperparameter(
-        name="momentum", kind="float", default=0.9, low=0.0, high=1.0, high_open=True,
+        name="momentum", kind="float", default=0.0, low=0.0, high=1.0, high_open=True,
         doc="heavy-ball momentum of sgd/rmsprop (dimensionless; 0 = none)",
     ),
     Hyperparameter(
@@ -154,9 +160,9 @@ _OPTIMISATION_ROWS: tuple[Hyperparameter, ...] = (
         "in gradient units (search it on a log scale)",
     ),
     Hyperparameter(
-        name="rho", kind="float", default=0.99, low=0.0, high=1.0, high_open=True,
+        name="rho", kind="float", default=None, low=0.0, high=1.0, high_open=True,
         doc="decay of the running mean of squared gradients: rmsprop's alpha, adadelta's rho "
-        "(dimensionless; PyTorch's Adadelta default would be 0.9)",
+        "(dimensionless); unset, PyTorch's default (rmsprop 0.99, adadelta 0.9)",
     ),
     Hyperparameter(
         name="initial_accumulator", kind="float", default=0.0, low=0.0,
@@ -182,7 +188,7 @@ _OPTIMISATION_ROWS: tuple[Hyperparameter, ...] = (
         doc="plateau schedule: lr multiplier applied at each reduction (dimensionless)",
     ),
     Hyperparameter(
-        name="plateau_patience", kind="int", default=3, low=1,
+        name="plateau_patience", kind="int", default=10, low=1,
         doc="plateau schedule: epochs without a new best objective before the lr is reduced",
     ),
     Hyperparameter(
@@ -190,7 +196,7 @@ _OPTIMISATION_ROWS: tuple[Hyperparameter, ...] = (
         doc="sgdr schedule: length of the first cosine cycle, in epochs (T_0)",
     ),
     Hyperparameter(
-        name="sgdr_mult", kind="int", default=2, low=1,
+        name="sgdr_mult", kind="int", default=1, low=1,
         doc="sgdr schedule: each cycle is this many times longer than the previous (T_mult)",
     ),
     Hyperparameter(
@@ -348,7 +354,7 @@ _DATA_ROWS: tuple[Hyperparameter, ...] = (
         doc="jitter: largest hue turn as a fraction of the colour circle; none on 1-channel data",
     ),
     Hyperparameter(
-        name="grayscale_p", kind="float", default=0.2, low=0.0, high=1.0,
+        name="grayscale_p", kind="float", default=0.1, low=0.0, high=1.0,
         doc="grayscale: probability per image of replacing it by its luma (none on 1-channel data)",
     ),
     Hyperparameter(
@@ -376,7 +382,7 @@ _DATA_ROWS: tuple[Hyperparameter, ...] = (
         doc="noise: standard deviation of Gaussian input noise, in units of the normalised input",
     ),
     Hyperparameter(
-        name="mixup_alpha", kind="float", default=0.2, low=0.0, low_open=True,
+        name="mixup_alpha", kind="float", default=1.0, low=0.0, low_open=True,
         doc="mixup: Beta(alpha, alpha) concentration of the mixing weight",
     ),
     Hyperparameter(
@@ -385,7 +391,7 @@ _DATA_ROWS: tuple[Hyperparameter, ...] = (
         "1 - pasted area after clipping at the border",
     ),
     Hyperparameter(
-        name="autoaugment_policy", kind="categorical", default="cifar10",
+        name="autoaugment_policy", kind="categorical", default="imagenet",
         choices=AUTOAUGMENT_POLICIES,
         doc="autoaugment: which learned policy of Cubuk et al. 2019 (torchvision's)",
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -102,9 +103,18 @@ def build_optimizer(model: nn.Module, params: Mapping[str, Any]) -> torch.optim.
         # PyTorch would add weight_decay to the gradient; move it to the pre-step hook instead.
         for group in groups:
             group["decoupled_wd"], group["weight_decay"] = group["weight_decay"], 0.0
-    lr = float(params["lr"])
+    cls = _OPTIMIZER_CLASSES[name]
+    if decoupled and name == "adam":
+        cls = torch.optim.AdamW
+    # An unset lr or rho is the optimizer's own PyTorch default, read from its signature.
+    lr = _pytorch_default(cls, "lr") if params["lr"] is None else float(params["lr"])
     betas = (float(params["beta1"]), float(params["beta2"]))
-    eps, rho = float(params["eps"]), float(params["rho"])
+    eps = float(params["eps"])
+    rho_name = "alpha" if name == "rmsprop" else "rho"  # read by rmsprop and adadelta only
+    if params["rho"] is not None:
+        rho = float(params["rho"])
+    elif name in ("rmsprop", "adadelta"):
+        rho = _pytorch_default(cls, rho_name)
     tensors = [p for group in groups for p in group["params"]]
     fused = {"fused": True} if _fusable(tensors, _FUSED_DEVICES.get(name, ())) else {}
 
@@ -135,6 +145,32 @@ def build_optimizer(model: nn.Module, params: Mapping[str, Any]) -> torch.optim.
     if any(group.get("decoupled_wd") for group in groups):
         optimizer.register_step_pre_hook(decoupled_decay_)
     return optimizer
+
+
+_OPTIMIZER_CLASSES: dict[str, type[torch.optim.Optimizer]] = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "nadam": torch.optim.NAdam,
+    "radam": torch.optim.RAdam,
+    "rmsprop": torch.optim.RMSprop,
+    "adagrad": torch.optim.Adagrad,
+    "adadelta": torch.optim.Adadelta,
+}
+
+
+def pytorch_lr(optimizer: str) -> float:
+    """PyTorch's default learning rate of one of :data:`~trainer.OPTIMIZERS`.
+
+    Example:
+        >>> pytorch_lr("sgd"), pytorch_lr("adadelta")
+        (0.001, 1.0)
+    """
+    return _pytorch_default(_OPTIMIZER_CLASSES[optimizer], "lr")
+
+
+def _pytorch_default(cls: type[torch.optim.Optimizer], name: str) -> float:
+    return float(inspect.signature(cls).parameters[name].default)
 
 
 def _fusable(tensors: list[torch.Tensor], devices: tuple[str, ...]) -> bool:

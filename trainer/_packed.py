@@ -52,7 +52,7 @@ from sweeplab.trainer._errors import Diverged
 from sweeplab.trainer._fit import resolve_device
 from sweeplab.trainer._layers import make_activation
 from sweeplab.trainer._models import build_model
-from sweeplab.trainer._optim import LrSchedule, decay_is_decoupled
+from sweeplab.trainer._optim import LrSchedule, decay_is_decoupled, pytorch_lr
 from sweeplab.trainer._packed_net import (
     MemberOptimizers,
     StackedOptimizer,
@@ -349,7 +349,8 @@ def _pack_optimizer(
         ),
     }
     kind = PACKED_OPTIMIZERS[hps[0]["optimizer"]]
-    return StackedOptimizer(params, kind, hyper, [float(hp["lr"]) for hp in hps])
+    lrs = [pytorch_lr(hp["optimizer"]) if hp["lr"] is None else float(hp["lr"]) for hp in hps]
+    return StackedOptimizer(params, kind, hyper, lrs)
 
 
 def _final_metrics(

@@ -145,7 +145,9 @@ def _default(p: searchspace.Param, baseline: Mapping[str, Any]) -> Any:
     """An entry's "off" value. A user's own hyperparameter declared without ``default`` has
     none: it keeps the baseline's value in every variant (and is no component)."""
     row = trainer.HYPERPARAMETERS.get(p.name)
-    value = row.default if row is not None else p.default
+    if row is not None:  # None (lr, rho): unset, so the trainer takes the optimizer's own
+        return list(row.default) if isinstance(row.default, tuple) else row.default
+    value = p.default
     if value is None and isinstance(p, searchspace.SubsetParam):
         value = ()
     if value is None:
