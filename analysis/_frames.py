@@ -198,11 +198,8 @@ def _trial_row(trial: FrozenTrial, direction: StudyDirection) -> dict[str, Any]:
         "best_intermediate": _best(intermediate, direction),
         "epochs_run": epochs_run,
         "best_epoch": best_epoch,
-        # Eval-mode accuracy on the training split where the trial measured it (papers' "train
-        # accuracy"); older trials fall back to the accuracy measured while training.
-        "train_acc": _as_float(attrs[records.FINAL_TRAIN_ACC])
-        if attrs.get(records.FINAL_TRAIN_ACC) is not None
-        else _at_epoch(lists["train_acc"], best_epoch),
+        # One meaning everywhere (``best`` reads the same function): see records.train_accuracy.
+        "train_acc": _as_float(records.train_accuracy(attrs)),
         "val_acc": _at_epoch(lists["val_acc"], best_epoch),
         "test_acc": _as_float(attrs.get(records.TEST_ACC)),
         **{m: _at_epoch(lists[m], best_epoch) for m in ("train_loss", "val_loss")},

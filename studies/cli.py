@@ -428,7 +428,9 @@ def best(
     }
     own = attrs.get(records.CURVE_NAMES) or []
     metrics.update({name: attrs.get(name) for name in own})
-    for key in (records.TRAIN_ACC, records.VAL_ACC, *own):
+    # train_acc as status/export/report show it (eval mode on the training split where measured)
+    metrics[records.TRAIN_ACC] = records.train_accuracy(attrs)
+    for key in (records.VAL_ACC, *own):
         curve, at = metrics[key], attrs.get(records.BEST_EPOCH)
         if isinstance(curve, list) and curve:
             metrics[key] = curve[at - 1] if at and at <= len(curve) else curve[-1]

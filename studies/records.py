@@ -257,3 +257,26 @@ class AblationRecord:
         fields = {k: v for k, v in value.items() if k in known}
         fields.setdefault("baseline", "best")
         return cls(**fields)
+
+
+def train_accuracy(attrs: Mapping[str, Any]) -> float | None:
+    """A trial's one ``train_acc``, the same in ``best``, ``status``, ``export`` and reports.
+
+    The eval-mode accuracy on the training split (:data:`FINAL_TRAIN_ACC`, papers' "train
+    accuracy") where the trial measured it; else the accuracy measured while training the best
+    epoch (trials of older versions, training functions that report a ``train_acc`` curve).
+
+    Example:
+        >>> train_accuracy({"final_train_acc": 0.99, "train_acc": [0.8, 0.9], "best_epoch": 1})
+        0.99
+        >>> train_accuracy({"train_acc": [0.8, 0.9], "best_epoch": 1})
+        0.8
+    """
+    final = attrs.get(FINAL_TRAIN_ACC)
+    if isinstance(final, (int, float)) and not isinstance(final, bool):
+        return float(final)
+    curve, at = attrs.get(TRAIN_ACC), attrs.get(BEST_EPOCH)
+    if not isinstance(curve, list) or not curve:
+        return None
+    value = curve[at - 1] if isinstance(at, int) and 1 <= at <= len(curve) else curve[-1]
+    return float(value) if isinstance(value, (int, float)) else None

@@ -113,6 +113,13 @@ def test_inspecting_commands_read_the_study(finished, tmp_path, capsys) -> None:
     csv = pd.read_csv(tmp_path / "t.csv")
     assert len(csv) == len(study.trials) == len(pd.read_parquet(tmp_path / "t.parquet"))
     assert {"number", "state", "value", "param.lr", "test_acc", "duration_s"} <= set(csv.columns)
+    # One train_acc per trial: best --json says what export (and status, the report) say: the
+    # eval-mode accuracy on the training split, not the running accuracy of the best epoch.
+    row = csv.set_index("number").loc[best["number"]]
+    attrs = study.best_trial.user_attrs
+    assert best["metrics"]["train_acc"] == pytest.approx(row["train_acc"])
+    assert best["metrics"]["train_acc"] == pytest.approx(attrs["final_train_acc"])
+    assert attrs["final_train_acc"] != attrs["train_acc"][attrs["best_epoch"] - 1]
     sweeplab("report", "tiny", *storage, "-o", str(tmp_path / "report"))
     report = (tmp_path / "report" / "report.md").read_text()
     assert f"trial #{study.best_trial.number}" in report

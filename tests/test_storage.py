@@ -585,3 +585,10 @@ def test_drivers_creating_one_new_database_at_once_all_open_it(tmp_path: Path) -
         url = f"sqlite:///{tmp_path / f'fresh-{round_}.db'}"
         with context.Pool(6) as pool:
             assert pool.map(_open_fresh, [url] * 6) == ["ok"] * 6
+
+
+def test_records_examples_run() -> None:
+    import doctest
+
+    result = doctest.testmod(records)
+    assert result.failed == 0 and result.attempted > 0
