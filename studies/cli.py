@@ -156,6 +156,11 @@ def resume(name: str, storage: str, n_trials: int | None, address: str | None) -
     "searched entry, each subset element apart).",
 )
 @click.option("--address", help="Attach to a running Ray cluster.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Accept a PRUNED trial as --baseline (refused: it never trained the full budget).",
+)
 def ablate(
     name: str,
     storage: str,
@@ -164,6 +169,7 @@ def ablate(
     mode: str,
     components: str | None,
     address: str | None,
+    force: bool,
 ) -> None:
     """Train variants of a configuration of study NAME over seeds: which choices matter?
 
@@ -188,6 +194,7 @@ def ablate(
         components=names,
         address=address,
         console=_err,
+        allow_pruned=force,
     )
     run = summary.run
     c = run.counts

@@ -399,6 +399,26 @@ def test_usage_errors_are_one_line_exit_2(capsys, tmp_path: Path) -> None:
     assert code == 2 and "no study named 'nope'" in err
 
 
+def test_a_pruned_baseline_is_refused_unless_forced(capsys, tmp_path: Path) -> None:
+    url = _parent(tmp_path)
+    study = optuna.load_study(study_name="tiny", storage=url)
+    trial = study.ask()
+    searchspace.sample(trial, load_spec(tiny_spec(tmp_path, space=E2E_SPACE)).space)
+    trial.report(0.4, 1)
+    trial.report(0.5, 2)
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)  # trial 3: stopped at epoch 2
+    code, _, err = _sweeplab(capsys, "ablate", "tiny", "--storage", url, "--baseline", "3")
+    assert code == 2 and "Traceback" not in err
+    assert "trial 3 of study 'tiny' is PRUNED after 2 epoch(s)" in err and "--force" in err
+    assert optuna.get_all_study_names(url) == ["tiny"], "a refused ablation writes nothing"
+    # --force accepts it: the plan is made from the pruned trial's configuration.
+    ablation = open_ablation(
+        "tiny", storage=url, baseline="3", seeds=1, components=["lr"], allow_pruned=True
+    )
+    assert ablation.baseline.trial == 3
+    assert ablation.baseline.config["lr"] == study.trials[3].params["lr"]
+
+
 def test_no_complete_trial_to_ablate(capsys, tmp_path: Path) -> None:
     url = _parent(tmp_path, values=())
     code, _, err = _sweeplab(capsys, "ablate", "tiny", "--storage", url)

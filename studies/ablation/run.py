@@ -241,6 +241,7 @@ def run_ablation(
     function: Callable[..., Any] | None = None,
     address: str | None = None,
     console: Console | None = None,
+    allow_pruned: bool = False,
 ) -> AblationSummary:
     """Create (or continue) the ablation of study ``name`` and run what it still lacks.
 
@@ -262,6 +263,8 @@ def run_ablation(
             names it, from the working directory.
         address: a Ray cluster to attach to (see :func:`studies.run_study`).
         console: where progress goes.
+        allow_pruned: accept a PRUNED trial number as ``baseline`` (refused by default: it was
+            never trained to the full budget).
 
     Raises:
         StudyNotFound, StorageError, UsageError, SpecConflict, DatasetMissing: before anything
@@ -271,7 +274,7 @@ def run_ablation(
         return _run_ablation(
             name, storage=storage, mode=mode, baseline=baseline, seeds=seeds,
             components=components, objects={"model": model, "data": data, "function": function},
-            address=address, console=console,
+            address=address, console=console, allow_pruned=allow_pruned,
         )  # fmt: skip
 
 
@@ -286,12 +289,13 @@ def _run_ablation(
     objects: Mapping[str, Callable[..., Any] | None],
     address: str | None,
     console: Console | None,
+    allow_pruned: bool = False,
 ) -> AblationSummary:
     console = console or Console(stderr=True, emoji=False)
     started = time.monotonic()
     ablation = open_ablation(
         name, storage=storage, mode=mode, baseline=baseline, seeds=seeds, components=components,
-        **objects,
+        allow_pruned=allow_pruned, **objects,
     )  # fmt: skip
     plan, spec, study = ablation.plan, ablation.spec, ablation.study
     console.print(

@@ -73,13 +73,20 @@ def ablation_study_name(parent: str, mode: str, baseline: Baseline) -> str:
 
 
 def resolve_baseline(
-    parent: optuna.Study, space: searchspace.SearchSpace, baseline: str
+    parent: optuna.Study,
+    space: searchspace.SearchSpace,
+    baseline: str,
+    *,
+    allow_pruned: bool = False,
 ) -> Baseline:
     """``best``, ``default`` or a trial number of the parent study, as a configuration.
 
+    A PRUNED trial stopped after a few epochs: its configuration was never judged at the full
+    budget, so it is refused as a baseline unless ``allow_pruned`` (``ablate --force``).
+
     Raises:
-        InvalidArgument: no complete trial for ``best``; no such trial, or one that has not finished
-            with a result (COMPLETE or PRUNED).
+        InvalidArgument: no complete trial for ``best``; no such trial, or one that is not
+            COMPLETE (PRUNED without ``allow_pruned``).
     """
     if baseline == "default":
         return Baseline(label="default", trial=None, config=default_config(space))
@@ -106,12 +113,19 @@ def resolve_baseline(
                 f"(its trials are numbered 0 to {len(trials) - 1})",
             )
         trial = trials[int(baseline)]
-        if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED):
-            raise InvalidArgument(
-                "baseline",
-                f"trial {baseline} of study {name!r} is {trial.state.name}; pick a COMPLETE or "
-                "PRUNED trial",
+        allowed = (
+            (TrialState.COMPLETE, TrialState.PRUNED) if allow_pruned else (TrialState.COMPLETE,)
+        )
+        if trial.state not in allowed:
+            epochs = len(trial.intermediate_values)
+            why = (
+                f"PRUNED after {epochs} epoch(s), so its configuration was never trained to the "
+                "full budget; pick a COMPLETE trial (`sweeplab status` lists them), or pass "
+                "--force to ablate it anyway"
+                if trial.state == TrialState.PRUNED
+                else f"{trial.state.name}; pick a COMPLETE trial (`sweeplab status` lists them)"
             )
+            raise InvalidArgument("baseline", f"trial {baseline} of study {name!r} is {why}")
     return Baseline(
         label=f"trial{trial.number}",
         trial=trial.number,
@@ -267,6 +281,7 @@ def open_ablation(
     model: Callable[..., Any] | None = None,
     data: Callable[..., Any] | None = None,
     function: Callable[..., Any] | None = None,
+    allow_pruned: bool = False,
 ) -> Ablation:
     """Plan the ablation of study ``name`` and create (or load) its linked study.
 
@@ -289,7 +304,7 @@ def open_ablation(
             "ablate the study it comes from"
         )
     parent_spec = stored_spec(store, name)
-    base = resolve_baseline(parent, parent_spec.space, baseline)
+    base = resolve_baseline(parent, parent_spec.space, baseline, allow_pruned=allow_pruned)
     seed_values = [parent_spec.study.seed + i for i in range(seeds)]
     if mode == "path":
         plan = plan_path(parent_spec.space, base.config, seeds=seed_values, components=components)
