@@ -365,7 +365,6 @@ def _tune(
         already={k: counts[k] for k in ("complete", "pruned", "fail")},
     )
     scratch = tempfile.mkdtemp(prefix="sweeplab-ray-")
-    before = len(study.get_trials(deepcopy=False))
     try:
         tuner = tune.Tuner(
             trainable,
@@ -394,7 +393,7 @@ def _tune(
         if requeued:
             console.print(f"trials {requeued} were interrupted and queued to run again")
         shutil.rmtree(scratch, ignore_errors=True)
-    ran = len(study.get_trials(deepcopy=False)) - before
+    ran = searcher.started_this_run
     if searcher.usage_error is not None:
         raise UsageError(
             f"{spec.source}: trainable.function: {spec.trainable.function}: "

@@ -269,7 +269,8 @@ def _print_summary(summary: Any) -> None:
         + "".join(f"{k} {_fmt(v)}, " for k, v in final.items())
         + f"epochs {attrs.get(records.EPOCHS_RUN, '?')}"
     )
-    _out.print("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in summary.best_params.items()))
+    for line in _wrap_items([f"{k}={_fmt(v)}" for k, v in summary.best_params.items()]):
+        _out.print(line)
 
 
 # --- inspecting -------------------------------------------------------------------------------
@@ -599,6 +600,29 @@ def _params_text(row: Any, columns: list[str]) -> str:
         else:
             parts[name] = _fmt(value)
     return " ".join(f"{k}={v}" for k, v in parts.items())
+
+
+def _wrap_items(items: list[str], width: int | None = None, indent: str = "  ") -> list[str]:
+    """``items`` joined by ", " into lines of at most ``width`` (the terminal's) columns,
+    breaking only between items: a terminal's own wrap would cut a number in two.
+
+    Example:
+        >>> _wrap_items(["lr=0.005419", "optimizer=sgd", "momentum=0.9"], width=30)
+        ['  lr=0.005419, optimizer=sgd,', '  momentum=0.9']
+    """
+    width = width or (_out.size.width if _out.is_terminal else 10**6)
+    lines: list[str] = []
+    line = ""
+    for i, item in enumerate(items):
+        piece = item + ("," if i < len(items) - 1 else "")
+        if line and len(indent) + len(line) + 1 + len(piece) > width:
+            lines.append(indent + line)
+            line = piece
+        else:
+            line = f"{line} {piece}" if line else piece
+    if line:
+        lines.append(indent + line)
+    return lines
 
 
 def _fmt(value: Any) -> str:

@@ -236,3 +236,22 @@ dropout = 0.1
     )  # fmt: skip
     assert report.returncode == 0, report.stderr[-2000:]
     assert (tmp_path / "report" / "report.html").exists()
+
+
+def test_the_best_parameters_wrap_between_items_never_inside_a_number() -> None:
+    import doctest
+
+    from sweeplab.studies import cli
+
+    items = [f"p{i}={0.00541942 * (i + 1):.4g}" for i in range(30)] + ["augment=crop+noise"]
+    for width in (40, 61, 80):
+        lines = cli._wrap_items(items, width=width)
+        assert all(len(line) <= width for line in lines), width
+        # Joined back, the lines are the items in order, each whole on one line.
+        assert " ".join(line.strip() for line in lines) == ", ".join(items)
+        assert all(line.strip().rstrip(",").split(", ") for line in lines)
+        pieces = [p for line in lines for p in line.strip().rstrip(",").split(", ")]
+        assert pieces == items
+    finder = doctest.DocTestFinder()
+    (test,) = finder.find(cli._wrap_items, globs={"_wrap_items": cli._wrap_items})
+    assert doctest.DocTestRunner().run(test).failed == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -88,10 +89,11 @@ def test_two_drivers_share_one_study_to_exactly_its_budget(backend, tmp_path) ->
     )
     command = [sys.executable, "-m", "sweeplab.studies.cli", "run", str(spec), "--storage", url]
     drivers = [
-        subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
     ]
-    errors = [d.communicate(timeout=400)[1] for d in drivers]
+    outputs = [d.communicate(timeout=400) for d in drivers]
+    errors = [err for _, err in outputs]
     assert [d.returncode for d in drivers] == [0, 0], errors
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -102,6 +104,10 @@ def test_two_drivers_share_one_study_to_exactly_its_budget(backend, tmp_path) ->
     by_driver = Counter(t.system_attrs[records.DRIVER]["pid"] for t in trials)
     print(f"{backend}: trials per driver {dict(by_driver)}, states {dict(states)}")
     assert set(by_driver) == {d.pid for d in drivers}, f"trials per driver: {by_driver}"
+    # Each driver's summary counts its own trials, not the study's.
+    for driver, (out, _) in zip(drivers, outputs, strict=True):
+        said = re.search(r"this run started (\d+) trial", out)
+        assert said and int(said.group(1)) == by_driver[driver.pid], (out, by_driver)
     configs = [repr(sorted(t.params.items())) for t in trials]
     assert len(set(configs)) == n_trials, "two drivers ran the same configuration"
     seeds = [t.user_attrs["seed"] for t in trials]

@@ -119,6 +119,10 @@ class StudySearcher(Searcher):
         self.retry = RetryPolicy(retries)
         self.deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
         self.failed_this_run = 0
+        # This driver's own trials: with several drivers on one study, the study's counts
+        # include the others'.
+        self.started_this_run = 0
+        self.ended_this_run: dict[str, int] = {}
         self.stop_reason: str | None = None
         # The user's training function broke its contract: every trial would fail the same way.
         self.usage_error: str | None = None
@@ -224,6 +228,7 @@ class StudySearcher(Searcher):
             self.artifacts.started(key, resume_from)
         storage.write_user_attrs(self.study, trial, attrs)
         self.live.add(key, trial)
+        self.started_this_run += 1
         self.events.append(("start", trial.number, config))
         out = {messages.PARAMS: config, messages.SEED: seed, messages.NUMBER: trial.number}
         if self.artifacts is not None and resume_from and not packed:
@@ -299,7 +304,9 @@ class StudySearcher(Searcher):
         if self.artifacts is not None:
             self.artifacts.after_tell(told, self.maximize)
         info = {"value": outcome.value, **attrs}
-        self.events.append((outcome.state.name.lower(), trial.number, info))
+        kind = outcome.state.name.lower()
+        self.ended_this_run[kind] = self.ended_this_run.get(kind, 0) + 1
+        self.events.append((kind, trial.number, info))
 
     # --- ending ----------------------------------------------------------------------------------
     def counts(self) -> dict[TrialState, int]:
