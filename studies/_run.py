@@ -35,6 +35,7 @@ from sweeplab.studies._code import (
     with_objects,
 )
 from sweeplab.studies._recovery import recover_interrupted
+from sweeplab.studies._signals import INTERRUPTED_BY, end_tune_run, interrupted_by, stop_on_signals
 from sweeplab.studies._spec import StudySpec
 from sweeplab.studies._study import open_study
 from sweeplab.studies._tune import messages
@@ -59,6 +60,8 @@ _TUNE_ENV = {
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1000000",
     "RAY_AIR_NEW_OUTPUT": "0",
     "RAY_TRAIN_V2_ENABLED": "0",
+    # sweeplab takes SIGINT itself (studies._signals): a clean stop that says it was interrupted.
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",
 }
 
 
@@ -78,6 +81,11 @@ class RunSummary:
     best_params: dict[str, Any] = field(default_factory=dict)
     best_attrs: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def interrupted(self) -> str | None:
+        """The signal that stopped the run (``"SIGINT"``, ``"SIGTERM"``); ``None``: none did."""
+        return interrupted_by(self.stop_reason)
+
 
 def sweeplab_version() -> str:
     try:
@@ -87,10 +95,15 @@ def sweeplab_version() -> str:
 
 
 def count_states(study: optuna.Study) -> dict[str, int]:
-    """Trials per state name (lower case), every state present."""
-    counts = {s.name.lower(): 0 for s in TrialState}
+    """Trials per state name (lower case), every state present, and ``interrupted``: the FAIL
+    trials a stop or a crash interrupted (their parameters were queued again), which ``fail``
+    does not count: they are no failure of the configuration."""
+    counts = {s.name.lower(): 0 for s in TrialState} | {"interrupted": 0}
     for t in study.get_trials(deepcopy=False):
-        counts[t.state.name.lower()] += 1
+        if t.state == TrialState.FAIL and t.user_attrs.get(records.INTERRUPTED):
+            counts["interrupted"] += 1
+        else:
+            counts[t.state.name.lower()] += 1
     return counts
 
 
@@ -365,6 +378,13 @@ def _tune(
         already={k: counts[k] for k in ("complete", "pruned", "fail")},
     )
     scratch = tempfile.mkdtemp(prefix="sweeplab-ray-")
+
+    def stop(signal_name: str) -> None:
+        # No trial starts any more; Tune ends its loop and stops the running ones, which
+        # searcher.close() below requeues.
+        searcher.stop_reason = f"{INTERRUPTED_BY}{signal_name}"
+        end_tune_run()
+
     try:
         tuner = tune.Tuner(
             trainable,
@@ -386,7 +406,11 @@ def _tune(
                 failure_config=tune.FailureConfig(max_failures=0),
             ),
         )
-        tuner.fit()
+        with stop_on_signals(stop) as interruption:
+            try:
+                tuner.fit()
+            except KeyboardInterrupt:  # asked twice, or before Tune took over
+                searcher.stop_reason = f"{INTERRUPTED_BY}{interruption.signal or 'SIGINT'}"
     finally:
         progress.stop()
         requeued = searcher.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,7 @@ def run(spec: str, address: str | None, **overrides: Any) -> None:
     except studies.SpecConflict as e:
         raise studies.SpecConflict(f"{e} (here: --name NEW)") from e
     _print_summary(summary)
-    _exit_unless_done(summary)
+    _exit_unless_done(summary, study_spec.study.storage)
 
 
 @cli.command()
@@ -121,7 +122,7 @@ def resume(name: str, storage: str, n_trials: int | None, address: str | None) -
     spec = studies.stored_spec(storage, name).with_overrides(n_trials=n_trials)
     summary = studies.run_study(spec, address=address, console=_err)
     _print_summary(summary)
-    _exit_unless_done(summary)
+    _exit_unless_done(summary, storage)
 
 
 @cli.command()
@@ -204,6 +205,16 @@ def ablate(
         f"({run.n_trials} variant x seed pairs); this run started {run.ran} trial(s) in "
         f"{run.wall_time_s:.1f}s" + (f"; stopped: {run.stop_reason}" if run.stop_reason else "")
     )
+    if run.interrupted:
+        again = f"sweeplab ablate {shlex.quote(name)} --mode {mode} --baseline {baseline}"
+        again += f" --seeds {seeds}" + (f" --components {components}" if components else "")
+        again += f" --storage {shlex.quote(storage)}" if storage != DEFAULT_STORAGE else ""
+        again += " --force" if force else ""
+        _err.print(
+            f"interrupted ({run.interrupted}): continue with the same command: {again}",
+            markup=False,
+        )
+        sys.exit(EXIT_INTERRUPTED)
     study = load_study(storage, run.study_name)
     if mode == "path":
         path = analysis.ablation_path(storage_of(study), run.study_name)
@@ -234,9 +245,27 @@ def ablate(
 EXIT_DONE, EXIT_NOT_DONE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def _exit_unless_done(summary: Any) -> None:
-    """Exit 1, saying why, when the run stopped before the study met its budget (too many
-    failures, the time limit, a training function breaking its contract)."""
+def _resume_command(name: str, storage: str) -> str:
+    """The exact command that continues study ``name`` (``--storage`` unless the default)."""
+    command = f"sweeplab resume {shlex.quote(name)}"
+    if storage != DEFAULT_STORAGE:
+        command += f" --storage {shlex.quote(storage)}"
+    return command
+
+
+def _exit_unless_done(summary: Any, storage: str) -> None:
+    """Exit 130 when a signal stopped the run; exit 1, saying why, when the run stopped before
+    the study met its budget (too many failures, the time limit, a training function breaking
+    its contract)."""
+    resume = _resume_command(summary.study_name, storage)
+    if summary.interrupted:
+        queued = summary.counts["waiting"]
+        _err.print(
+            f"interrupted ({summary.interrupted}): {summary.ran} trial(s) started in this run; "
+            f"{queued} queued to run again; continue with: {escape(resume)}",
+            markup=False,
+        )
+        sys.exit(EXIT_INTERRUPTED)
     done = summary.counts["complete"] + summary.counts["pruned"]
     if done >= summary.n_trials:
         return
@@ -244,7 +273,7 @@ def _exit_unless_done(summary: Any) -> None:
     _err.print(
         f"[red]error:[/red] study {escape(summary.study_name)} has {done} of its "
         f"{summary.n_trials} trials with a result: {escape(why)}; fix the cause, then "
-        f"sweeplab resume {escape(summary.study_name)}",
+        f"{escape(resume)}",
         markup=True,
     )
     sys.exit(EXIT_NOT_DONE)
@@ -254,7 +283,9 @@ def _print_summary(summary: Any) -> None:
     c = summary.counts
     _out.print(
         f"study {summary.study_name}: {c['complete']} complete, {c['pruned']} pruned, "
-        f"{c['fail']} failed (budget {summary.n_trials}); this run started {summary.ran} "
+        f"{c['fail']} failed"
+        + (f", {c['interrupted']} interrupted" if c.get("interrupted") else "")
+        + f" (budget {summary.n_trials}); this run started {summary.ran} "
         f"trial(s) in {summary.wall_time_s:.1f}s"
         + (f"; stopped: {summary.stop_reason}" if summary.stop_reason else "")
     )

@@ -412,24 +412,3 @@ def test_seeds_and_path_studies_are_named_by_mode_and_refuse_bad_input(capsys, t
         code, _, err = _sweeplab(capsys, "ablate", "tiny", "--storage", url, *args)
         assert code == 2 and expected in err and "Traceback" not in err, (args, err)
     assert optuna.get_all_study_names(url) == before, "a refused ablation writes nothing"
-
-
-def test_a_ctrl_c_in_a_round_is_seen_through_rays_restored_handler() -> None:
-    """The path stops on Ctrl-C by noticing that Ray Tune put the previous SIGINT handler back,
-    which Tune does only when it caught one; this pins that Ray behaviour."""
-    import signal
-
-    from ray.tune.tune import _setup_signal_catching
-
-    from sweeplab.studies.ablation.run import _tune_caught_sigint
-
-    before = signal.getsignal(signal.SIGINT)
-    usr1 = signal.getsignal(signal.SIGUSR1)
-    try:
-        event = _setup_signal_catching()  # what each Tune run does first
-        assert not _tune_caught_sigint(before), "a run that ended normally leaves Tune's handler"
-        signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # Ctrl-C during the run
-        assert event.is_set() and _tune_caught_sigint(before)
-    finally:
-        signal.signal(signal.SIGINT, before)
-        signal.signal(signal.SIGUSR1, usr1)

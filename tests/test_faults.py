@@ -260,3 +260,39 @@ def test_a_driver_blocked_by_a_dead_drivers_trials_frees_their_slots(tmp_path) -
         assert searcher.suggest("e") is None  # the budget is spoken for again
     finally:
         searcher.close()
+
+
+def test_end_tune_run_ends_a_tune_run_the_way_tunes_own_stop_does() -> None:
+    """Pins the Ray behaviour studies._signals relies on: each Tune run installs a SIGUSR1
+    handler that sets the event its loop checks; end_tune_run calls it."""
+    import doctest
+
+    from ray.tune.tune import _setup_signal_catching
+
+    from sweeplab.studies import _signals
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGUSR1)}
+    try:
+        event = _setup_signal_catching()  # what each Tune run does first
+        assert not event.is_set()
+        _signals.end_tune_run()
+        assert event.is_set()
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+    assert doctest.testmod(_signals).failed == 0
+
+
+def test_the_first_signal_asks_for_a_stop_and_a_second_stops_at_once() -> None:
+    from sweeplab.studies._signals import stop_on_signals
+
+    before = signal.getsignal(signal.SIGTERM)
+    asked: list[str] = []
+    with pytest.raises(KeyboardInterrupt), stop_on_signals(asked.append) as interruption:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.1)  # the handler runs in the main thread between bytecodes
+        assert asked == ["SIGTERM"] and interruption.signal == "SIGTERM"
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+    assert asked == ["SIGTERM"], "on_first runs once"
+    assert signal.getsignal(signal.SIGTERM) is before, "the previous handlers come back"

@@ -16,9 +16,6 @@ leaves its step undecided; the run stops there and the next ``ablate`` retries t
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -150,23 +147,6 @@ def next_round(ablation: Ablation) -> PathRound:
     )
 
 
-def _tune_handles_sigint() -> bool:
-    return threading.current_thread() is threading.main_thread() and not int(
-        os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0")
-    )
-
-
-def _tune_caught_sigint(before: Any) -> bool:
-    """Whether Ray Tune's run just ended on a Ctrl-C.
-
-    Tune swaps in its own SIGINT handler for a run and ends the run gracefully on SIGINT, so
-    ``fit`` returns as usual; the one trace it leaves is that its handler has put the previous
-    one back (it does so only on SIGINT, Ray 2.x ``tune.tune._setup_signal_catching``). Without
-    this, a Ctrl-C would end one round and the path would start the next.
-    """
-    return _tune_handles_sigint() and signal.getsignal(signal.SIGINT) is before
-
-
 def run_path(
     ablation: Ablation, *, address: str | None, console: Console
 ) -> tuple[int, str | None]:
@@ -199,27 +179,19 @@ def run_path(
                 + f" x {k} seed(s): {len(now.pending)} trial(s) to run",
                 highlight=False,
             )
-            handler = signal.getsignal(signal.SIGINT)
-            try:
-                started, stop_reason = run_pairs(
-                    spec,
-                    study,
-                    now.pending,
-                    plan.choices,
-                    counts=count_states(study),
-                    address=address,
-                    console=console,
-                    code=ablation.code,
-                )
-            finally:
-                interrupted = _tune_caught_sigint(handler)
-                if _tune_handles_sigint():
-                    signal.signal(signal.SIGINT, handler)
+            started, stop_reason = run_pairs(
+                spec,
+                study,
+                now.pending,
+                plan.choices,
+                counts=count_states(study),
+                address=address,
+                console=console,
+                code=ablation.code,
+            )
             ran += started
-            if stop_reason is not None:
+            if stop_reason is not None:  # a signal too (studies._signals): no next round
                 return ran, stop_reason
-            if interrupted:
-                return ran, "interrupted: run the same command again to continue the path"
             missing = remaining_pairs(now.plan, study.get_trials(deepcopy=False))
             if missing:
                 return ran, (
