@@ -39,7 +39,7 @@ from sweeplab.studies._signals import INTERRUPTED_BY, end_tune_run, interrupted_
 from sweeplab.studies._spec import StudySpec
 from sweeplab.studies._study import open_study
 from sweeplab.studies._tune import messages
-from sweeplab.studies.asha import asha_rungs
+from sweeplab.studies.asha import asha_rungs, expected_epochs
 from sweeplab.studies.errors import DatasetMissing, UsageError
 from sweeplab.studies.storage import (
     absolute_url,
@@ -174,8 +174,9 @@ def _run_study(
     ran, stop_reason = 0, None
     if done < spec.budget.n_trials:
         ran, stop_reason = tune_study(
-            spec, study, address=address, console=console, counts=counts, code=code
-        )
+            spec, study, address=address, console=console, counts=counts, code=code,
+            started=started,
+        )  # fmt: skip
         counts = count_states(study)
     else:
         console.print(
@@ -260,6 +261,7 @@ def tune_study(
     counts: dict[str, int],
     proposer: Proposer | None = None,
     code: UserCode | None = None,
+    started: float | None = None,
 ) -> tuple[int, str | None]:
     """Run trials of an opened study through Ray Tune until its budget is met.
 
@@ -272,6 +274,7 @@ def tune_study(
         counts: the study's trials per state before this run (:func:`count_states`).
         proposer: chooses each trial's configuration instead of the spec's sampler.
         code: the spec's user code, already loaded (else it is loaded from the spec).
+        started: the run's ``time.monotonic()`` start, so progress and summary share one clock.
 
     Returns:
         The number of trials this run started, and why it stopped early (``None``: it did not).
@@ -281,7 +284,10 @@ def tune_study(
     """
     code = code if code is not None else preflight(spec)
     with ray_session(address, code):
-        return _tune(spec, study, console=console, counts=counts, proposer=proposer, code=code)
+        return _tune(
+            spec, study, console=console, counts=counts, proposer=proposer, code=code,
+            started=started,
+        )  # fmt: skip
 
 
 @contextmanager
@@ -328,6 +334,7 @@ def _tune(
     counts: dict[str, int],
     proposer: Proposer | None,
     code: UserCode,
+    started: float | None = None,
 ) -> tuple[int, str | None]:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -376,6 +383,22 @@ def _tune(
         objective=spec.study.objective,
         maximize=mode == "max",
         already={k: counts[k] for k in ("complete", "pruned", "fail")},
+        expected_epochs=(
+            expected_epochs(
+                spec.search.grace_period, spec.search.reduction_factor, spec.budget.max_epochs
+            )
+            if spec.search.scheduler == "asha"
+            else spec.budget.max_epochs
+        ),
+        rungs=tuple(
+            asha_rungs(
+                spec.search.grace_period, spec.search.reduction_factor, spec.budget.max_epochs
+            )
+            if spec.search.scheduler == "asha"
+            else ()
+        ),
+        max_epochs=spec.budget.max_epochs,
+        started=started,
     )
     scratch = tempfile.mkdtemp(prefix="sweeplab-ray-")
 

@@ -34,6 +34,27 @@ def asha_rungs(grace_period: int, reduction_factor: float, max_epochs: int) -> l
     return [math.ceil(grace_period * reduction_factor**k) for k in range(max(n_rungs, 0))]
 
 
+def expected_epochs(grace_period: int, reduction_factor: float, max_epochs: int) -> float:
+    """The epochs ASHA grants a trial on average once its rungs are full: every trial trains
+    to the first rung, and a share ``1/eta`` of those reaching each rung goes on to the next.
+
+    Early in a study rungs are still filling and stop fewer trials, so this is a lower bound
+    then; the progress view's ETA uses it until finished trials give their own average.
+
+    Example:
+        >>> round(expected_epochs(2, 3, 18), 2), expected_epochs(1, 2, 1)
+        (4.67, 1.0)
+    """
+    rungs = asha_rungs(grace_period, reduction_factor, max_epochs)
+    if not rungs:
+        return float(max_epochs)
+    total = float(min(rungs[0], max_epochs))
+    for k, rung in enumerate(rungs):
+        following = rungs[k + 1] if k + 1 < len(rungs) else max_epochs
+        total += max(0, min(following, max_epochs) - rung) / reduction_factor ** (k + 1)
+    return total
+
+
 def asha_stops(
     value: float, recorded: Sequence[float], reduction_factor: float, maximize: bool
 ) -> bool:

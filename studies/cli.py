@@ -24,6 +24,7 @@ from rich.markup import escape
 
 from sweeplab import studies
 from sweeplab.studies import ABLATION_MODES, InvalidArgument, SweeplabError, UsageError, records
+from sweeplab.studies._clock import format_duration
 
 DEFAULT_STORAGE = "sqlite:///sweeplab.db"
 # The library names a bad argument as its Python parameter; the command line, as its option.
@@ -203,7 +204,8 @@ def ablate(
         f"ablation {run.study_name} of {summary.parent} ({summary.plan.mode} from "
         f"{summary.baseline}): {c['complete']} complete, {c['fail']} failed "
         f"({run.n_trials} variant x seed pairs); this run started {run.ran} trial(s) in "
-        f"{run.wall_time_s:.1f}s" + (f"; stopped: {run.stop_reason}" if run.stop_reason else "")
+        f"{format_duration(run.wall_time_s)}"
+        + (f"; stopped: {run.stop_reason}" if run.stop_reason else "")
     )
     if run.interrupted:
         again = f"sweeplab ablate {shlex.quote(name)} --mode {mode} --baseline {baseline}"
@@ -286,7 +288,7 @@ def _print_summary(summary: Any) -> None:
         f"{c['fail']} failed"
         + (f", {c['interrupted']} interrupted" if c.get("interrupted") else "")
         + f" (budget {summary.n_trials}); this run started {summary.ran} "
-        f"trial(s) in {summary.wall_time_s:.1f}s"
+        f"trial(s) in {format_duration(summary.wall_time_s)}"
         + (f"; stopped: {summary.stop_reason}" if summary.stop_reason else "")
     )
     if summary.best_number is None:
