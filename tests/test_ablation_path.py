@@ -226,7 +226,9 @@ def test_ablation_path_reads_the_study_and_renders_the_same_numbers() -> None:
     assert list(path["parameter"].fillna("-")) == ["-", "b", "a", "aug.c"]
     assert path.attrs["objective"] == "val_acc" and path.attrs["parent"] == "toy"
     md = analysis.path_to_markdown(path).splitlines()
-    assert md[0].startswith("| Step | Parameter | New value | n | Validation accuracy (%) | Δ (pp)")
+    assert md[0].startswith(
+        "| Step | Parameter | New value | n | Validation accuracy (%) | Δ test acc (pp)"
+    )
     assert md[2] == "| 0 | (default) | – | 2 | 52.0 ± 2.8 | – | – | 0.0 | 50.0 ± 1.4 |"
     assert (
         md[3]
@@ -412,3 +414,53 @@ def test_seeds_and_path_studies_are_named_by_mode_and_refuse_bad_input(capsys, t
         code, _, err = _sweeplab(capsys, "ablate", "tiny", "--storage", url, *args)
         assert code == 2 and expected in err and "Traceback" not in err, (args, err)
     assert optuna.get_all_study_names(url) == before, "a refused ablation writes nothing"
+
+
+# A path whose whole default-to-target gain (1.2 pp of test accuracy) is within the seed noise
+# (std about 1 pp): the shares would read +140 %, −40 %; they must not be shown as if certain.
+NOISY = [
+    ("default", 0, None, None, None, 0, 0.900, 0.890),
+    ("default", 0, None, None, None, 1, 0.910, 0.905),
+    ("default", 0, None, None, None, 2, 0.920, 0.915),
+    ("+a", 1, "a", "default", {"a": 0.01}, 0, 0.930, 0.900),
+    ("+a", 1, "a", "default", {"a": 0.01}, 1, 0.935, 0.925),
+    ("+a", 1, "a", "default", {"a": 0.01}, 2, 0.940, 0.935),
+    ("+b", 1, "b", "default", {"b": 1}, 0, 0.905, 0.895),
+    ("+b", 1, "b", "default", {"b": 1}, 1, 0.915, 0.905),
+    ("+b", 1, "b", "default", {"b": 1}, 2, 0.925, 0.915),
+    ("+a+b", 2, "b", "+a", {"b": 1}, 0, 0.925, 0.905),
+    ("+a+b", 2, "b", "+a", {"b": 1}, 1, 0.930, 0.915),
+    ("+a+b", 2, "b", "+a", {"b": 1}, 2, 0.935, 0.926),
+]
+
+
+def test_shares_of_a_gain_within_the_seed_noise_are_not_shown() -> None:
+    frame = _frame(NOISY)
+    frame["metric"] = frame["test_acc"]
+    path = analysis.greedy_path(frame, components=["a", "b"], seeds=[0, 1, 2], metric="test_acc")
+    total = path.attrs["total"]
+    assert path.attrs["metric"] == "test_acc"
+    assert total["delta"] == pytest.approx(0.012, abs=1e-9) and not total["significant"]
+    assert total["ci_low"] < 0 < total["ci_high"] and total["p_value"] > 0.05
+    assert path["gain_share"].isna().all() and path["cumulative_share"].isna().all()
+    # Δ is measured on the held-out test accuracy; the steps are still chosen on the objective.
+    assert path["delta"].iloc[1] == pytest.approx(0.920 - 0.9033333, abs=1e-6)
+    path.attrs["objective"] = "val_acc"
+    md = analysis.path_to_markdown(path)
+    assert "**The total change, +1.2 pp (95% CI [" in md and "is not significant**" in md
+    assert "the shares are not shown" in md and "Welch's two-sided t test" in md
+    assert "test accuracy (the held-out test split)" in md
+    rows = md.splitlines()[2:5]
+    assert all(row.split(" | ")[6] == "–" for row in rows), rows  # share column empty
+
+
+def test_a_significant_total_gain_shows_its_shares_and_interval() -> None:
+    frame = _frame(ROWS)
+    frame["metric"] = frame["test_acc"]
+    path = analysis.greedy_path(
+        frame, components=["a", "b", "aug.c"], seeds=[0, 1], metric="test_acc"
+    )
+    assert path.attrs["total"]["significant"]
+    assert path["cumulative_share"].iloc[-1] == pytest.approx(1.0)
+    path.attrs["objective"] = "val_acc"
+    assert "Total change: +30.0 pp (95% CI [" in analysis.path_to_markdown(path)

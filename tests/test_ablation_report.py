@@ -91,7 +91,7 @@ def test_the_section_shows_every_linked_ablation_with_its_numbers(rendered) -> N
     # of freedom, p = 0.006, interval −9.0 ± 3.18 × 1.29 = [−13.2, −4.8].
     assert "| `baseline` | 3 | 99.0 ± 0.0 | 91.0 ± 1.0 | 91.0 ± 1.0 |" in text
     assert (
-        "| `-lr` | 3 | 99.0 ± 0.0 | 82.0 ± 2.0 | 82.0 ± 2.0 | 17.0 ± 2.0 | **(−9.0)**\\* | "
+        "| `-lr` | 3 | 99.0 ± 0.0 | 82.0 ± 2.0 | 82.0 ± 2.0 | 17.0 ± 2.0 | **−9.0**\\* | "
         "[−13.2, −4.8] | 0.006 | 2 |"
     ) in text
     # path: the hand-computed steps of test_ablation_path.

@@ -389,11 +389,11 @@ def test_markdown(table: pd.DataFrame) -> None:
     assert lines[2] == (
         "| `baseline` | 3 | 93.0 ± 1.0 | 92.0 ± 1.0 | 91.0 ± 1.0 | 2.0 ± 0.0 | – | – | – | 11 | 4.0 |"
     )
-    assert "| **(+5.0)**\\* | [+2.7, +7.3] | 0.004 |" in lines[3]
-    assert "| **(−2.5)**\\* | [−4.7, −0.3] | 0.035 |" in lines[4]
+    assert "| **+5.0**\\* | [+2.7, +7.3] | 0.004 |" in lines[3]
+    assert "| **−2.5**\\* | [−4.7, −0.3] | 0.035 |" in lines[4]
     assert "| `crop=on,weight_decay=off` | 3 |" in lines[5]
-    assert "| (+0.3) | [−2.8, +3.5] | 0.770 |" in lines[5]
-    assert lines[6] == "| `+cutout` | 1 | 95.0 | 94.0 | 93.0 | 2.0 | (+2.0) | – | – | 10 | 2.0 |"
+    assert "| +0.3 | [−2.8, +3.5] | 0.770 |" in lines[5]
+    assert lines[6] == "| `+cutout` | 1 | 95.0 | 94.0 | 93.0 | 2.0 | +2.0 | – | – | 10 | 2.0 |"
     footnote = lines[-1]
     assert "n = 1–4 seeds per variant" in footnote
     assert "95% CI of Δ: Welch's t interval" in footnote
@@ -430,8 +430,8 @@ def test_latex(table: pd.DataFrame) -> None:
     for line in lines:
         assert _strip_escaped(line).count("$") % 2 == 0, line
     assert "crop=on,weight\\_decay=off & 3" in tex
-    assert "\\textbf{(+5.0)}$^{*}$ & [+2.7, +7.3]" in tex
-    assert "\\textbf{($-$2.5)}$^{*}$ & [$-$4.7, $-$0.3]" in tex
+    assert "\\textbf{+5.0}$^{*}$ & [+2.7, +7.3]" in tex
+    assert "\\textbf{$-$2.5}$^{*}$ & [$-$4.7, $-$0.3]" in tex
     assert "96.0 $\\pm$ 1.0" in tex
     assert "\\end{tabular}" in tex and "$p$ $<$ 0.05" in tex
 
@@ -467,7 +467,8 @@ def test_html(table: pd.DataFrame) -> None:
     parser.feed(text)
     assert parser.depth == []
     assert parser.rows == 1 + len(VARIANTS) + 1  # header, variants, footnote
-    assert "<strong>(+5.0)</strong>*" in text and "(&minus;2.5)" in text
+    assert "<strong>+5.0</strong>*" in text and "&minus;2.5" in text
+    assert "(+" not in text and "(&minus;" not in text, "no parentheses around a delta"
     assert "96.0 &plusmn; 1.0" in text and "<link" not in text
 
 
@@ -538,7 +539,7 @@ def test_sqlite_study_end_to_end(tmp_path: Path) -> None:
     assert row_of(table, "+mixup")["p_value"] == pytest.approx(0.0036022, abs=1e-7)
     assert row_of(table, "-dropout")["dof"] == pytest.approx(243 / 49, rel=1e-9)
     paths = write_ablation_tables(table, tmp_path / "tables")
-    assert "**(+5.0)**\\*" in paths["md"].read_text(encoding="utf-8")
+    assert "**+5.0**\\*" in paths["md"].read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -171,7 +171,8 @@ class Cells:
     def delta(self, row: pd.Series) -> str:
         if row["variant"] == self.baseline or _missing(row["delta"]):
             return self.d.missing
-        text = f"({self.scaled(row['delta'], self.metric, signed=True)})"
+        # A plain signed number: to readers of papers and accounts, parentheses mean negative.
+        text = self.scaled(row["delta"], self.metric, signed=True)
         significant = not _missing(row["significant"]) and bool(row["significant"])
         return self.d.bold(text) + self.d.star if significant else text
 
@@ -238,7 +239,9 @@ class Cells:
         return (
             f"Mean{d.pm}std over {seeds} seeds per variant{accuracies}. {d.delta}: difference "
             "of the mean "
-            f"{d.text(metric_name(self.metric))} from that of {d.name(self.baseline)}{units}; "
+            f"{d.text(metric_name(self.metric))}"
+            + (" (held-out test split)" if self.metric.startswith("test_") else "")
+            + f" from that of {d.name(self.baseline)}{units}; "
             f"{round(100 * self.confidence, 1):g}{d.percent} CI of {d.delta}: {how}; "
             f"{p}: Welch's two-sided t test; {d.bold('bold')}{d.star}: {p} {d.lt} {level}."
         )
@@ -256,6 +259,10 @@ class PathCells:
         self.d, self.digits = d, digits
         self.objective = str(table.attrs.get("objective", "objective"))
         self.fraction = is_fraction(self.objective)
+        # What Δ and the shares are measured on (greedy_path): the held-out metric, else the
+        # objective.
+        self.metric = str(table.attrs.get("metric") or self.objective)
+        self.metric_fraction = is_fraction(self.metric)
 
     def scaled(self, x: Any, *, fraction: bool, signed: bool = False) -> str:
         if _missing(x):
@@ -273,12 +280,13 @@ class PathCells:
     def headers(self) -> list[str]:
         d = self.d
         unit = f" ({d.percent})" if self.fraction else ""
-        points = " (pp)" if self.fraction else ""
+        points = " (pp)" if self.metric_fraction else ""
         name = d.text(metric_name(self.objective).capitalize())
+        short = _SHORT[self.metric].lower() if self.metric in _SHORT else metric_name(self.metric)
         return [
-            "Step", "Parameter", "New value", d.var("n"), f"{name}{unit}", f"{d.delta}{points}",
-            f"Share of gain ({d.percent})", f"Cumulative ({d.percent})",
-            f"Test acc ({d.percent})",
+            "Step", "Parameter", "New value", d.var("n"), f"{name}{unit}",
+            f"{d.delta} {d.text(short)}{points}", f"Share of gain ({d.percent})",
+            f"Cumulative ({d.percent})", f"Test acc ({d.percent})",
         ]  # fmt: skip
 
     def rows(self, table: pd.DataFrame) -> list[list[str]]:
@@ -288,17 +296,36 @@ class PathCells:
     def row(self, r: pd.Series) -> list[str]:
         d = self.d
         default = int(r["step"]) == 0
+        delta = self.scaled(r["delta"], fraction=self.metric_fraction, signed=True)
         return [
             str(int(r["step"])),
             d.text("(default)") if default else d.name(str(r["parameter"])),
             d.missing if _missing(r["value"]) else d.text(str(r["value"])),
             str(int(r["n"])),
             self.mean_std(r["objective_mean"], r["objective_std"], fraction=self.fraction),
-            d.missing if default else self.scaled(r["delta"], fraction=self.fraction, signed=True),
+            d.missing if default else delta,
             d.missing if default else self.scaled(r["gain_share"], fraction=True, signed=True),
             self.scaled(r["cumulative_share"], fraction=True),
             self.mean_std(r["test_acc_mean"], r["test_acc_std"], fraction=True),
         ]
+
+    def total(self, table: pd.DataFrame) -> str:
+        """The total default-to-target change with its interval and p, in words."""
+        d, total = self.d, table.attrs.get("total") or {}
+        delta, low, high = (total.get(k, math.nan) for k in ("delta", "ci_low", "ci_high"))
+        p = total.get("p_value", math.nan)
+        points = " pp" if self.metric_fraction else ""
+        text = self.scaled(delta, fraction=self.metric_fraction, signed=True) + points
+        if not (_missing(low) or _missing(high)):
+            confidence = float(table.attrs.get("confidence", 0.95))
+            text += (
+                f" ({round(100 * confidence, 1):g}{d.percent} CI "
+                f"[{self.scaled(low, fraction=self.metric_fraction, signed=True)}, "
+                f"{self.scaled(high, fraction=self.metric_fraction, signed=True)}]"
+                + ("" if _missing(p) else f", {d.var('p')} = {_p(p, d)}")
+                + ")"
+            )
+        return text
 
     def footnote(self, table: pd.DataFrame) -> str:
         d = self.d
@@ -307,18 +334,41 @@ class PathCells:
         n = f"{d.var('n')} seeds" if seeds is None else f"{len(seeds)} seeds"
         goal = "raises" if table.attrs.get("direction", "maximize") == "maximize" else "lowers"
         name = d.text(metric_name(self.objective))
+        measured = d.text(metric_name(self.metric))
+        held_out = self.metric != self.objective
         text = (
             f"Greedy ablation path (Fawcett {d.text('&')} Hoos 2016) from the default "
             f"configuration to the target: each step flips, of the parameters still at their "
-            f"default, the one whose target value most {goal} the mean {name}. Mean{d.pm}std "
-            f"over {n} per configuration; {d.delta}: change from the step before"
-            + (" in percentage points" if self.fraction else "")
+            f"default, the one whose target value most {goal} the mean {name}"
+            + (" (the validation split the search chose on)" if held_out else "")
+            + f". Mean{d.pm}std over {n} per configuration; {d.delta}: change of the mean "
+            f"{measured}"
+            + (" (the held-out test split)" if held_out else "")
+            + " from the step before"
+            + (" in percentage points" if self.metric_fraction else "")
             + f"; share: {d.delta} as a fraction of the total default{d.endash}target change."
         )
         done = len(table) - 1
         if not table.attrs.get("complete", True):
-            text += (
+            return text + (
                 f" Path incomplete: {max(done, 0)} of {len(components)} step(s) decided; the "
                 "shares need the target's result."
             )
+        total = table.attrs.get("total") or {}
+        level = f"{1.0 - float(table.attrs.get('confidence', 0.95)):.3g}"
+        test = "Welch's two-sided t test over the seeds"
+        if total.get("significant"):
+            text += f" Total change: {self.total(table)}, {test}."
+        else:
+            text += (
+                f" {d.bold('The total change, ' + self.total(table) + ', is not significant')}"
+                f" ({test}, level {level}): the shares are not shown, since a share of a "
+                "change within the seed noise is noise too."
+            )
+        if seeds is not None and len(seeds) < 3:
+            text += f" With {len(seeds)} seed(s) per configuration the test has little power."
         return text
+
+
+def _p(x: float, d: Dialect) -> str:
+    return f"{d.lt}0.001" if x < 0.001 else f"{x:.3f}"

@@ -235,9 +235,15 @@ def ablation_path_chart(table: pd.DataFrame, path: str | Path) -> tuple[Path, Pa
         seeds = table["n"].min() if "n" in table else None
         where = f"; mean ± std over {int(seeds)} seeds" if seeds is not None else ""
         done = "" if table.attrs.get("complete", True) else " (incomplete)"
+        total = table.attrs.get("total") or {}
+        noise = table.attrs.get("complete", True) and total and not total.get("significant")
         ax.set_title(
             f"Ablation path from the default to the target{done}{where}\n"
-            "under each step: cumulative share of the default→target gain",
+            + (
+                "no shares: the total default→target change is not significant"
+                if noise
+                else "under each step: cumulative share of the default→target gain"
+            ),
             fontsize="medium",
         )
         ax.legend(frameon=False, fontsize="small", loc="lower right")

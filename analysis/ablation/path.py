@@ -19,7 +19,14 @@ all d flips):
 - gain share_i = Δ_i / (m_d − m_0) (``gain_share``), and the cumulative share
   (m_i − m_0) / (m_d − m_0) (``cumulative_share``). Both are signed, so they read the same for a
   minimised objective; a step can explain a negative share when the greedy choice was the least
-  harmful one. They are NaN until the path has reached the target, or when m_d = m_0.
+  harmful one. They are NaN until the path has reached the target, or when m_d = m_0, and when
+  the total change m_d − m_0 is not significant (Welch's t test over the seeds, p ≥ 0.05, or
+  fewer than 2 seeds a side): a share of a gain that is within the seed noise is noise too.
+
+The steps are chosen on the objective (the validation split, as the search chose); the m_i of
+Δ and of the shares are the same rule as the ablation table's (:func:`analysis.ablation_metric`):
+the objective's held-out counterpart (``val_acc`` -> ``test_acc``) where the trials recorded it,
+else the objective itself. ``attrs["metric"]`` says which.
 
 The target's m_d is measured on the path, with the same seeds as every step, not taken from the
 search: the best trial of a search is its luckiest draw, and would inflate the total gain.
@@ -38,6 +45,7 @@ import pandas as pd
 from optuna.study import StudyDirection
 
 from sweeplab.analysis._frames import study_direction
+from sweeplab.analysis.ablation.stats import Comparison, welch
 from sweeplab.studies import records
 from sweeplab.studies.storage import load_study
 
@@ -57,6 +65,8 @@ PATH_COLUMNS: dict[str, str] = {
     "delta": "float64",
     "gain_share": "float64",
     "cumulative_share": "float64",
+    "metric_mean": "float64",
+    "metric_std": "float64",
     "test_acc_mean": "float64",
     "test_acc_std": "float64",
 }
@@ -72,11 +82,25 @@ _TRIAL_COLUMNS = {
     "source": "string",
     "change": "string",
     "test_acc": "float64",
+    "metric": "float64",
 }
 
 
-def path_trials_frame(trials: Sequence[optuna.trial.FrozenTrial]) -> pd.DataFrame:
-    """One row per trial with what :func:`greedy_path` reads; ``change`` as JSON text."""
+def _recorded(attrs: Mapping[str, Any], metric: str | None) -> float:
+    """A trial's final ``metric``: its own attribute, or a training function's final metric."""
+    if metric is None:
+        return math.nan
+    for value in (attrs.get(metric), (attrs.get(records.FINAL_METRICS) or {}).get(metric)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return math.nan
+
+
+def path_trials_frame(
+    trials: Sequence[optuna.trial.FrozenTrial], metric: str | None = None
+) -> pd.DataFrame:
+    """One row per trial with what :func:`greedy_path` reads; ``change`` as JSON text, and
+    ``metric`` the trial's final value of ``metric`` (NaN where not recorded)."""
 
     def row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
         a = t.user_attrs
@@ -92,6 +116,7 @@ def path_trials_frame(trials: Sequence[optuna.trial.FrozenTrial]) -> pd.DataFram
             "source": a.get(records.SOURCE),
             "change": None if change is None else json.dumps(change),
             "test_acc": a.get(records.TEST_ACC, math.nan),
+            "metric": _recorded(a, metric),
         }
 
     rows = [row(t) for t in trials]
@@ -155,6 +180,8 @@ def greedy_path(
     components: Sequence[str],
     direction: StudyDirection | str = "maximize",
     seeds: Sequence[int] | None = None,
+    metric: str | None = None,
+    confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Replay the greedy ablation path from a path study's trials: one row per decided step.
 
@@ -170,24 +197,36 @@ def greedy_path(
         direction: ``"maximize"`` or ``"minimize"`` (or a :class:`StudyDirection`).
         seeds: the seeds every configuration is trained with; only their trials count, and a
             step needs all of them. ``None``: any seed counts, and one trial is enough.
+        metric: the name of the frame's ``metric`` column, which Δ and the shares are measured
+            on when every step has it; ``None`` (or missing values): on the objective.
+        confidence: the coverage of the total change's interval; the shares are shown only
+            when the change is significant at ``1 - confidence``.
 
     Returns:
         Columns :data:`PATH_COLUMNS`. Step 0's ``parameter`` and ``value`` are NA, its
-        ``candidates`` 1. ``attrs`` holds ``components``, ``direction``, ``seeds`` and
-        ``complete`` (whether the path reached the target).
+        ``candidates`` 1. ``attrs`` holds ``components``, ``direction``, ``seeds``,
+        ``complete`` (whether the path reached the target), ``metric`` (what Δ is measured on:
+        the given name, or ``None`` for the objective), and the total default-to-target change
+        ``total`` = {``delta``, ``ci_low``, ``ci_high``, ``p_value``, ``significant``} (Welch;
+        NaN and not significant until the path is complete or with < 2 seeds a side).
 
     Example:
         >>> t = pd.DataFrame({
-        ...     "state": ["COMPLETE"] * 4, "seed": [0] * 4, "value": [0.5, 0.6, 0.8, 0.9],
-        ...     "variant": ["default", "+a", "+b", "+a+b"], "step": [0, 1, 1, 2],
-        ...     "component": [None, "a", "b", "a"], "source": [None, "default", "default", "+b"],
-        ...     "change": [None, '{"a": 1}', '{"b": 2}', '{"a": 1}']})
-        >>> path = greedy_path(t, components=["a", "b"])
-        >>> path[["step", "parameter", "value", "objective_mean", "gain_share"]].round(3)
-           step parameter value  objective_mean  gain_share
-        0     0      <NA>  <NA>             0.5         NaN
-        1     1         b     2             0.8        0.75
-        2     2         a     1             0.9        0.25
+        ...     "state": ["COMPLETE"] * 8, "seed": [0, 1] * 4,
+        ...     "value": [0.5, 0.52, 0.6, 0.62, 0.8, 0.82, 0.9, 0.92],
+        ...     "variant": ["default"] * 2 + ["+a"] * 2 + ["+b"] * 2 + ["+a+b"] * 2,
+        ...     "step": [0, 0, 1, 1, 1, 1, 2, 2], "component": [None] * 2 + ["a"] * 2 + ["b"] * 4,
+        ...     "source": [None] * 2 + ["default"] * 4 + ["+b"] * 2,
+        ...     "change": [None] * 2 + ['{"a": 1}'] * 2 + ['{"b": 2}'] * 2 + ['{"a": 1}'] * 2})
+        >>> t.loc[6:, "component"] = "a"
+        >>> path = greedy_path(t, components=["a", "b"], seeds=[0, 1])
+        >>> path[["step", "parameter", "value", "metric_mean", "gain_share"]].round(3)
+           step parameter value  metric_mean  gain_share
+        0     0      <NA>  <NA>         0.51         NaN
+        1     1         b     2         0.81        0.75
+        2     2         a     1         0.91        0.25
+        >>> path.attrs["total"]["significant"], round(path.attrs["total"]["delta"], 3)
+        (True, 0.4)
     """
     direction = StudyDirection[direction.upper()] if isinstance(direction, str) else direction
     maximize = direction == StudyDirection.MAXIMIZE
@@ -195,17 +234,25 @@ def greedy_path(
     done = _complete(trials, seeds)
     need = len(set(seeds)) if seeds is not None else 1
     has_test = "test_acc" in done.columns
+    has_metric = metric is not None and "metric" in done.columns
 
     def stats(group: pd.DataFrame) -> dict[str, Any]:
         x = pd.Series(group["value"].to_numpy(dtype="float64"))
         test = pd.Series(
             group["test_acc"].to_numpy(dtype="float64", na_value=np.nan) if has_test else []
         ).dropna()
+        held = (
+            group["metric"].to_numpy(dtype="float64", na_value=np.nan)
+            if has_metric
+            else np.full(len(x), np.nan)
+        )
         return {
             "variant": str(group["variant"].iloc[0]),
             "n": len(x),
             "objective_mean": x.mean(),
             "objective_std": x.std(ddof=1),
+            "values": x.to_numpy(),
+            "metric_values": held,
             "test_acc_mean": test.mean() if len(test) else math.nan,
             "test_acc_std": test.std(ddof=1) if len(test) > 1 else math.nan,
         }
@@ -257,13 +304,24 @@ def greedy_path(
             flipped.append(component)
 
     complete = len(rows) == len(components) + 1
-    means = [r["objective_mean"] for r in rows]
-    total = means[-1] - means[0] if complete else math.nan
+    # Δ on the held-out metric where every step recorded it for every seed, else the objective.
+    on_metric = bool(rows) and all(not np.isnan(r["metric_values"]).any() for r in rows)
+    key = "metric_values" if on_metric else "values"
+    for r in rows:
+        r["metric_mean"] = float(np.mean(r[key]))
+        r["metric_std"] = float(np.std(r[key], ddof=1)) if len(r[key]) > 1 else math.nan
+    means = [r["metric_mean"] for r in rows]
+    total = (
+        welch(rows[-1][key], rows[0][key], confidence)
+        if complete
+        else Comparison(math.nan, math.nan, math.nan, math.nan, math.nan)
+    )
+    significant = bool(math.isfinite(total.p_value) and total.p_value < 1.0 - confidence)
     for i, r in enumerate(rows):
         r["delta"] = math.nan if i == 0 else means[i] - means[i - 1]
-        usable = complete and total != 0 and math.isfinite(total)
-        r["gain_share"] = r["delta"] / total if usable and i else math.nan
-        r["cumulative_share"] = (means[i] - means[0]) / total if usable else math.nan
+        usable = complete and significant and total.delta != 0 and math.isfinite(total.delta)
+        r["gain_share"] = r["delta"] / total.delta if usable and i else math.nan
+        r["cumulative_share"] = (means[i] - means[0]) / total.delta if usable else math.nan
     table = pd.DataFrame(
         {c: pd.Series([r[c] for r in rows], dtype=dt) for c, dt in PATH_COLUMNS.items()}
     )
@@ -272,7 +330,13 @@ def greedy_path(
         direction=direction.name.lower(),
         seeds=None if seeds is None else list(seeds),
         complete=complete,
-    )
+        metric=metric if on_metric else None,
+        confidence=confidence,
+        total={
+            "delta": total.delta, "ci_low": total.ci_low, "ci_high": total.ci_high,
+            "p_value": total.p_value, "significant": significant,
+        },
+    )  # fmt: skip
     return table
 
 
@@ -297,13 +361,17 @@ def ablation_path(
             f"study {ablation_study_name!r} is not a path ablation (mode {mode!r}); ablate its "
             "parent in mode 'path' to make one."
         )
+    objective = study.user_attrs.get(records.OBJECTIVE)
+    name = objective if isinstance(objective, str) and objective else "objective"
+    # The ablation table's rule (ablation_metric): the objective's held-out counterpart.
+    held_out = "test_" + name.removeprefix("val_")
     table = greedy_path(
-        path_trials_frame(study.get_trials(deepcopy=False)),
+        path_trials_frame(study.get_trials(deepcopy=False), held_out),
         components=list(how.components),
         direction=study_direction(study),
         seeds=how.seed_values or None,
+        metric=held_out,
     )
-    objective = study.user_attrs.get(records.OBJECTIVE)
     table.attrs.update(
         objective=objective if isinstance(objective, str) and objective else "objective",
         study=ablation_study_name,

@@ -102,22 +102,24 @@ def metric_name(metric: str) -> str:
 
 
 def ablation_metric(trials: pd.DataFrame, objective: str) -> str:
-    """The metric an ablation compares its variants on by default.
+    """The metric an ablation compares its variants on: one rule for every mode.
 
-    Test accuracy where the trials have one (sweeplab's own training loop measures it once, at
-    the end, on held-out data); for a user's training function, the test counterpart of the
-    objective where it returned one (``val_f1`` -> ``test_f1``), else the objective itself.
+    The objective's counterpart on the held-out test split (``val_acc`` -> ``test_acc``,
+    ``val_loss`` -> ``test_loss``, a training function's ``val_f1`` -> ``test_f1``), measured
+    once at the end of each trial, where the trials recorded it; else the objective itself. The
+    validation split chose the baseline in the search, so its numbers flatter the baseline; the
+    test split did not. The ablation path measures its Δ and shares by the same rule.
 
     Example:
         >>> ablation_metric(pd.DataFrame({"test_acc": [0.9]}), "val_acc")
         'test_acc'
+        >>> ablation_metric(pd.DataFrame({"test_acc": [0.9], "test_loss": [0.3]}), "val_loss")
+        'test_loss'
         >>> ablation_metric(pd.DataFrame({"test_acc": [np.nan], "test_f1": [0.8]}), "val_f1")
         'test_f1'
         >>> ablation_metric(pd.DataFrame({"test_acc": [np.nan]}), "perplexity")
         'perplexity'
     """
-    if "test_acc" in trials.columns and trials["test_acc"].notna().any():
-        return "test_acc"
     test = "test_" + objective.removeprefix("val_")
     if test in trials.columns and trials[test].notna().any():
         return test

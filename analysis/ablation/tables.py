@@ -2,8 +2,9 @@
 print them.
 
 Ablation table (:func:`analysis.ablation_table`): accuracies print in percent as mean ± std over
-seeds ("97.8 ± 0.2"), the difference from the baseline in percentage points ("(+1.1)", "(−0.4)")
-with its interval ("[+0.3, +1.9]"); a significant difference is bold and starred. A footnote
+seeds ("97.8 ± 0.2"), the difference from the baseline in percentage points as a plain signed
+number ("+1.1", "−0.4"), never in parentheses (which readers take for negative), with its
+interval ("[+0.3, +1.9]"); a significant difference is bold and starred. A footnote
 states the seeds, the interval's method and the significance level. The writers read the
 settings :func:`analysis.ablation_table` leaves in ``table.attrs`` (baseline, metric,
 confidence, method); a table without them (read back from CSV, say) is taken to compare
@@ -63,7 +64,7 @@ def to_markdown(table: pd.DataFrame, *, digits: int = 1) -> str:
         ...     "test_acc": [0.90, 0.92, 0.91, 0.95, 0.96, 0.97]})
         >>> row = to_markdown(ablation_table(trials)).splitlines()[3]
         >>> row.split(" | ")[:2], row.split(" | ")[4:9]
-        (['| `+mixup`', '3'], ['96.0 ± 1.0', '3.0 ± 1.0', '**(+5.0)**\\*', '[+2.7, +7.3]', '0.004'])
+        (['| `+mixup`', '3'], ['96.0 ± 1.0', '3.0 ± 1.0', '**+5.0**\\*', '[+2.7, +7.3]', '0.004'])
     """
     cells = Cells(table, MARKDOWN, digits)
     headers = cells.headers()
@@ -92,7 +93,7 @@ def to_latex(table: pd.DataFrame, *, digits: int = 1) -> str:
         ...     "train_acc": [0.99] * 4, "val_acc": [0.9] * 4, "test_acc": [0.9, 0.92, 0.8, 0.84]})
         >>> cells = to_latex(ablation_table(trials)).splitlines()[6].split(" & ")
         >>> print(cells[0], "|", cells[4], "|", cells[6], "|", cells[7], "|", cells[-1])
-        -aug | 82.0 $\pm$ 2.8 | ($-$9.0) | [$-$22.8, +4.8] | -- \\
+        -aug | 82.0 $\pm$ 2.8 | $-$9.0 | [$-$22.8, +4.8] | -- \\
     """
     cells = Cells(table, LATEX, digits)
     headers = cells.headers()
