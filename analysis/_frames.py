@@ -418,6 +418,6 @@ def frames(storage: str | optuna.storages.BaseStorage, study_name: str) -> Frame
         >>> trials.loc[0, "state"], len(curves)
         ('WAITING', 0)
     """
-    study = load_study(storage, study_name)
+    study = load_study(storage, study_name, read_only=True)
     snapshot = study.get_trials(deepcopy=False)
     return Frames(trials_frame_of(snapshot, study_direction(study)), curves_frame_of(snapshot))

@@ -29,6 +29,7 @@ import importlib
 from typing import Any
 
 from sweeplab.studies.errors import (
+    DatabaseFault,
     DatasetMissing,
     InvalidArgument,
     SpecConflict,
@@ -69,6 +70,7 @@ __all__ = [
     "InvalidArgument",
     "SpecConflict",
     "SpecError",
+    "DatabaseFault",
     "StorageError",
     "StudyNotFound",
     "SweeplabError",

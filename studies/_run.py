@@ -10,6 +10,7 @@ the sampler.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
 import tempfile
@@ -45,6 +46,8 @@ from sweeplab.studies.storage import (
     absolute_url,
     check_writable,
     describe_storage,
+    is_database_error,
+    is_in_memory,
     open_storage,
     resolve_location,
 )
@@ -163,6 +166,7 @@ def _run_study(
                 f"the grid has {size} points: n_trials lowered from {spec.budget.n_trials}"
             )
             spec = spec.with_overrides(n_trials=size)
+    refuse_in_memory(spec.study.storage)
     # Missing data or broken user code must not leave an empty study (or database) behind.
     code = preflight(spec, model=model, data=data, function=function)
     storage = open_storage(spec.study.storage)
@@ -184,6 +188,16 @@ def _run_study(
             f"(budget {spec.budget.n_trials}): nothing to run"
         )
     return summarize(spec, study, counts, ran, recovered, started, stop_reason)
+
+
+def refuse_in_memory(url: str) -> None:
+    """A database in memory lives in this process alone: Ray's workers write their trials'
+    results to the study's database, so it must be a file or a server."""
+    if is_in_memory(url):
+        raise UsageError(
+            f"storage {url!r}: in-memory databases cannot be shared with workers; give a file "
+            "(sqlite:///study.db) or a server (postgresql+psycopg://user@host/db)"
+        )
 
 
 def _refuse_ablation_study(storage: optuna.storages.BaseStorage, spec: StudySpec) -> None:
@@ -429,7 +443,7 @@ def _tune(
                 failure_config=tune.FailureConfig(max_failures=0),
             ),
         )
-        with stop_on_signals(stop) as interruption:
+        with stop_on_signals(stop) as interruption, _database_errors_told_once():
             try:
                 tuner.fit()
             except KeyboardInterrupt:  # asked twice, or before Tune took over
@@ -447,6 +461,26 @@ def _tune(
             f"{searcher.usage_error}; the run stopped (every trial would fail the same way)"
         )
     return ran, searcher.stop_reason
+
+
+class _DropDatabaseErrors(logging.Filter):
+    """Drops Ray Tune's log of an error whose cause is the database: the command reports that
+    failure itself, once, with its cause and fix (instead of Tune's traceback on the way)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return error is None or not is_database_error(error)
+
+
+@contextmanager
+def _database_errors_told_once() -> Iterator[None]:
+    logger = logging.getLogger("ray.tune.execution.tune_controller")
+    dropping = _DropDatabaseErrors()
+    logger.addFilter(dropping)
+    try:
+        yield
+    finally:
+        logger.removeFilter(dropping)
 
 
 def resolve_pack(spec: StudySpec) -> int:

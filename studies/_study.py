@@ -115,6 +115,18 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.
     if name in existing:
         stored = existing[name].user_attrs.get(records.SPEC)
         stored_direction = existing[name].direction.name.lower()
+        n_existing = len(
+            storage.get_all_trials(storage.get_study_id_from_name(name), deepcopy=False)
+        )
+        if stored is None and (n_existing or existing[name].user_attrs):
+            # Not sweeplab's: stamping a spec on it would mislabel its objective and leave it
+            # half one thing, half the other. (An empty study with no attributes is one a run
+            # created and was stopped before it wrote the spec.)
+            raise SpecConflict(
+                f"study {name!r} in {describe_storage(storage)} was not created by sweeplab "
+                "(it has no stored spec); sweeplab does not run trials into it: give the run "
+                "another study name ([study] name, or --name)"
+            )
         if stored is not None:
             differences = spec_differences(_normalised(stored), spec.to_dict())
             if stored_direction != direction:
@@ -128,9 +140,6 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.
                     + "\nrun it under another study name ([study] name), or restore those "
                     "values to resume it"
                 )  # fmt: skip
-        n_existing = len(
-            storage.get_all_trials(storage.get_study_id_from_name(name), deepcopy=False)
-        )
     else:
         n_existing = 0
     study = optuna.create_study(
@@ -175,7 +184,7 @@ def stored_spec(storage: str | optuna.storages.BaseStorage, name: str) -> StudyS
         StorageError, StudyNotFound: see :func:`sweeplab.studies.storage.load_study`.
         SpecConflict: the study was not created by sweeplab.
     """
-    study = load_study(storage, name)
+    study = load_study(storage, name, read_only=True)
     where = describe_storage(storage)
     raw = study.user_attrs.get(records.SPEC)
     if raw is None:

@@ -23,7 +23,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from sweeplab import studies
-from sweeplab.studies import ABLATION_MODES, InvalidArgument, SweeplabError, UsageError, records
+from sweeplab.studies import (
+    ABLATION_MODES,
+    DatabaseFault,
+    InvalidArgument,
+    SweeplabError,
+    UsageError,
+    records,
+)
 from sweeplab.studies._clock import format_duration
 
 DEFAULT_STORAGE = "sqlite:///sweeplab.db"
@@ -217,7 +224,7 @@ def ablate(
             markup=False,
         )
         sys.exit(EXIT_INTERRUPTED)
-    study = load_study(storage, run.study_name)
+    study = load_study(storage, run.study_name, read_only=True)
     if mode == "path":
         path = analysis.ablation_path(storage_of(study), run.study_name)
         if path.empty:
@@ -313,7 +320,7 @@ def _frames(storage: str, name: str) -> tuple[Any, Any, Any]:
     from sweeplab import analysis
     from sweeplab.studies.storage import load_study
 
-    study = load_study(storage, name)
+    study = load_study(storage, name, read_only=True)
     return study, analysis.trials_frame(study), analysis.curves_frame(study)
 
 
@@ -380,7 +387,7 @@ def list_studies(storage: str) -> None:
 
     from sweeplab.studies.storage import describe_storage, open_storage
 
-    db = open_storage(storage, create=False)
+    db = open_storage(storage, create=False, read_only=True)
     summaries = sorted(db.get_all_studies(), key=lambda s: s.study_name)
     if not summaries:
         _out.print(f"no studies in {describe_storage(db)}")
@@ -410,7 +417,7 @@ def list_studies(storage: str) -> None:
 def _one_trial(storage: str, name: str, number: int) -> None:
     from sweeplab.studies.storage import load_study
 
-    study = load_study(storage, name)
+    study = load_study(storage, name, read_only=True)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials:
         raise UsageError(
@@ -448,7 +455,7 @@ def best(
     """The best complete trial of study NAME: its configuration and metrics."""
     from sweeplab.studies.storage import load_study, storage_of
 
-    study = load_study(storage, name)
+    study = load_study(storage, name, read_only=True)
     if weights_to is not None:
         _write_weights(study, number, weights_to)
         return
@@ -568,7 +575,7 @@ def report(name: str, storage: str, output: Path) -> None:
     from sweeplab import analysis
     from sweeplab.studies.storage import load_study
 
-    load_study(storage, name)  # a clear error if it is absent
+    load_study(storage, name, read_only=True)  # a clear error if it is absent
     path = analysis.write_report(storage, name, output)
     _out.print(f"wrote {path} and {path.with_name('report.html')} (self-contained)")
 
@@ -693,7 +700,23 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _err.print("interrupted; resume with: sweeplab resume NAME")
         sys.exit(130)
+    except Exception as e:
+        fault = _database_fault(e)
+        if fault is None:
+            raise
+        _err.print(f"[red]error:[/red] {escape(fault)}", markup=True, highlight=False)
+        sys.exit(DatabaseFault.exit_code)
     sys.exit(0)
+
+
+def _database_fault(error: BaseException) -> str | None:
+    """The one sentence for a database that failed under a command; ``None`` for any other
+    error (a bug: its traceback is shown). Nothing is imported unless a database was used."""
+    if "sqlalchemy" not in sys.modules:
+        return None
+    from sweeplab.studies.storage import database_fault
+
+    return database_fault(error)
 
 
 if __name__ == "__main__":

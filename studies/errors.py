@@ -63,3 +63,8 @@ class StorageError(UsageError):
 
 class DatasetMissing(UsageError):
     """The dataset's files are not where the spec says, and downloading is off."""
+
+
+class DatabaseFault(SweeplabError):
+    """The study database failed under the run: disk full, a damaged file (exit code 1). The
+    message gives the cause and the fix; running trials are left for ``resume`` to recover."""

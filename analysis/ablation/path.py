@@ -353,7 +353,7 @@ def ablation_path(
         StorageError, StudyNotFound: no such database or study.
         ValueError: the study is not a path ablation.
     """
-    study = load_study(storage, ablation_study_name)
+    study = load_study(storage, ablation_study_name, read_only=True)
     how = records.AblationRecord.from_attr(study.user_attrs.get(records.ABLATION))
     if how is None or how.mode != "path":
         mode = None if how is None else how.mode

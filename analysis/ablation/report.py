@@ -41,7 +41,7 @@ def linked_ablations(
 ) -> list[tuple[str, records.AblationRecord]]:
     """The ablation studies of ``study_name`` in ``storage``, by name: ``(name, how)`` pairs."""
     # Through load_study: a misspelt name or a missing SQLite file fails clearly, creates nothing.
-    backend = storage_of(load_study(storage, study_name))
+    backend = storage_of(load_study(storage, study_name, read_only=True))
     out = []
     for s in backend.get_all_studies():
         how = records.AblationRecord.from_attr(s.user_attrs.get(records.ABLATION))
@@ -83,7 +83,7 @@ def _section(
     rel_dir = Path(ABLATIONS_DIR) / _folder(name)
     folder = out_dir / rel_dir
     lines = [f"### {code(name)}", "", _describe(how), ""]
-    study = load_study(storage, name)
+    study = load_study(storage, name, read_only=True)
     trials = trials_frame(study)
     mode = how.mode
     empty = ["No trial of this ablation has completed yet.", ""]
@@ -183,7 +183,7 @@ def render_ablation_sections(
     linked = linked_ablations(storage, study_name)
     if not linked:
         return ""
-    storage = storage_of(load_study(storage, study_name))  # one connection for every section
+    storage = storage_of(load_study(storage, study_name, read_only=True))  # one connection for every section
     out_dir = Path(out_dir)
     lines = [
         "## Ablations",
