@@ -23,6 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sweeplab import searchspace, trainer
 from sweeplab.studies.errors import SpecError
 
+#: A spec is a page of TOML; anything far larger is the wrong file (and would take minutes to
+#: reject key by key).
+MAX_SPEC_BYTES = 1_000_000
+#: The deepest nesting of tables and arrays a spec may have (its own is 3 or 4).
+MAX_SPEC_DEPTH = 32
+#: The largest ``[study] seed``: trial seeds (seed + trial number) stay within int32.
+MAX_SEED = 2**31 - 1
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -44,7 +52,8 @@ class StudySection(_Section):
     # Any metric the training reports: the built-in loop's four, or a user function's own.
     objective: MetricName = "val_acc"
     direction: Literal["maximize", "minimize"] | None = None  # None: inferred from the objective
-    seed: Annotated[int, Field(ge=0)] = 0
+    # Trial i trains with seed + i, which numpy and torch must both take: an int32 leaves room.
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
     # Where checkpoints and final weights go: a folder (shared by every node of a cluster);
     # None: beside a SQLite database (``x.db`` -> ``x-artifacts/``), none for other databases;
     # false: keep none.
@@ -302,6 +311,12 @@ def load_spec(spec: str | Path) -> StudySpec:
     path = Path(spec)
     if path.is_file():
         try:
+            size = path.stat().st_size
+            if size > MAX_SPEC_BYTES:
+                raise SpecError(
+                    f"{path}: the spec file is {size:,} bytes; a spec is at most "
+                    f"{MAX_SPEC_BYTES:,} (is this the right file?)"
+                )
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise SpecError(f"{path}: cannot read the spec file: {e}") from e
@@ -322,13 +337,39 @@ def load_spec(spec: str | Path) -> StudySpec:
 
 def parse_spec(text: str, *, source: str = "<spec>") -> StudySpec:
     """Validate TOML text into a :class:`StudySpec`."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError(
+            f"{source}: the spec is {len(text):,} characters; at most {MAX_SPEC_BYTES:,}"
+        )
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{source}: not valid TOML: {e}") from e
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise SpecError(
+            f"{source}: not valid TOML for a spec: tables or arrays nested too deep"
+        ) from None
+    if _depth(raw) > MAX_SPEC_DEPTH:
+        raise SpecError(
+            f"{source}: tables or arrays nested deeper than {MAX_SPEC_DEPTH} levels; a spec's "
+            "deepest value is a few levels down ([space.lr] low = ...)"
+        )
     spec = spec_from_dict(raw, source=source)
     check_names(spec)  # a spec file names all its code: an unknown name is a typo
     return spec
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    """How deep ``value`` nests tables and arrays (iteratively: no recursion limit to hit)."""
+    deepest, stack = level, [(value, level)]
+    while stack:
+        item, at = stack.pop()
+        deepest = max(deepest, at)
+        if isinstance(item, dict):
+            stack.extend((v, at + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, at + 1) for v in item)
+    return deepest
 
 
 #: The spec keys that name a user's own code, and the role each plays.

@@ -10,11 +10,14 @@ by its command-line option.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +99,7 @@ _WITHOUT_OPTUNA = ("init", "presets")
 )
 @click.option("--n-trials", type=click.IntRange(min=1), help="Trials with a result to end with.")
 @click.option("--max-epochs", type=click.IntRange(min=1), help="Epochs per trial at most.")
-@click.option("--seed", type=click.IntRange(min=0), help="Study seed.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), help="Study seed.")
 @click.option(
     "--address", help="Attach to a running Ray cluster (e.g. 10.0.0.5:6379 or ray://...)."
 )
@@ -556,12 +559,29 @@ def export(name: str, storage: str, output: Path) -> None:
     if output.suffix not in (".csv", ".parquet"):
         raise UsageError(f"{output}: the export format is chosen by the suffix: .csv or .parquet")
     _, trials, _ = _frames(storage, name)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix == ".csv":
-        trials.to_csv(output, index=False)
-    else:
-        trials.to_parquet(output, index=False)
+    with _writing(output):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if output.suffix == ".csv":
+            trials.to_csv(output, index=False)
+        else:
+            trials.to_parquet(output, index=False)
     _out.print(f"wrote {len(trials)} trials to {output}")
+
+
+@contextmanager
+def _writing(output: Path) -> Iterator[None]:
+    """An ``OSError`` while writing ``output`` (a read-only folder, a file where a folder
+    should be, ``/proc``) becomes one message, exit 2; what was created for it goes again."""
+    made = [p for p in (output, *output.parents) if not p.exists() and not p.is_symlink()]
+    try:
+        yield
+    except OSError as e:
+        for path in made:  # deepest first
+            with contextlib.suppress(OSError):
+                path.unlink() if path.is_file() else path.rmdir()
+        why = e.strerror or type(e).__name__
+        where = f" ({e.filename})" if e.filename and str(e.filename) != str(output) else ""
+        raise UsageError(f"cannot write {output}: {why}{where}") from None
 
 
 @cli.command()
@@ -576,7 +596,8 @@ def report(name: str, storage: str, output: Path) -> None:
     from sweeplab.studies.storage import load_study
 
     load_study(storage, name, read_only=True)  # a clear error if it is absent
-    path = analysis.write_report(storage, name, output)
+    with _writing(output):
+        path = analysis.write_report(storage, name, output)
     _out.print(f"wrote {path} and {path.with_name('report.html')} (self-contained)")
 
 

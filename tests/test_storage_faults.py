@@ -239,3 +239,51 @@ def test_storage_opening_examples_run() -> None:
 
     result = doctest.testmod(_open, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_ordinary_mistakes_in_a_spec_are_one_message_and_create_nothing(
+    capsys, tmp_path: Path
+) -> None:
+    base = tiny_spec(tmp_path).read_text(encoding="utf-8")
+    cases = {
+        "seed.toml": (base.replace("seed = 1", "seed = 4294967296"), "study.seed"),
+        "subset.toml": (
+            base.replace('dataset = "digits"', 'dataset = "digits"\nsubset = 1000000000000'),
+            "`data.subset` must be at most",
+        ),
+        "deep.toml": ("a = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deep"),
+        "deeper.toml": ("a = " + "[" * 100 + "]" * 100 + "\n", "nested deeper than 32 levels"),
+        "huge.toml": ("# padding\n" * 200_000, "a spec is at most 1,000,000"),
+    }
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    for name, (text, expected) in cases.items():
+        (folder / name).write_text(text, encoding="utf-8")
+        before = sorted(p.name for p in tmp_path.rglob("*"))
+        code, _, err = _sweeplab(capsys, "run", str(folder / name))
+        assert code == 2 and expected in err and "Traceback" not in err, (name, err)
+        assert len(err.strip().splitlines()) <= 2, err  # the header line, then the error
+        assert sorted(p.name for p in tmp_path.rglob("*")) == before, f"{name} created files"
+
+
+def test_an_output_that_cannot_be_written_is_one_message_exit_2(capsys, tmp_path: Path) -> None:
+    url = f"sqlite:///{_sweeplab_study(tmp_path)}"
+    (tmp_path / "afile").write_text("not a folder", encoding="utf-8")
+    targets = ["/proc/sweeplab-out", str(tmp_path / "afile" / "sub")]
+    for target in targets:
+        for args in (["export", "tiny", "-o", f"{target}/t.csv"], ["report", "tiny", "-o", target]):
+            code, _, err = _sweeplab(capsys, *args, "--storage", url)
+            assert code == 2 and "cannot write" in err and "Traceback" not in err, (args, err)
+    assert (tmp_path / "afile").read_text(encoding="utf-8") == "not a folder"
+
+
+def test_an_output_on_read_only_media_is_one_message(capsys, small_disk, tmp_path) -> None:
+    url = f"sqlite:///{_sweeplab_study(tmp_path)}"
+    remount = subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], capture_output=True)
+    assert remount.returncode == 0, remount.stderr
+    for args in (
+        ["export", "tiny", "-o", f"{small_disk}/t.csv"],
+        ["report", "tiny", "-o", f"{small_disk}/r"],
+    ):
+        code, _, err = _sweeplab(capsys, *args, "--storage", url)
+        assert code == 2 and "Read-only file system" in err and "Traceback" not in err, err

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,6 +136,10 @@ _TORCHVISION: dict[str, _TorchvisionSource] = {
     # The 100 fine labels (torchvision's ``targets``), not the 20 superclasses.
     "cifar100": _TorchvisionSource("CIFAR100", "cifar-100-python", ("train", "test", "meta")),
 }
+#: Examples of each dataset's training set (digits: all of it, before its test split).
+_TRAIN_EXAMPLES = {
+    "digits": 1797, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000
+}  # fmt: skip
 _NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
 _INPUT_SHAPES = {
     "digits": (1, 8, 8),
@@ -190,6 +195,18 @@ def check_dataset(data: DataSettings) -> None:
     """
     if data.dataset not in _TORCHVISION and data.dataset != "digits":
         raise DataError(f"unknown dataset {data.dataset!r}; known: {[*_TORCHVISION, 'digits']}")
+    if data.subset is not None:
+        # Without reading the data: the training split holds at most this many examples (the
+        # exact count, after the stratified validation split, is checked when it is loaded).
+        total = _TRAIN_EXAMPLES[data.dataset]
+        if data.dataset == "digits":
+            total = math.ceil(total * (1.0 - DIGITS_TEST_FRACTION))
+        most = math.ceil(total * (1.0 - data.val_fraction))
+        if data.subset > most:
+            raise DataError(
+                f"`data.subset` must be at most {most} for {data.dataset!r} (its training split "
+                f"after holding out validation data); got {data.subset}"
+            )
     if data.dataset == "digits" or data.download:
         return
     folder = _expected_folder(data)
