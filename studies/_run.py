@@ -298,10 +298,36 @@ def tune_study(
     """
     code = code if code is not None else preflight(spec)
     with ray_session(address, code):
+        check_resources(spec)
         return _tune(
             spec, study, console=console, counts=counts, proposer=proposer, code=code,
             started=started,
         )  # fmt: skip
+
+
+def check_resources(spec: StudySpec) -> None:
+    """Refuse a per-trial request the cluster can never grant, before any trial starts (Ray
+    would otherwise keep the trial pending, silently, for ever).
+
+    Compared with the cluster's total resources, not the free ones: a trial waiting for a busy
+    node is normal. A cluster that grows on demand (an autoscaler) is not told apart here.
+
+    Raises:
+        UsageError: naming ``[search.resources]``, what was asked and what the cluster has.
+    """
+    import ray
+
+    total = ray.cluster_resources()
+    resources = spec.search.resources
+    for key, asked, unit in (("CPU", resources.cpus, "cpus"), ("GPU", resources.gpus, "gpus")):
+        has = float(total.get(key, 0.0))
+        if asked > has:
+            raise UsageError(
+                f"{spec.source}: [search.resources] {unit} = {asked:g} per trial, but the Ray "
+                f"cluster has {has:g} {key}(s) in all, so no trial could ever start; ask for at "
+                f"most {has:g}"
+                + (", or run where a GPU is (gpus = 0 trains on the CPU)" if key == "GPU" else "")
+            )
 
 
 @contextmanager

@@ -296,3 +296,21 @@ def test_the_first_signal_asks_for_a_stop_and_a_second_stops_at_once() -> None:
         time.sleep(1)
     assert asked == ["SIGTERM"], "on_first runs once"
     assert signal.getsignal(signal.SIGTERM) is before, "the previous handlers come back"
+
+
+@pytest.mark.parametrize(
+    "request_, expected",
+    [("gpus = 1", "gpus = 1 per trial, but the Ray cluster has 0 GPU(s)"),
+     ("cpus = 64", "cpus = 64 per trial, but the Ray cluster has 2 CPU(s)")],
+)  # fmt: skip
+def test_a_request_the_cluster_cannot_grant_is_refused_before_any_trial(
+    ray_local, tmp_path, request_: str, expected: str
+) -> None:
+    from sweeplab.studies import UsageError
+
+    spec = load_spec(tiny_spec(tmp_path, extra=f"[search.resources]\n{request_}\n"))
+    with pytest.raises(UsageError, match=r"\[search.resources\]") as refused:
+        run_study(spec, console=Console(file=io.StringIO()))
+    assert expected in str(refused.value)
+    study = optuna.load_study(study_name="tiny", storage=spec.study.storage)
+    assert study.trials == [], "no trial started (none left RUNNING)"
