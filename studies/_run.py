@@ -40,7 +40,12 @@ from sweeplab.studies._signals import INTERRUPTED_BY, end_tune_run, interrupted_
 from sweeplab.studies._spec import StudySpec
 from sweeplab.studies._study import open_study
 from sweeplab.studies._tune import messages
-from sweeplab.studies.asha import asha_rungs, expected_epochs
+from sweeplab.studies.asha import (
+    asha_rungs,
+    expected_epochs,
+    hyperband_brackets,
+    hyperband_expected_epochs,
+)
 from sweeplab.studies.errors import DatasetMissing, UsageError
 from sweeplab.studies.storage import (
     absolute_url,
@@ -377,7 +382,6 @@ def _tune(
     started: float | None = None,
 ) -> tuple[int, str | None]:
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from sweeplab.studies._tune.progress import ProgressView
     from sweeplab.studies._tune.searcher import StudySearcher
@@ -404,17 +408,7 @@ def _tune(
         keep_best=spec.study.keep_best,
     )
     mode = "max" if spec.study.resolved_direction == "maximize" else "min"
-    if spec.search.scheduler == "asha" and pack == 1:
-        scheduler = ASHAScheduler(
-            time_attr="epoch",
-            metric=spec.study.objective,
-            mode=mode,
-            max_t=spec.budget.max_epochs,
-            grace_period=spec.search.grace_period,
-            reduction_factor=spec.search.reduction_factor,
-        )
-    else:  # no pruning, or packs: their members are judged one by one inside the pack
-        scheduler = FIFOScheduler()
+    scheduler = make_scheduler(spec, pack)
     trainable = make_trainable(spec, pack, code)
     progress = ProgressView(
         searcher,
@@ -423,18 +417,12 @@ def _tune(
         objective=spec.study.objective,
         maximize=mode == "max",
         already={k: counts[k] for k in ("complete", "pruned", "fail")},
-        expected_epochs=(
-            expected_epochs(
-                spec.search.grace_period, spec.search.reduction_factor, spec.budget.max_epochs
-            )
-            if spec.search.scheduler == "asha"
-            else spec.budget.max_epochs
-        ),
+        expected_epochs=_expected_epochs(spec),
         rungs=tuple(
             asha_rungs(
                 spec.search.grace_period, spec.search.reduction_factor, spec.budget.max_epochs
             )
-            if spec.search.scheduler == "asha"
+            if spec.search.scheduler in ("asha", "hyperband")  # the brackets share its rungs
             else ()
         ),
         max_epochs=spec.budget.max_epochs,
@@ -509,6 +497,40 @@ def _database_errors_told_once() -> Iterator[None]:
         logger.removeFilter(dropping)
 
 
+def make_scheduler(spec: StudySpec, pack: int) -> Any:
+    """The Ray Tune scheduler of the spec's ``[search] scheduler``: ASHA (one bracket),
+    asynchronous Hyperband (ASHA's every bracket, Ray's ``ASHAScheduler(brackets=...)``), or
+    none. Packs judge their members themselves (ASHA, one bracket), so Tune's is FIFO then."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    search = spec.search
+    if search.scheduler == "none" or pack > 1:
+        return FIFOScheduler()
+    brackets = 1
+    if search.scheduler == "hyperband":
+        brackets = hyperband_brackets(
+            search.grace_period, search.reduction_factor, spec.budget.max_epochs
+        )
+    return ASHAScheduler(
+        time_attr="epoch",
+        metric=spec.study.objective,
+        mode="max" if spec.study.resolved_direction == "maximize" else "min",
+        max_t=spec.budget.max_epochs,
+        grace_period=search.grace_period,
+        reduction_factor=search.reduction_factor,
+        brackets=brackets,
+    )
+
+
+def _expected_epochs(spec: StudySpec) -> float:
+    search, most = spec.search, spec.budget.max_epochs
+    if search.scheduler == "asha":
+        return expected_epochs(search.grace_period, search.reduction_factor, most)
+    if search.scheduler == "hyperband":
+        return hyperband_expected_epochs(search.grace_period, search.reduction_factor, most)
+    return float(most)
+
+
 def resolve_pack(spec: StudySpec) -> int:
     """Optuna trials per Ray trial: ``[search] pack``, with ``"auto"`` resolved.
 
@@ -518,7 +540,7 @@ def resolve_pack(spec: StudySpec) -> int:
     pack = spec.search.pack
     if pack != "auto":
         return int(pack)
-    if spec.model.kind != "mlp":
+    if spec.model.kind != "mlp" or spec.search.scheduler == "hyperband":
         return 1
     return 32 if spec.search.resources.gpus > 0 else 8
 
@@ -542,7 +564,7 @@ def make_trainable(spec: StudySpec, pack: int = 1, code: UserCode | None = None)
     code = code or UserCode()
     resources = spec.search.resources
     rungs: frozenset[int] = frozenset()
-    if spec.search.scheduler == "asha":
+    if spec.search.scheduler in ("asha", "hyperband"):  # every bracket judges at these
         search = spec.search
         rungs = frozenset(
             asha_rungs(search.grace_period, search.reduction_factor, spec.budget.max_epochs)

@@ -146,7 +146,9 @@ class SearchSection(_Section):
 
     sampler: Literal["tpe", "random", "grid", "cmaes"] = "tpe"
     n_startup_trials: Annotated[int, Field(ge=0)] = 8
-    scheduler: Literal["asha", "none"] = "asha"
+    # asha: one bracket of asynchronous successive halving; hyperband: every bracket of
+    # asynchronous Hyperband (Li et al.), so a bad grace_period cannot sink the study.
+    scheduler: Literal["asha", "hyperband", "none"] = "asha"
     grace_period: Annotated[int, Field(ge=1)] = 2
     reduction_factor: Annotated[float, Field(gt=1, strict=False)] = 3.0
     concurrency: Annotated[int, Field(ge=1)] = 2
@@ -545,7 +547,12 @@ def _check_combinations(spec: StudySpec) -> None:
             f"{spec.source}: search.pack: only MLPs train as packs; got pack = "
             f'{spec.search.pack} with model.kind = "{spec.model.kind}" (set pack = 1 or "auto")'
         )
-    if spec.search.scheduler == "asha" and spec.search.grace_period > spec.budget.max_epochs:
+    if spec.search.scheduler == "hyperband" and spec.search.pack not in (1, "auto"):
+        raise SpecError(
+            f"{spec.source}: search.pack: packed trials judge their members with ASHA's one "
+            f'bracket; scheduler = "hyperband" needs pack = 1 (got pack = {spec.search.pack})'
+        )
+    if spec.search.scheduler != "none" and spec.search.grace_period > spec.budget.max_epochs:
         raise SpecError(
             f"{spec.source}: search.grace_period: must be <= budget.max_epochs "
             f"({spec.budget.max_epochs}); got {spec.search.grace_period}"

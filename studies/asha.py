@@ -55,6 +55,34 @@ def expected_epochs(grace_period: int, reduction_factor: float, max_epochs: int)
     return total
 
 
+def hyperband_brackets(grace_period: int, reduction_factor: float, max_epochs: int) -> int:
+    """How many brackets asynchronous Hyperband runs: one per first rung
+    ``grace_period * eta**s`` that fits under ``max_epochs`` (Li et al. 2018's ``s_max + 1``).
+
+    Example:
+        >>> hyperband_brackets(1, 3, 27), hyperband_brackets(2, 3, 4), hyperband_brackets(4, 2, 4)
+        (4, 1, 1)
+    """
+    return max(1, len(asha_rungs(grace_period, reduction_factor, max_epochs)))
+
+
+def hyperband_expected_epochs(grace_period: int, reduction_factor: float, max_epochs: int) -> float:
+    """The epochs asynchronous Hyperband grants a trial on average: bracket ``s`` is ASHA with
+    grace period ``grace_period * eta**s`` and one rung fewer per step, and Ray puts a new trial
+    in a bracket with probability proportional to ``e**rungs`` (``AsyncHyperBandScheduler
+    .on_trial_add``), so bracket ``s`` gets weight ``e**-s``.
+
+    Example:
+        >>> round(hyperband_expected_epochs(1, 3, 9), 2)
+        3.59
+    """
+    n = hyperband_brackets(grace_period, reduction_factor, max_epochs)
+    firsts = [min(max_epochs, math.ceil(grace_period * reduction_factor**s)) for s in range(n)]
+    weights = np.exp(-np.arange(n, dtype=float))
+    each = [expected_epochs(g, reduction_factor, max_epochs) for g in firsts]
+    return float(np.average(each, weights=weights))
+
+
 def asha_stops(
     value: float, recorded: Sequence[float], reduction_factor: float, maximize: bool
 ) -> bool:

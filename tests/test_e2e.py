@@ -243,3 +243,28 @@ def test_optuna_dashboard_reads_the_database(finished) -> None:
     detail = get(f"/api/studies/{summary['study_id']}")
     assert len(detail["trials"]) == len(_load(spec).trials)
     assert {t["state"] for t in detail["trials"]} >= {"Complete", "Pruned"}
+
+
+def test_hyperband_runs_every_bracket_and_stops_trials_only_at_rungs(ray_local, tmp_path) -> None:
+    """scheduler = "hyperband": Ray's ASHA with one bracket per first rung; a trial of bracket s
+    is first judged at grace * eta**s, so some trials run past the first rung of bracket 0."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    from sweeplab.studies._run import make_scheduler
+
+    spec = load_spec(
+        tiny_spec(tmp_path, n_trials=12, max_epochs=8, scheduler="hyperband", concurrency=2)
+    )
+    scheduler = make_scheduler(spec, pack=1)
+    assert isinstance(scheduler, ASHAScheduler)
+    assert len(scheduler._brackets) == 4  # first rungs 1, 2, 4, 8 (grace 1, eta 2, 8 epochs)
+    assert len(make_scheduler(spec.with_overrides(max_epochs=1), pack=1)._brackets) == 1
+    summary = run_study(spec, console=_quiet())
+    assert summary.counts["complete"] + summary.counts["pruned"] == 12
+    rungs = asha_rungs(1, 2, 8)
+    for t in _load(spec).trials:
+        epochs = t.user_attrs["epochs_run"]
+        if t.state == TrialState.PRUNED:
+            assert epochs in rungs and epochs < 8, epochs
+        else:
+            assert t.state == TrialState.COMPLETE and epochs == 8
