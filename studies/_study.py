@@ -125,7 +125,7 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.
             raise SpecConflict(
                 f"study {name!r} in {describe_storage(storage)} was not created by sweeplab "
                 "(it has no stored spec); sweeplab does not run trials into it: give the run "
-                "another study name ([study] name, or --name)"
+                "another study name ([study] name)"
             )
         if stored is not None:
             differences = spec_differences(_normalised(stored), spec.to_dict())

@@ -21,7 +21,7 @@ import sqlalchemy
 from sqlalchemy.engine import make_url
 
 from sweeplab.studies.errors import DatabaseFault, StorageError, StudyNotFound
-from sweeplab.studies.storage._optuna import backend_of
+from sweeplab.studies.storage._optuna import backend_of, optuna_tables
 
 # Heartbeats let a later driver tell a trial that is still running elsewhere from one whose
 # driver died: a RUNNING trial whose heartbeat is older than the grace period is stale.
@@ -100,13 +100,6 @@ def describe_storage(storage: str | optuna.storages.BaseStorage) -> str:
 
 #: The tables every Optuna RDB storage has; a SQLite file without them is someone else's.
 _OPTUNA_TABLES = frozenset({"studies", "trials", "version_info"})
-
-
-def _optuna_tables() -> set[str]:
-    """Every table an Optuna RDB storage may have (alembic's version table included)."""
-    from optuna.storages._rdb import models
-
-    return set(models.BaseModel.metadata.tables) | {"alembic_version"}
 
 
 def is_in_memory(url: str) -> bool:
@@ -232,14 +225,14 @@ def open_storage(
                     )
                 # Another driver may be creating Optuna's tables right now: only a table that
                 # is not Optuna's, or (to read or continue a study) a missing one, is refused.
-                foreign = tables is not None and bool(tables - _optuna_tables())
+                foreign = tables is not None and bool(tables - optuna_tables())
                 incomplete = tables is not None and not tables >= _OPTUNA_TABLES
                 if foreign or (incomplete and (read_only or not create)):
                     listed = ", ".join(sorted(tables or ())[:5]) or "none"
                     raise StorageError(
                         f"{mask_secrets(url)} is not an Optuna study database (its tables: "
-                        f"{listed}); sweeplab does not write into it: give --storage a new file "
-                        "or an Optuna database"
+                        f"{listed}); sweeplab does not write into it: use a new file or an Optuna "
+                        "database as the storage"
                     )
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,13 @@ from optuna.trial import FrozenTrial, TrialState
 Trial = optuna.Trial | FrozenTrial
 
 
+def optuna_tables() -> set[str]:
+    """Every table an Optuna RDB storage may have (alembic's version table included)."""
+    from optuna.storages._rdb import models
+
+    return set(models.BaseModel.metadata.tables) | {"alembic_version"}
+
+
 def backend_of(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
     """The storage behind Optuna's caching wrapper (``optuna.storages.get_storage`` adds one
     around every RDB storage), or ``storage`` itself."""
