@@ -1,7 +1,8 @@
 """Deterministic Markdown formatting: cells, tables, code spans.
 
-Every number goes through :func:`cell`, so the same value always prints the same way and a
-report never depends on pandas' display options.
+Every number goes through :func:`cell` (four significant digits) or, for a fraction correct,
+:func:`percent`, so the same value always prints the same way and a report never depends on
+pandas' display options.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["MISSING", "cell", "code", "table"]
+__all__ = ["MISSING", "cell", "code", "metric_cell", "percent", "table"]
 
 #: What an absent value (NA, NaN, None) prints as.
 MISSING = "–"
@@ -47,6 +48,34 @@ def cell(x: Any, digits: int = 4) -> str:
     if isinstance(x, Real):
         return f"{float(x):.{digits}g}"
     return escape(str(x))
+
+
+def percent(x: Any, decimals: int = 2, *, unit: str = " %") -> str:
+    """A fraction (0.97216) as a percentage to ``decimals`` places (``97.22 %``); pass
+    ``unit=" pp"`` for a difference of two fractions (percentage points).
+
+    Example:
+        >>> percent(0.97216), percent(0.0213, unit=" pp"), percent(None), percent(True)
+        ('97.22 %', '2.13 pp', '–', 'true')
+    """
+    if _is_missing(x) or isinstance(x, (bool, np.bool_, str)):
+        return cell(x)
+    return f"{100 * float(x):.{decimals}f}{unit}"
+
+
+def metric_cell(metric: str, x: Any) -> str:
+    """A metric's value: an accuracy (a fraction correct) in percent, anything else to four
+    significant digits. Which metrics are fractions is the ablation tables' rule, so the whole
+    report agrees.
+
+    Example:
+        >>> metric_cell("val_acc", 0.972154), metric_cell("val_loss", 0.0812345)
+        ('97.22 %', '0.08123')
+    """
+    # Imported here: the ablation package formats its cells with this module.
+    from sweeplab.analysis.ablation.stats import is_fraction
+
+    return percent(x) if is_fraction(metric) else cell(x)
 
 
 def code(text: str) -> str:

@@ -19,11 +19,25 @@ from optuna.trial import FrozenTrial
 
 from sweeplab.analysis._frames import PARAM_PREFIX
 
-__all__ = ["Scale", "bucket", "distribution_scales", "param_names", "param_scales"]
+__all__ = [
+    "MIN_BINS",
+    "MIN_POINTS_PER_BIN",
+    "Scale",
+    "binned_summary",
+    "bucket",
+    "distribution_scales",
+    "param_names",
+    "param_scales",
+]
 
 Scale = Literal["categorical", "log", "linear"]
 #: Continuous parameters are cut into this many equal-width (log-width for log parameters) buckets.
 N_BUCKETS = 4
+#: A marginal summary (median and quartiles per bin) needs this many trials in a bin: below 5 the
+#: quartiles are the extreme points themselves, and the median of 2 or 3 is one trial's luck.
+MIN_POINTS_PER_BIN = 5
+#: and this many such bins: through 2 points any line is straight, so a trend needs 3.
+MIN_BINS = 3
 # Positive values spanning this ratio or more are drawn on a log axis when no distribution says.
 _LOG_SPAN = 100.0
 
@@ -114,3 +128,51 @@ def bucket(values: pd.Series, scale: Scale, n: int = N_BUCKETS) -> pd.Series:
     out = pd.Series([None] * len(values), index=values.index, dtype="object")
     out[present.index] = [labels[i] for i in index]
     return pd.Series(pd.Categorical(out, categories=labels, ordered=True), index=values.index)
+
+
+def binned_summary(
+    x: pd.Series,
+    y: pd.Series,
+    *,
+    min_points: int = MIN_POINTS_PER_BIN,
+    max_bins: int = N_BUCKETS,
+) -> pd.DataFrame:
+    """Median and interquartile range of ``y`` in bins of a numeric ``x``, robust to one outlier.
+
+    A number with ``max_bins`` or fewer distinct values is binned by value; otherwise the trials
+    are cut, in order of ``x``, into equal-count bins of at least ``min_points`` each (at most
+    ``max_bins``), so no bin is left with one trial the way equal-width buckets leave it. Bins
+    with fewer than ``min_points`` trials are dropped: a median of two is not a summary.
+
+    Args:
+        x: the parameter's values (numeric; NA rows are ignored).
+        y: the objective, aligned with ``x``.
+        min_points: trials a bin needs.
+        max_bins: most bins.
+
+    Returns:
+        One row per kept bin, by ``x``: ``x`` (the median parameter value in the bin, which sits
+        right on a log axis too), ``median``, ``q1``, ``q3`` of ``y`` and ``n`` trials.
+
+    Example:
+        >>> x = pd.Series(range(10), dtype=float)
+        >>> y = pd.Series([1.0] * 9 + [-50.0])  # one diverged trial
+        >>> binned_summary(x, y, min_points=5)
+             x  median   q1   q3  n
+        0  2.0     1.0  1.0  1.0  5
+        1  7.0     1.0  1.0  1.0  5
+    """
+    data = pd.DataFrame({"x": x.astype(float), "y": y.astype(float)}).dropna()
+    data = data.sort_values("x", kind="stable")
+    if data["x"].nunique() <= max_bins:
+        groups = [g for _, g in data.groupby("x", sort=True)]
+    else:
+        k = min(max_bins, len(data) // max(1, min_points))
+        groups = [data.iloc[idx] for idx in np.array_split(np.arange(len(data)), k)] if k else []
+    rows = [
+        [float(g["x"].median()), float(g["y"].median()), float(g["y"].quantile(0.25)),
+         float(g["y"].quantile(0.75)), len(g)]
+        for g in groups
+        if len(g) >= min_points
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["x", "median", "q1", "q3", "n"]).astype({"n": "int64"})

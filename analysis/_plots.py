@@ -1,7 +1,8 @@
 """Figures of a study: learning curves, optimisation history, parameter importance.
 
-The three figures the report always tries to draw, whatever the study. Each is written twice: a
-PNG at the path given and an SVG with the same stem next to it.
+The three figures the report always tries to draw, whatever the study. Each is written as a PNG
+at the path given and, unless :func:`~sweeplab.analysis._figures.svg_copies` turned it off, as
+an SVG with the same stem next to it.
 
 Style, figure constructor, state colours and the saver come from
 :mod:`sweeplab.analysis._figures`, shared with every other figure: built on
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from optuna.study import StudyDirection
@@ -25,9 +27,14 @@ from sweeplab.analysis._figures import (
     save_figure,
     state_colour,
     state_style,
+    style,
 )
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = [
+    "draw_optimization_history",
     "plot_importances",
     "plot_learning_curves",
     "plot_optimization_history",
@@ -119,7 +126,8 @@ def plot_optimization_history(
     """Objective of each finished trial against trial number, with the best-so-far line.
 
     COMPLETE trials are filled dots; PRUNED trials are crosses at the best value they reached
-    before ASHA stopped them (they do not count towards the best-so-far line).
+    before ASHA stopped them (they do not count towards the best-so-far line). The legend sits
+    outside the axes, so it hides no point.
 
     Args:
         trials: the trials frame (:func:`analysis.trials_frame`); reads ``number``, ``state``,
@@ -142,6 +150,19 @@ def plot_optimization_history(
         >>> with tempfile.TemporaryDirectory() as d:
         ...     plot_optimization_history(trials, f"{d}/h.png", direction="maximize").name
         'h.png'
+    """
+    fig = draw_optimization_history(trials, direction=direction, objective=objective)
+    with style():
+        return save_figure(fig, path)
+
+
+def draw_optimization_history(
+    trials: pd.DataFrame, *, direction: StudyDirection | str, objective: str = "objective"
+) -> Figure:
+    """The figure of :func:`plot_optimization_history`, not yet saved.
+
+    Raises:
+        ValueError: no COMPLETE trial with a value, or an unknown direction.
     """
     if isinstance(direction, str):
         try:
@@ -183,8 +204,10 @@ def plot_optimization_history(
         ax.set_ylabel(metric_label(objective))
         ax.set_title(f"Optimisation history ({'maximise' if maximize else 'minimise'})")
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend(loc="lower right" if maximize else "upper right", frameon=True)
-        return save_figure(fig, path)
+        # Below the axes, in one row: inside, a corner legend hid the trials that fell in that
+        # corner (constrained layout makes room for it).
+        fig.legend(loc="outside lower center", ncols=3, frameon=True)
+    return fig
 
 
 def plot_importances(importances: pd.Series, path: str | Path) -> Path:

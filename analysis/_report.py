@@ -1,14 +1,15 @@
 """A Markdown report of a study, with its figures next to it.
 
 The report is a pure function of the database: it holds no "generated at" time, every list is
-sorted, numbers go through one formatter and importance is seeded, so rerunning it on the same
-database rewrites ``report.md`` byte for byte (and a diff between two runs shows what the study
-did in between). Database passwords are masked wherever they appear, error messages included.
+sorted, numbers go through one formatter (four significant digits; accuracies, which are
+fractions correct, in percent to two decimals, as in the ablation tables) and importance is
+seeded, so rerunning it on the same database rewrites ``report.md`` byte for byte (and a diff
+between two runs shows what the study did in between). Database passwords are masked wherever
+they appear, error messages included.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ import optuna
 import pandas as pd
 from optuna.study import StudyDirection
 
+from sweeplab.analysis._figures import svg_copies
 from sweeplab.analysis._frames import (
     PARAM_PREFIX,
     STATES,
@@ -26,13 +28,17 @@ from sweeplab.analysis._frames import (
     study_direction,
     trials_frame_of,
 )
-from sweeplab.analysis._importance import importances_of
-from sweeplab.analysis._markdown import MISSING, cell, code, escape, table
+from sweeplab.analysis._markdown import MISSING, cell, code, escape, metric_cell, table
 from sweeplab.analysis._params import distribution_scales
 from sweeplab.analysis._plots import plot_learning_curves, plot_optimization_history
 from sweeplab.analysis._report_html import HTML_NAME, render_html
+from sweeplab.analysis._report_importance import (
+    ImportanceAnalysis,
+    analyse_importance,
+    importance_section,
+)
 from sweeplab.analysis._report_search import analyse_search, search_sections
-from sweeplab.analysis._search_plots import plot_importance_comparison
+from sweeplab.analysis._toml import to_toml
 from sweeplab.analysis.ablation import render_ablation_sections
 from sweeplab.studies import records
 from sweeplab.studies.asha import rungs_from_spec
@@ -115,7 +121,7 @@ def _summary(info: StudyInfo, trials: pd.DataFrame, best: pd.Series | None) -> l
         lines.append("- Best value: none yet — no trial has completed.")
     else:
         lines.append(
-            f"- Best value: {info.objective} = {cell(best['value'], 6)}, "
+            f"- Best value: {info.objective} = {metric_cell(info.objective, best['value'])}, "
             f"trial #{int(best['number'])} (best epoch {cell(best['best_epoch'])} "
             f"of {cell(best['epochs_run'])})"
         )
@@ -152,12 +158,12 @@ def _best_configuration(info: StudyInfo, trials: pd.DataFrame, best: pd.Series |
     if best is None:
         return ["## Best configuration", "", "No trial has completed yet.", ""]
     params = [
-        [code(c.removeprefix(PARAM_PREFIX)), cell(best[c], 6)]
+        [code(c.removeprefix(PARAM_PREFIX)), cell(best[c])]
         for c in _param_columns(trials)
         if not pd.isna(best[c])  # a conditional parameter this trial did not sample
     ]
     metrics = [*metric_columns(trials), "epochs_run", "best_epoch", "wall_time_s"]
-    results = [[code(m), cell(best[m], 6)] for m in metrics]
+    results = [[code(m), metric_cell(m, best[m])] for m in metrics]
     return [
         f"## Best configuration (trial #{int(best['number'])})",
         "",
@@ -206,13 +212,14 @@ def _trials_section(info: StudyInfo, trials: pd.DataFrame) -> list[str]:
     rows = []
     for _, t in shown.iterrows():
         score = t["value"] if t["state"] == "COMPLETE" else t["best_intermediate"]
+        shown_score = metric_cell(info.objective, score)
         objective = (
-            cell(score) if t["state"] == "COMPLETE" or pd.isna(score) else f"({cell(score)})"
+            shown_score if t["state"] == "COMPLETE" or pd.isna(score) else f"({shown_score})"
         )
         rows.append(
             [
                 str(int(t["number"])), t["state"], objective, cell(t["epochs_run"]),
-                *(cell(t[m]) for m in metrics), cell(t["wall_time_s"], 3),
+                *(metric_cell(m, t[m]) for m in metrics), cell(t["wall_time_s"], 3),
                 *(cell(t[p]) for p in params),
             ]
         )  # fmt: skip
@@ -257,44 +264,6 @@ def _failures_section(trials: pd.DataFrame) -> list[str]:
     return [*lines, ""] if not retried.empty else lines
 
 
-def _importance_section(
-    importances: pd.Series, figure: str | None, ped_anova: pd.Series | None = None
-) -> list[str]:
-    lines = ["## Hyperparameter importance", ""]
-    if importances.empty:
-        return [*lines, f"Not assessed: {importances.attrs.get('reason', 'no data')}", ""]
-    ped = ped_anova if ped_anova is not None else pd.Series(dtype="float64")
-    intro = (
-        f"fANOVA over {importances.attrs.get('n_trials', '?')} complete trials "
-        "(seeded random forest; the share of the objective's variance each parameter explains)"
-    )
-    headers, right = ["Parameter", "fANOVA"], [False, True]
-    if ped_anova is not None:
-        intro += (
-            " and PED-ANOVA (how strongly the top 10 % of trials concentrate in part of each "
-            "parameter's range)"
-            + ("" if not ped.empty else f"; PED-ANOVA not assessed: {ped.attrs.get('reason')}")
-        )
-        headers, right = [*headers, "PED-ANOVA"], [*right, True]
-    rows = []
-    for p, v in importances.items():
-        row = [code(str(p)), f"{v:.3f}"]
-        if ped_anova is not None:
-            row.append(f"{ped[p]:.3f}" if p in ped.index else MISSING)
-        rows.append(row)
-    lines += [f"{intro}; each column sums to 1.", "", *table(headers, rows, right), ""]
-    excluded = importances.attrs.get("excluded") or []
-    if excluded:
-        names = ", ".join(code(n) for n in excluded)
-        lines += [
-            f"Not assessed (absent from some complete trials, constant, or re-ranged): {names}.",
-            "",
-        ]
-    if figure:
-        lines += [f"![Hyperparameter importance]({figure})", ""]
-    return lines
-
-
 def _figure_section(title: str, figure: str | None, missing: str) -> list[str]:
     body = f"![{title}]({figure})" if figure else missing
     return [f"## {title}", "", body, ""]
@@ -304,17 +273,33 @@ def _spec_section(info: StudyInfo) -> list[str]:
     spec = info.user_attrs.get(records.SPEC)
     if spec is None:
         return []
-    text = json.dumps(spec, indent=2, sort_keys=True, default=str, ensure_ascii=False)
-    return ["## Study spec", "", "```json", text, "```", ""]
+    if not isinstance(spec, dict):
+        return ["## Study spec", "", f"Stored spec not readable as a table: {cell(str(spec))}", ""]
+    # The study stores the validated spec as a dict, not the file's text; as TOML it reads
+    # like the file the user wrote. Folded away: it is a hundred lines of reference.
+    text = to_toml(spec).rstrip("\n")
+    return [
+        "## Study spec",
+        "",
+        '<details markdown="1">',
+        f"<summary>The spec the study ran, as TOML ({len(text.splitlines())} lines, defaults "
+        "filled in, unset values as comments)</summary>",
+        "",
+        "```toml",
+        text,
+        "```",
+        "",
+        "</details>",
+        "",
+    ]
 
 
 def render_report(
     info: StudyInfo,
     trials: pd.DataFrame,
-    importances: pd.Series,
+    importance: ImportanceAnalysis | None,
     figures: dict[str, str | None],
     *,
-    ped_anova: pd.Series | None = None,
     extra: Sequence[str] = (),
 ) -> str:
     """The whole report as Markdown text (passwords masked), from frames already computed.
@@ -322,10 +307,9 @@ def render_report(
     Args:
         info: the study's name, storage, direction, objective name and user attributes.
         trials: the trials frame.
-        importances: the result of :func:`analysis.param_importances`.
+        importance: fANOVA and PED-ANOVA with their intervals (``None``: not assessed).
         figures: ``FIGURES`` keys mapped to the relative file name of a written figure, or
             ``None`` where no figure could be drawn.
-        ped_anova: PED-ANOVA importances, shown next to fANOVA's (``None``: fANOVA only).
         extra: further Markdown lines (search analysis, ablation), placed before the spec.
     """
     best = best_trial(trials, info.maximize)
@@ -336,7 +320,7 @@ def render_report(
         *_best_configuration(info, trials, best),
         *_trials_section(info, trials),
         *_failures_section(trials),
-        *_importance_section(importances, figures.get("importances"), ped_anova),
+        *importance_section(importance),
         *_figure_section(
             "Learning curves",
             figures.get("curves"),
@@ -359,21 +343,29 @@ def render_report(
 
 
 def write_report(
-    storage: str | optuna.storages.BaseStorage, study_name: str, out_dir: str | Path
+    storage: str | optuna.storages.BaseStorage,
+    study_name: str,
+    out_dir: str | Path,
+    *,
+    svg: bool = False,
 ) -> Path:
-    """Write ``out_dir/report.md`` and its PNG figures for one study.
+    """Write ``out_dir/report.md``, ``report.html`` and the PNG figures for one study.
 
     The report has: a summary (trials per state, objective and direction, best value), the best
     configuration (parameters, accuracies, epochs), the top 20 trials, failures and retries,
-    seeded fANOVA importances with a bar chart, learning curves and the optimisation history. It
-    can be written while the study runs, and with no complete trial (it then says so in place of
-    the figures). The same database always gives a byte-identical ``report.md``.
+    seeded fANOVA and PED-ANOVA importances with bootstrap intervals and a bar chart (measured
+    at an ASHA rung when more trials reached it than completed), learning curves and the
+    optimisation history. It can be written while the study runs, and with no complete trial (it
+    then says so in place of the figures). The same database always gives a byte-identical
+    ``report.md``.
 
     Args:
         storage: an Optuna storage URL or storage object; a password in it is shown as ``***``.
         study_name: name of the study in that storage.
         out_dir: folder for ``report.md`` and the figures (created if missing); the figures are
             linked with relative paths, so the folder can be moved as a whole.
+        svg: also write each figure as SVG beside its PNG (for a paper; the report itself
+            shows the PNGs). Off by default: the SVGs took a quarter of the report's time.
 
     Returns:
         The path of ``report.md``.
@@ -396,7 +388,7 @@ def write_report(
         >>> "trial #1" in text
         True
     """
-    study = load_study(storage, study_name)
+    study = load_study(storage, study_name, read_only=True)
     snapshot = study.get_trials(deepcopy=False)
     direction = study_direction(study)
     objective = study.user_attrs.get(records.OBJECTIVE)
@@ -409,48 +401,51 @@ def write_report(
     )
     trials = trials_frame_of(snapshot, direction)
     curves = curves_frame_of(snapshot)
-    importances = importances_of(snapshot, direction)
-    ped_anova = importances_of(snapshot, direction, method="ped_anova")
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     best = best_trial(trials, info.maximize)
-    # Each figure is drawn only when it has data; the report says why where one is missing.
-    figures: dict[str, str | None] = dict.fromkeys(FIGURES)
-    if not importances.empty:
-        methods = {"fANOVA": importances, "PED-ANOVA": ped_anova}
-        path = plot_importance_comparison(methods, out / FIGURES["importances"])
-        figures["importances"] = path.name
-    if curves["objective"].notna().any():
-        figures["curves"] = plot_learning_curves(
+    rungs = rungs_from_spec(info.user_attrs.get(records.SPEC))
+    # The report's own figures; the ablation charts below keep their SVGs, which their
+    # section links to.
+    with svg_copies(svg):
+        importance = analyse_importance(
+            snapshot, direction, rungs=rungs, figure=out / FIGURES["importances"]
+        )
+        # Each figure is drawn only when it has data; the report says why where one is missing.
+        figures: dict[str, str | None] = dict.fromkeys(FIGURES)
+        figures["importances"] = importance.figure
+        if curves["objective"].notna().any():
+            figures["curves"] = plot_learning_curves(
+                curves,
+                out / FIGURES["curves"],
+                objective=info.objective,
+                highlight=None if best is None else int(best["number"]),
+                rungs=rungs or (),
+            ).name
+        if best is not None:
+            figures["history"] = plot_optimization_history(
+                trials, out / FIGURES["history"], direction=direction, objective=info.objective
+            ).name
+        search = analyse_search(
+            trials,
             curves,
-            out / FIGURES["curves"],
+            out,
             objective=info.objective,
-            highlight=None if best is None else int(best["number"]),
-            rungs=rungs_from_spec(info.user_attrs.get(records.SPEC)) or (),
-        ).name
-    if best is not None:
-        figures["history"] = plot_optimization_history(
-            trials, out / FIGURES["history"], direction=direction, objective=info.objective
-        ).name
-    search = analyse_search(
-        trials,
-        curves,
-        out,
-        objective=info.objective,
-        maximize=info.maximize,
-        scales=distribution_scales(snapshot),
-        ranking=list(importances.index),
-        spec=info.user_attrs.get(records.SPEC),
-    )
+            maximize=info.maximize,
+            scales=distribution_scales(snapshot),
+            ranking=importance.ranking,
+            spec=info.user_attrs.get(records.SPEC),
+            svg=svg,
+        )
     ablation = render_ablation_sections(storage, study_name, out).strip("\n")
     extra = [*search_sections(search, info.objective), *([ablation, ""] if ablation else [])]
-    text = render_report(info, trials, importances, figures, ped_anova=ped_anova, extra=extra)
+    text = render_report(info, trials, importance, figures, extra=extra)
     path = out / REPORT_NAME
     # newline="\n": the same bytes on every platform.
     with path.open("w", encoding="utf-8", newline="\n") as f:
         f.write(text)
-    page = mask_secrets(render_html(text, out, title=f"Study report: {info.name}"))
+    page = render_html(text, out, title=f"Study report: {info.name}", scrub=mask_secrets)
     with (out / HTML_NAME).open("w", encoding="utf-8", newline="\n") as f:
         f.write(page)
     return path

@@ -15,11 +15,12 @@ from typing import Any
 import pandas as pd
 
 from sweeplab.analysis._isolation import isolation_table, plot_generalization_gap, plot_isolation
-from sweeplab.analysis._markdown import cell, code, table
+from sweeplab.analysis._markdown import cell, code, metric_cell, percent, table
 from sweeplab.analysis._params import Scale
 from sweeplab.analysis._rungs import MIN_TRUSTWORTHY_RHO, rung_correlations
 from sweeplab.analysis._search_plots import (
     complete_trials,
+    parallel_axes,
     plot_interactions,
     plot_marginal_effects,
     plot_parallel_coordinates,
@@ -28,7 +29,7 @@ from sweeplab.studies.asha import rungs_from_spec
 
 __all__ = ["SEARCH_FIGURES", "SearchAnalysis", "analyse_search", "search_sections"]
 
-#: File names of the search-analysis figures (each also written as ``.svg``).
+#: File names of the search-analysis figures (each also written as ``.svg`` when asked).
 SEARCH_FIGURES = {
     "marginal": "marginal_effects.png",
     "interactions": "interactions.png",
@@ -51,6 +52,10 @@ class SearchAnalysis:
     rung_table: pd.DataFrame | None
     scheduler: str | None = None
     notes: list[str] = field(default_factory=list)
+    parallel_axes: list[str] = field(default_factory=list)  # shown, most important first
+    ranked: bool = False  # whether parallel_axes follow an importance ranking
+    n_params: int = 0  # hyperparameters that vary over the complete trials
+    svg: bool = False  # whether the figures were also written as SVG
 
 
 def _draw(key: str, out: Path, draw: Callable[[Path], Path], figures: dict, reasons: dict) -> None:
@@ -71,8 +76,10 @@ def analyse_search(
     scales: Mapping[str, Scale],
     ranking: Sequence[str],
     spec: Mapping[str, Any] | None,
+    svg: bool = False,
 ) -> SearchAnalysis:
-    """Draw the search-analysis figures into ``out`` and compute their tables."""
+    """Draw the search-analysis figures into ``out`` and compute their tables (``svg``: the
+    caller has :func:`~sweeplab.analysis._figures.svg_copies` on, and the text says so)."""
     figures: dict[str, str | None] = dict.fromkeys(SEARCH_FIGURES)
     reasons: dict[str, str] = {}
     common = {"objective": objective, "scales": scales}
@@ -81,12 +88,12 @@ def analyse_search(
         "interactions", out,
         lambda p: plot_interactions(trials, p, ranking=ranking, **common), figures, reasons,
     )  # fmt: skip
+    # Parallel coordinates only for the most important few: with an axis per hyperparameter
+    # (14 in the quickstart) the lines are a tangle nobody can follow.
+    axes = parallel_axes(trials, ranking)
     _draw(
         "parallel", out,
-        lambda p: plot_parallel_coordinates(
-            trials, p, params=[*ranking, *sorted(set(scales) - set(ranking))],
-            maximize=maximize, **common,
-        ),
+        lambda p: plot_parallel_coordinates(trials, p, params=axes, maximize=maximize, **common),
         figures, reasons,
     )  # fmt: skip
     _draw("gap", out, lambda p: plot_generalization_gap(trials, p), figures, reasons)
@@ -105,7 +112,9 @@ def analyse_search(
     rung_table = rung_correlations(curves, rungs) if rungs and len(rungs) > 1 else None
     return SearchAnalysis(
         figures=figures, reasons=reasons, isolation=isolation, gap=gap, held_out=held,
-        rungs=rungs, rung_table=rung_table, scheduler=scheduler,
+        rungs=rungs, rung_table=rung_table, scheduler=scheduler, parallel_axes=axes,
+        ranked=bool(ranking), n_params=len(parallel_axes(trials, ranking, k=None)),
+        svg=svg,
     )  # fmt: skip
 
 
@@ -121,11 +130,31 @@ def _gap_lines(analysis: SearchAnalysis) -> list[str]:
     if gap.empty:
         return []
     held = code(analysis.held_out)
+
+    def points(x: float) -> str:
+        return percent(x, unit=" pp")
+
     return [
-        f"Over {len(gap)} complete trials, `train_acc` − {held} at the best epoch: median "
-        f"{cell(float(gap['gap'].median()))}, smallest {cell(float(gap['gap'].min()))} "
-        f"(trial #{int(gap.loc[gap['gap'].idxmin(), 'number'])}), largest "
-        f"{cell(float(gap['gap'].max()))} (trial #{int(gap.loc[gap['gap'].idxmax(), 'number'])}).",
+        f"Over {len(gap)} complete trials, `train_acc` − {held} at the best epoch, in "
+        f"percentage points (pp): median {points(float(gap['gap'].median()))}, smallest "
+        f"{points(float(gap['gap'].min()))} (trial #{int(gap.loc[gap['gap'].idxmin(), 'number'])}"
+        f"), largest {points(float(gap['gap'].max()))} "
+        f"(trial #{int(gap.loc[gap['gap'].idxmax(), 'number'])}).",
+        "",
+    ]
+
+
+def _parallel_lines(analysis: SearchAnalysis) -> list[str]:
+    axes = analysis.parallel_axes
+    if not axes or not analysis.figures.get("parallel"):
+        return []
+    names = ", ".join(code(a) for a in axes)
+    if len(axes) >= analysis.n_params:
+        return [f"Every hyperparameter that varies, one axis each: {names}.", ""]
+    which = "most important (by fANOVA)" if analysis.ranked else "first by name (no importance)"
+    return [
+        f"The {len(axes)} {which} of the {analysis.n_params} hyperparameters that vary, one "
+        f"axis each: {names}. The others are in the marginal-effect and isolation plots.",
         "",
     ]
 
@@ -142,7 +171,13 @@ def _isolation_lines(analysis: SearchAnalysis, objective: str) -> list[str]:
     if iso.empty:
         return [*lines, "Not assessed: no hyperparameter took two values in complete trials.", ""]
     rows = [
-        [code(r.param), cell(r.value), str(r.n_trials), cell(r.best, 6), f"#{r.best_trial}"]
+        [
+            code(r.param),
+            cell(r.value),
+            str(r.n_trials),
+            metric_cell(objective, r.best),
+            f"#{r.best_trial}",
+        ]
         for r in iso.itertuples()
     ]
     headers = ["Parameter", "Value", "Trials", f"Best {code(objective)}", "Best trial"]
@@ -196,7 +231,8 @@ def search_sections(analysis: SearchAnalysis, objective: str) -> list[str]:
     return [
         "## Search analysis",
         "",
-        "Every figure reads the complete trials only, and is also written as SVG next to the PNG.",
+        "Every figure reads the complete trials only"
+        + (", and is also written as SVG next to the PNG." if analysis.svg else "."),
         "",
         "### Marginal effect of each hyperparameter",
         "",
@@ -206,6 +242,7 @@ def search_sections(analysis: SearchAnalysis, objective: str) -> list[str]:
         *_figure(analysis, "interactions", "Interaction heatmaps"),
         "### Parallel coordinates",
         "",
+        *_parallel_lines(analysis),
         *_figure(analysis, "parallel", "Parallel coordinates"),
         "### Generalisation gap",
         "",

@@ -2,7 +2,8 @@
 parallel coordinates.
 
 All read the COMPLETE trials of a trials frame (:func:`analysis.trials_frame`); each writes a PNG
-at the path given and an SVG next to it, through :class:`matplotlib.figure.Figure` objects only
+at the path given and (unless :func:`~sweeplab.analysis._figures.svg_copies` is off) an SVG next
+to it, through :class:`matplotlib.figure.Figure` objects only
 (style, panel grid and saver from :mod:`sweeplab.analysis._figures`). Colours come from
 seaborn's "colorblind" palette and the "cividis" colour map, both readable with the common
 colour-vision deficiencies.
@@ -28,13 +29,26 @@ from sweeplab.analysis._figures import (
     style,
 )
 from sweeplab.analysis._frames import PARAM_PREFIX
-from sweeplab.analysis._params import Scale, bucket, param_scales
+from sweeplab.analysis._importance_basis import format_share
+from sweeplab.analysis._params import (
+    MIN_BINS,
+    MIN_POINTS_PER_BIN,
+    Scale,
+    binned_summary,
+    bucket,
+    param_scales,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = [
     "complete_trials",
+    "draw_importance_comparison",
+    "draw_marginal_effects",
+    "draw_parallel_coordinates",
+    "parallel_axes",
     "plot_importance_comparison",
     "plot_interactions",
     "plot_marginal_effects",
@@ -45,6 +59,8 @@ __all__ = [
 _CMAP = "cividis"
 #: Parameter pairs shown in the interaction heatmaps (of the three most important parameters).
 TOP_PAIRS = 3
+#: Parameter axes of the report's parallel-coordinates plot: beyond six the lines are a tangle.
+PARALLEL_AXES = 6
 
 
 def complete_trials(trials: pd.DataFrame) -> pd.DataFrame:
@@ -105,57 +121,200 @@ def _log_axis(ax: Axes, lo: float, hi: float) -> None:
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}"))
 
 
-def plot_importance_comparison(importances: Mapping[str, pd.Series], path: str | Path) -> Path:
-    """Importances by several methods side by side, one panel each, parameters in one order.
+def _importance_values(importance: pd.Series | pd.DataFrame) -> pd.Series:
+    return importance["importance"] if isinstance(importance, pd.DataFrame) else importance
 
-    Args:
-        importances: method label (``"fANOVA"``, ``"PED-ANOVA"``) -> the Series from
-            :func:`analysis.param_importances`; empty Series are shown with their reason.
-        path: where to write the PNG; the SVG goes next to it.
 
-    Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+def _whiskers(importance: pd.Series | pd.DataFrame, order: Sequence[str]) -> np.ndarray | None:
+    """``xerr`` for ``barh``: distances from each point estimate down to ``low`` and up to
+    ``high`` (0 where there is no interval), or ``None`` when there is no interval at all."""
+    if not isinstance(importance, pd.DataFrame) or not {"low", "high"} <= set(importance.columns):
+        return None
+    frame = importance.reindex(order)
+    if frame[["low", "high"]].isna().all().all():
+        return None
+    point = frame["importance"].to_numpy(dtype=float)
+    # A percentile interval need not contain its point estimate; the whisker then starts at it.
+    down = np.clip(point - frame["low"].to_numpy(dtype=float), 0, None)
+    up = np.clip(frame["high"].to_numpy(dtype=float) - point, 0, None)
+    return np.nan_to_num(np.vstack([down, up]))
+
+
+def _panel_title(method: str, importance: pd.Series | pd.DataFrame) -> str:
+    n, at = importance.attrs.get("n_trials"), importance.attrs.get("measured_at")
+    return method + (f" ({n} trials" + (f" at {at})" if at else ")") if n else "")
+
+
+def _caption(importances: Mapping[str, pd.Series | pd.DataFrame]) -> str:
+    with_ci = [s for s in importances.values() if s.attrs.get("n_resamples")]
+    lines = []
+    if with_ci:
+        level = with_ci[0].attrs.get("level", 0.9)
+        lines.append(
+            f"Bars: importance; whiskers: {level:.0%} percentile bootstrap interval over "
+            f"{with_ci[0].attrs['n_resamples']} resamples of the trials"
+        )
+    caveats = {s.attrs["caveat"] for s in importances.values() if s.attrs.get("caveat")}
+    return "\n".join([*lines, *sorted(caveats)])
+
+
+def draw_importance_comparison(importances: Mapping[str, pd.Series | pd.DataFrame]) -> Figure:
+    """The figure of :func:`plot_importance_comparison`, not yet saved.
 
     Raises:
-        ValueError: every Series is empty.
-
-    Example:
-        >>> import tempfile
-        >>> imp = {"fANOVA": pd.Series({"lr": 0.8, "dropout": 0.2}),
-        ...        "PED-ANOVA": pd.Series({"lr": 0.6, "dropout": 0.4})}
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     plot_importance_comparison(imp, f"{d}/imp.png").name
-        'imp.png'
+        ValueError: every entry is empty.
     """
     if all(s.empty for s in importances.values()):
         reasons = "; ".join(
             f"{k}: {s.attrs.get('reason', 'empty')}" for k, s in importances.items()
         )
         raise ValueError(f"no importances to plot: {reasons}")
-    first = next(s for s in importances.values() if not s.empty)
+    first = next(_importance_values(s) for s in importances.values() if not s.empty)
     order = [
         *first.index,
         *sorted(set().union(*(s.index for s in importances.values())) - set(first.index)),
     ]
+    rows = list(reversed(order))  # barh draws bottom-up: the most important on top
     colour = state_colour("COMPLETE")
     with style():
-        fig, axes = panel_grid(len(importances), len(importances), (5.0, 1.4 + 0.42 * len(order)))
-        for ax, (method, series) in zip(axes, importances.items(), strict=False):
-            values = [float(series.get(p, np.nan)) for p in reversed(order)]
-            bars = ax.barh(list(reversed(order)), np.nan_to_num(values), color=colour)
-            ax.bar_label(
-                bars, labels=["n/a" if math.isnan(v) else f"{v:.3f}" for v in values],
-                padding=3, fontsize="small",
-            )  # fmt: skip
-            ax.set_xlim(0, 1.18 * max(0.05, float(np.nanmax(values)) if not series.empty else 1))
+        fig, axes = panel_grid(len(importances), len(importances), (5.0, 1.6 + 0.42 * len(order)))
+        for ax, (method, entry) in zip(axes, importances.items(), strict=False):
+            series = _importance_values(entry)
+            values = np.array([float(series.get(p, np.nan)) for p in rows])
+            xerr = _whiskers(entry, rows)
+            ax.barh(rows, np.nan_to_num(values), color=colour, xerr=xerr,
+                    error_kw={"ecolor": "black", "capsize": 3, "lw": 1.1})  # fmt: skip
+            ends = np.nan_to_num(values) + (xerr[1] if xerr is not None else 0)
+            reliable = not entry.attrs.get("caveat")  # then 2 significant digits at most
+            for y, (v, end) in enumerate(zip(values, ends, strict=True)):
+                label = format_share(v, reliable=reliable)
+                ax.text(end + 0.015, y, label, va="center", fontsize="small")
+            top = float(np.nanmax(ends)) if not series.empty else 1.0
+            ax.set_xlim(0, 1.25 * max(0.05, top))
             ax.set_xlabel("Importance (share; sums to 1)")
-            n = series.attrs.get("n_trials")
-            ax.set_title(f"{method}" + (f" ({n} complete trials)" if n else ""))
+            ax.set_title(_panel_title(method, entry), fontsize="medium")
             if series.empty:
                 ax.text(0.5, 0.5, "not assessed", transform=ax.transAxes, ha="center")
             ax.grid(axis="y", visible=False)
         axes[0].set_ylabel("Hyperparameter")
-        return save_figure(fig, path)
+        caption = _caption(importances)
+        if caption:
+            fig.suptitle(caption, fontsize="small")
+    return fig
+
+
+def plot_importance_comparison(
+    importances: Mapping[str, pd.Series | pd.DataFrame], path: str | Path
+) -> Path:
+    """Importances by several methods side by side, one panel each, parameters in one order, with
+    bootstrap intervals as error bars where given.
+
+    Args:
+        importances: method label (``"fANOVA"``, ``"PED-ANOVA"``) -> the Series from
+            :func:`analysis.param_importances`, or the frame of
+            :func:`~sweeplab.analysis._importance.importance_intervals` (its ``low`` and
+            ``high`` are drawn as whiskers). Empty entries are shown with their reason. Read
+            from ``attrs``: ``n_trials`` and ``measured_at`` (``"epoch 2"``) for the panel
+            title, ``n_resamples`` and ``level`` for the caption, and ``caveat``, a warning
+            printed under it (labels then show 2 significant digits).
+        path: where to write the PNG; the SVG goes next to it.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: every entry is empty.
+
+    Example:
+        >>> import tempfile
+        >>> imp = {"fANOVA": pd.Series({"lr": 0.8, "dropout": 0.2}),
+        ...        "PED-ANOVA": pd.DataFrame({"importance": [0.6, 0.4], "low": [0.3, 0.1],
+        ...                                   "high": [0.9, 0.7]}, index=["lr", "dropout"])}
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     plot_importance_comparison(imp, f"{d}/imp.png").name
+        'imp.png'
+    """
+    with style():
+        return save_figure(draw_importance_comparison(importances), path)
+
+
+def _numeric_panel(ax: Axes, xs: pd.Series, y: pd.Series, scale: Scale, colour: tuple) -> bool:
+    """Scatter, plus the median per bin in its interquartile band when the bins are full enough;
+    whether the summary was drawn."""
+    ax.scatter(xs, y, s=22, color=colour, alpha=0.8, zorder=3)
+    summary = binned_summary(xs, y)
+    if scale == "log":
+        _log_axis(ax, float(xs.min()), float(xs.max()))
+    if len(summary) < MIN_BINS:
+        return False
+    ax.fill_between(summary["x"], summary["q1"], summary["q3"], color="0.5", alpha=0.25, lw=0,
+                    label="interquartile range")  # fmt: skip
+    ax.plot(summary["x"], summary["median"], "-", color="black", lw=1.6, label="median per bin")
+    return True
+
+
+def _categorical_panel(ax: Axes, values: pd.Series, y: pd.Series, colour: tuple) -> bool:
+    """Every trial as a dot; a box (median, quartiles) only over categories with enough trials;
+    whether every category had its box."""
+    labels = bucket(values, "categorical")
+    order = [str(c) for c in labels.cat.categories]
+    groups = [y[(labels == c).to_numpy()].to_numpy() for c in labels.cat.categories]
+    boxed = [k for k, g in enumerate(groups) if len(g) >= MIN_POINTS_PER_BIN]
+    if boxed:
+        ax.boxplot([groups[k] for k in boxed], positions=boxed, widths=0.5, showfliers=False,
+                   medianprops={"color": "black"})  # fmt: skip
+    for k, g in enumerate(groups):
+        # Fixed, even spread instead of random jitter: the figure stays byte-stable.
+        offsets = np.linspace(-0.15, 0.15, len(g)) if len(g) > 1 else [0.0]
+        ax.scatter(k + np.asarray(offsets), g, s=22, color=colour, zorder=3)
+    ax.set_xticks(range(len(order)), order, rotation=20 if len(order) > 3 else 0)
+    ax.set_xlim(-0.6, len(order) - 0.4)
+    return len(boxed) == len(groups)
+
+
+def draw_marginal_effects(
+    trials: pd.DataFrame,
+    *,
+    objective: str = "objective",
+    scales: Mapping[str, Scale] | None = None,
+    params: Sequence[str] | None = None,
+) -> Figure:
+    """The figure of :func:`plot_marginal_effects`, not yet saved.
+
+    Raises:
+        ValueError: fewer than 2 COMPLETE trials, or no parameter varies.
+    """
+    done, kinds, names = _need_varying(trials, "a marginal-effect plot", scales, params)
+    colour = state_colour("COMPLETE")
+    with style():
+        fig, axes = panel_grid(len(names), 3, (4.2, 3.3))
+        for i, (ax, name) in enumerate(zip(axes, names, strict=False)):
+            present = done[done[PARAM_PREFIX + name].notna()]
+            y = present["value"].astype(float)
+            if kinds[name] == "categorical":
+                full = _categorical_panel(ax, present[PARAM_PREFIX + name], y, colour)
+                note = f"box only where ≥ {MIN_POINTS_PER_BIN} trials"
+                ax.set_xlabel(f"{name} (category)")
+            else:
+                full = _numeric_panel(ax, present[PARAM_PREFIX + name].astype(float), y,
+                                      kinds[name], colour)  # fmt: skip
+                note = (
+                    f"points only: a trend needs ≥ {MIN_POINTS_PER_BIN} trials in ≥ {MIN_BINS} bins"
+                )
+                ax.set_xlabel(f"{name} ({'log scale' if kinds[name] == 'log' else 'value'})")
+            if not full:
+                ax.text(0.02, 0.98, note, transform=ax.transAxes, va="top", fontsize="x-small",
+                        color="0.3", bbox={"facecolor": "white", "alpha": 0.8, "lw": 0},
+                        zorder=5)  # fmt: skip
+            # The long objective label once per row: repeated, it runs into the next panel.
+            ax.set_ylabel(metric_label(objective) if i % 3 == 0 else "")
+            ax.set_title(f"{name} (n = {len(present)})", fontsize="medium")
+        fig.suptitle(
+            f"Marginal effect of each hyperparameter ({len(done)} complete trials)\n"
+            "line: median per equal-count bin; band and boxes: interquartile range",
+            fontsize="medium",
+        )
+    return fig
 
 
 def plot_marginal_effects(
@@ -168,8 +327,13 @@ def plot_marginal_effects(
 ) -> Path:
     """The objective against each parameter over the COMPLETE trials, one panel per parameter.
 
-    Numeric parameters: a scatter with the mean objective per bucket as a trend line (log x axis
-    for log-scale parameters). Categorical ones: a box plot with every trial as a dot.
+    Every trial is a dot. Numeric parameters (log x axis for log-scale ones) add the median
+    objective per equal-count bin as a line inside its interquartile band
+    (:func:`~sweeplab.analysis._params.binned_summary`), robust to the one diverged trial that
+    drags a mean into a spurious V; categorical ones add a box (median and quartiles) per
+    category. A summary is drawn only over enough trials (:data:`~sweeplab.analysis._params.
+    MIN_POINTS_PER_BIN` per bin, and :data:`~sweeplab.analysis._params.MIN_BINS` bins for a
+    line); otherwise the panel shows the points and says so.
 
     Args:
         trials: the trials frame; reads ``state``, ``value`` and ``param.<name>``.
@@ -183,40 +347,18 @@ def plot_marginal_effects(
 
     Raises:
         ValueError: fewer than 2 COMPLETE trials, or no parameter varies.
+
+    Example:
+        >>> import tempfile
+        >>> t = pd.DataFrame({"number": range(20), "state": "COMPLETE",
+        ...                   "value": [0.9 - 0.01 * i for i in range(20)],
+        ...                   "param.dropout": [0.025 * i for i in range(20)]})
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     plot_marginal_effects(t, f"{d}/m.png").name
+        'm.png'
     """
-    done, kinds, names = _need_varying(trials, "a marginal-effect plot", scales, params)
-    colour = state_colour("COMPLETE")
+    fig = draw_marginal_effects(trials, objective=objective, scales=scales, params=params)
     with style():
-        fig, axes = panel_grid(len(names), 3, (4.2, 3.3))
-        for i, (ax, name) in enumerate(zip(axes, names, strict=False)):
-            x = done[PARAM_PREFIX + name]
-            present = done[x.notna()]
-            y = present["value"].astype(float)
-            if kinds[name] == "categorical":
-                labels = bucket(present[PARAM_PREFIX + name], "categorical")
-                order = [str(c) for c in labels.cat.categories]
-                groups = [y[(labels == c).to_numpy()].to_numpy() for c in labels.cat.categories]
-                ax.boxplot(groups, positions=range(len(order)), widths=0.5, showfliers=False,
-                           medianprops={"color": "black"})  # fmt: skip
-                for k, g in enumerate(groups):
-                    # Fixed, even spread instead of random jitter: the figure stays byte-stable.
-                    offsets = np.linspace(-0.15, 0.15, len(g)) if len(g) > 1 else [0.0]
-                    ax.scatter(k + np.asarray(offsets), g, s=22, color=colour, zorder=3)
-                ax.set_xticks(range(len(order)), order, rotation=20 if len(order) > 3 else 0)
-                ax.set_xlabel(f"{name} (category)")
-            else:
-                xs = present[PARAM_PREFIX + name].astype(float)
-                ax.scatter(xs, y, s=22, color=colour, alpha=0.8)
-                groups = pd.DataFrame({"b": bucket(xs, kinds[name]), "x": xs, "y": y})
-                trend = groups.groupby("b", observed=True)[["x", "y"]].mean()
-                ax.plot(trend["x"], trend["y"], "-", color="black", lw=1.6, label="bucket mean")
-                if kinds[name] == "log":
-                    _log_axis(ax, float(xs.min()), float(xs.max()))
-                ax.set_xlabel(f"{name} ({'log scale' if kinds[name] == 'log' else 'value'})")
-            # The long objective label once per row: repeated, it runs into the next panel.
-            ax.set_ylabel(metric_label(objective) if i % 3 == 0 else "")
-            ax.set_title(f"{name} (n = {len(present)})", fontsize="medium")
-        fig.suptitle(f"Marginal effect of each hyperparameter ({len(done)} complete trials)")
         return save_figure(fig, path)
 
 
@@ -317,6 +459,25 @@ def _normalised(values: pd.Series, scale: Scale) -> tuple[np.ndarray, list[tuple
     return out, ticks
 
 
+def parallel_axes(
+    trials: pd.DataFrame, ranking: Sequence[str], k: int | None = PARALLEL_AXES
+) -> list[str]:
+    """The ``k`` parameters (``None``: all) a parallel-coordinates plot shows: the first of
+    ``ranking`` (most important first) that vary over the COMPLETE trials, then, where the
+    ranking is short, the other varying ones by name.
+
+    Example:
+        >>> t = pd.DataFrame({"number": [0, 1], "state": ["COMPLETE"] * 2, "value": [0.1, 0.2],
+        ...                   "param.a": [1, 2], "param.b": [1, 1], "param.c": [3, 4]})
+        >>> parallel_axes(t, ["b", "c"], k=2)
+        ['c', 'a']
+    """
+    done = complete_trials(trials)
+    names = sorted(c.removeprefix(PARAM_PREFIX) for c in done.columns if c.startswith(PARAM_PREFIX))
+    order = [*(n for n in ranking if n in names), *(n for n in names if n not in ranking)]
+    return _varying(done, order)[:k]
+
+
 def plot_parallel_coordinates(
     trials: pd.DataFrame,
     path: str | Path,
@@ -334,11 +495,32 @@ def plot_parallel_coordinates(
         path: where to write the PNG; the SVG goes next to it.
         objective: the objective's metric name, for the colour bar and last axis.
         scales: parameter scales (log axes are spaced logarithmically), inferred where missing.
-        params: parameters in axis order (default: every varying one, by name).
+        params: parameters in axis order (default: every varying one, by name; the report
+            passes the few most important, :func:`parallel_axes`).
         maximize: whether larger objectives are better (the best lines are drawn last).
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: fewer than 2 COMPLETE trials, or no parameter varies.
+    """
+    fig = draw_parallel_coordinates(
+        trials, objective=objective, scales=scales, params=params, maximize=maximize
+    )
+    with style():
+        return save_figure(fig, path)
+
+
+def draw_parallel_coordinates(
+    trials: pd.DataFrame,
+    *,
+    objective: str = "objective",
+    scales: Mapping[str, Scale] | None = None,
+    params: Sequence[str] | None = None,
+    maximize: bool = True,
+) -> Figure:
+    """The figure of :func:`plot_parallel_coordinates`, not yet saved.
 
     Raises:
         ValueError: fewer than 2 COMPLETE trials, or no parameter varies.
@@ -380,4 +562,4 @@ def plot_parallel_coordinates(
         ax.set_xlabel("Hyperparameter (each axis scaled to its own range)")
         fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=metric_label(objective))
         ax.set_title(f"Parallel coordinates of {len(done)} complete trials")
-        return save_figure(fig, path)
+    return fig

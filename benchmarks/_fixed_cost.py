@@ -70,8 +70,10 @@ def fixed_cost_fit(
     params: Mapping[str, Any],
     settings: Any,
     on_epoch: Callable[[Any], None] | None = None,
+    checkpointing: Any = None,
 ) -> Any:
-    """Drop-in for ``trainer.fit``: ``settings.max_epochs`` epochs of fixed work each."""
+    """Drop-in for ``trainer.fit``: ``settings.max_epochs`` epochs of fixed work each (it saves
+    no checkpoint: ``checkpointing`` is taken and left unused)."""
     from sweeplab import trainer
 
     kind = os.environ.get(WORK_ENV, "cpu")

@@ -308,18 +308,27 @@ def test_figure_functions_refuse_too_little_data(fr: analysis.Frames, tmp_path: 
 
 def test_report_files(report_dir: Path) -> None:
     names = sorted(p.name for p in report_dir.iterdir())
-    expected = sorted(
-        ["report.md", "report.html", *(f"{f}.png" for f in FIGURES), *(f"{f}.svg" for f in FIGURES)]
-    )
-    assert names == expected
+    assert names == sorted(["report.md", "report.html", *(f"{f}.png" for f in FIGURES)])
+
+
+def test_report_svg_option_writes_svgs_too(url: str, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as code:
+        main(["report", STUDY, "--storage", url, "-o", str(tmp_path), "--svg"])
+    assert code.value.code == 0
+    for figure in FIGURES:
+        svg = (tmp_path / f"{figure}.svg").read_text()
+        assert "<svg" in svg and "<dc:date>" not in svg
+    assert "also written as SVG next to the PNG" in (tmp_path / "report.md").read_text()
 
 
 def test_report_markdown_numbers(report_dir: Path) -> None:
     text = (report_dir / "report.md").read_text()
     best = max(complete(), key=complete().get)
-    assert f"trial #{best}" in text and f"{complete()[best]:.6g}" in text
+    assert f"trial #{best}" in text and f"{100 * complete()[best]:.2f} %" in text
     assert "| COMPLETE | 6 |" in text and "| PRUNED | 5 |" in text and "| RUNNING | 1 |" in text
-    assert "| Parameter | fANOVA | PED-ANOVA |" in text
+    assert (
+        "| Parameter | fANOVA | fANOVA 90% interval | PED-ANOVA | PED-ANOVA 90% interval |" in text
+    )
     assert "ASHA compared trials at epochs 2, 6, 18." in text
     assert "| 2 | 6 | 8 | 0.0952 |" in text and "| 6 | 18 | 6 | 1 |" in text
     assert "> **Warning:** between epochs 2 and 6 the rank correlation is ρ = 0.095 < 0.5" in text
@@ -328,6 +337,69 @@ def test_report_markdown_numbers(report_dir: Path) -> None:
     for figure in FIGURES:
         assert f"]({figure}.png)" in text
     assert SECRET not in text and "me:***@h/db" in text
+
+
+def _section(text: str, title: str) -> str:
+    """The Markdown of one ``## `` section (up to the next one)."""
+    start = text.index(f"## {title}")
+    end = text.find("\n## ", start + 3)
+    return text[start:] if end < 0 else text[start:end]
+
+
+def test_html_tables_scroll_in_their_own_box(report_dir: Path) -> None:
+    page = (report_dir / "report.html").read_text()
+    before_trials_table = page.split("<h2>Trials</h2>", 1)[1].split("<table>", 1)[0]
+    assert before_trials_table.rstrip().endswith('<div class="table-scroll">')
+    assert page.count("<table>") == page.count('<div class="table-scroll"><table>') >= 6
+    assert page.count("</table>") == page.count("</table></div>")
+    assert re.search(r"\.table-scroll \{[^}]*overflow-x: auto", page)
+
+
+def test_spec_is_collapsible_toml_of_the_stored_spec(report_dir: Path) -> None:
+    import tomllib
+
+    text = (report_dir / "report.md").read_text()
+    section = _section(text, "Study spec")
+    assert '<details markdown="1">' in section and "</details>" in section
+    assert "```json" not in text
+    toml_text = section.split("```toml\n", 1)[1].split("\n```", 1)[0]
+    # The stored spec, as the report shows it: passwords masked.
+    expected = json.loads(json.dumps(SPEC).replace(SECRET, "***"))
+    assert tomllib.loads(toml_text) == expected
+    page = (report_dir / "report.html").read_text()
+    folded = page[page.index("<details>") : page.index("</details>")]
+    assert "<summary>" in folded and '<code class="language-toml">' in folded
+
+
+def test_accuracies_are_percent_everywhere(report_dir: Path) -> None:
+    text = (report_dir / "report.md").read_text()
+    best = max(complete(), key=complete().get)
+    assert f"Best value: val_acc = {100 * complete()[best]:.2f} %" in text
+    # Every accuracy cell of the best-configuration, trials and isolation tables is a percent.
+    rows = [line for line in text.splitlines() if line.startswith("| `") and "_acc` |" in line]
+    assert rows and all(re.fullmatch(r"\| `\w+_acc` \| \d+\.\d\d % \|", r) for r in rows)
+    trials = [ln for ln in _section(text, "Trials").splitlines() if ln.startswith("| ")]
+    header = [c.strip() for c in trials[0].strip("|").split("|")]
+    acc = [i for i, h in enumerate(header) if h.endswith("_acc`")]
+    assert len(acc) >= 2  # the objective and at least one other accuracy
+    for line in trials[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        for i in acc:
+            assert re.fullmatch(r"\(?\d+\.\d\d %\)?|–", cells[i]), line
+    isolation = _section(text, "Search analysis").split("### Isolation", 1)[1]
+    best_cells = [ln.split("|")[4].strip() for ln in isolation.splitlines() if ln.startswith("| `")]
+    assert best_cells and all(c.endswith(" %") for c in best_cells)
+    assert " pp (trial #" in text  # the generalisation gap, in percentage points
+    assert not re.search(r"\| 0\.\d+ \|", _section(text, "Best configuration").split("Results")[1])
+
+
+def test_parallel_coordinates_caption_names_its_axes(report_dir: Path) -> None:
+    text = (report_dir / "report.md").read_text()
+    caption = _section(text, "Search analysis").split("### Parallel coordinates", 1)[1]
+    caption = caption.strip().splitlines()[0]
+    named = re.findall(r"`([^`]+)`", caption)
+    assert caption.startswith("The 6 most important (by fANOVA) of the 8 hyperparameters")
+    assert len(named) == 6 and "momentum" not in named
 
 
 def test_report_is_byte_identical(url: str, report_dir: Path, tmp_path: Path) -> None:
@@ -386,6 +458,13 @@ window.addEventListener("load", () => {
     images: imgs.map(i => [i.src.slice(0, 22), i.complete, i.naturalWidth, i.naturalHeight]),
     tables: document.querySelectorAll("table").length,
     cells: [...document.querySelectorAll("td")].map(td => td.textContent.trim()),
+    // Whether anything pushes the page sideways, and how each table's box scrolls instead.
+    width: [document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth],
+    boxes: [...document.querySelectorAll("table")].map(t => {
+      const box = t.parentElement;
+      return [box.className, box.scrollWidth, box.clientWidth, getComputedStyle(box).overflowX];
+    }),
+    details: [...document.querySelectorAll("details")].map(d => [d.open, d.offsetHeight]),
   }));
 });
 </script>"""
@@ -409,32 +488,48 @@ def test_html_report_in_headless_chromium(report_dir: Path, tmp_path: Path) -> N
     probe.write_text(page)
     flags = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
              f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000"]  # fmt: skip
-    dom = subprocess.run(
-        [*flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120,
-        check=True,
-    ).stdout  # fmt: skip
-    found = re.search(r'data-probe="([^"]*)"', dom)
-    assert found, dom[:2000]
-    seen = json.loads(html_lib.unescape(found[1]))
+    seen = _probe(flags, probe, width=1280)
     assert len(seen["images"]) == len(FIGURES)
     for src, complete_, width, height in seen["images"]:
         assert src.startswith("data:image/png") and complete_ and width >= 600 and height >= 300
     assert seen["tables"] >= 6
     cells = seen["cells"]
     best = max(complete(), key=complete().get)
-    assert f"{complete()[best]:.6g}" in cells  # best value in the best-configuration table
+    assert f"{100 * complete()[best]:.2f} %" in cells  # best value, best-configuration table
     assert "0.0952" in cells and "low" in cells  # the rung correlation and its verdict
-    assert "PED-ANOVA" in dom and "Warning:" in dom
+    # The spec is folded away: a closed <details> of one summary line, not pages of JSON.
+    assert seen["details"] and all(not is_open and h < 60 for is_open, h in seen["details"])
+
+    # A window narrower than the trials table: the table's own box scrolls, the page does not.
+    narrow = _probe(flags, probe, width=700)
+    doc_width, body_width, inner = narrow["width"]
+    assert doc_width <= inner and body_width <= inner, narrow["width"]
+    assert all(c == "table-scroll" and o == "auto" for c, _, _, o in narrow["boxes"])
+    assert any(scroll > client for _, scroll, client, _ in narrow["boxes"])  # the trials table
 
     shot = tmp_path / "shot.png"
     subprocess.run(
         [*flags, f"--screenshot={shot}", "--window-size=1280,2400", probe.as_uri()],
         capture_output=True, timeout=120, check=True,
     )  # fmt: skip
+    if os.environ.get("SWEEPLAB_SCREENSHOT"):  # to look at it: SWEEPLAB_SCREENSHOT=/tmp/r.png
+        shutil.copy(shot, os.environ["SWEEPLAB_SCREENSHOT"])
     with Image.open(shot) as image:
         assert image.size == (1280, 2400)
         colours = image.convert("RGB").getcolors(1 << 24)
         assert colours is not None and len(colours) > 100  # text and figures, not a blank page
+
+
+def _probe(flags: list[str], page: Path, *, width: int) -> dict[str, Any]:
+    """What the probe script recorded of ``page`` laid out in a ``width``-pixel window."""
+    dom = subprocess.run(
+        [*flags, f"--window-size={width},2400", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    found = re.search(r'data-probe="([^"]*)"', dom)
+    assert found, dom[:2000]
+    assert "PED-ANOVA" in dom and "Warning:" in dom
+    return json.loads(html_lib.unescape(found[1]))
 
 
 def test_ablation_sections_go_into_both_reports(url: str, tmp_path: Path) -> None:

@@ -183,7 +183,8 @@ def render_ablation_sections(
     linked = linked_ablations(storage, study_name)
     if not linked:
         return ""
-    storage = storage_of(load_study(storage, study_name, read_only=True))  # one connection for every section
+    # One connection for every section.
+    storage = storage_of(load_study(storage, study_name, read_only=True))
     out_dir = Path(out_dir)
     lines = [
         "## Ablations",
