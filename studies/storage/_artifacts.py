@@ -115,16 +115,16 @@ def check_writable(location: str) -> None:
     """Raise :class:`StorageError` unless files can be created in ``location`` (made if
     missing, as a run would); what a run checks before it touches the database."""
     path = Path(location)
-    # The folders made here go again: a run refused later must leave nothing behind (the
-    # store creates them on its first write).
-    made = [p for p in (path, *path.parents) if not p.exists()]
+    # Probed in the deepest folder that exists, creating none: a run refused later leaves
+    # nothing behind (the store makes the folders on its first write), and drivers starting
+    # together cannot remove a folder from under each other.
+    existing = next((p for p in (path, *path.parents) if p.exists()), path)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".sweeplab-probe-")
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(existing))
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".sweeplab-probe-")
         os.close(fd)
         os.unlink(probe)
-        for folder in made:  # deepest first
-            folder.rmdir()
     except OSError as e:
         why = e.strerror or type(e).__name__
         raise StorageError(
