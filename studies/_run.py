@@ -418,13 +418,7 @@ def _tune(
         maximize=mode == "max",
         already={k: counts[k] for k in ("complete", "pruned", "fail")},
         expected_epochs=_expected_epochs(spec),
-        rungs=tuple(
-            asha_rungs(
-                spec.search.grace_period, spec.search.reduction_factor, spec.budget.max_epochs
-            )
-            if spec.search.scheduler in ("asha", "hyperband")  # the brackets share its rungs
-            else ()
-        ),
+        rungs=judged_rungs(spec),
         max_epochs=spec.budget.max_epochs,
         started=started,
     )
@@ -522,6 +516,15 @@ def make_scheduler(spec: StudySpec, pack: int) -> Any:
     )
 
 
+def judged_rungs(spec: StudySpec) -> tuple[int, ...]:
+    """The epochs at which the spec's scheduler judges trials, increasing; none without one.
+    Hyperband's brackets judge at subsets of ASHA's rungs, so both share these."""
+    search = spec.search
+    if search.scheduler not in ("asha", "hyperband"):
+        return ()
+    return tuple(asha_rungs(search.grace_period, search.reduction_factor, spec.budget.max_epochs))
+
+
 def _expected_epochs(spec: StudySpec) -> float:
     search, most = spec.search, spec.budget.max_epochs
     if search.scheduler == "asha":
@@ -563,12 +566,7 @@ def make_trainable(spec: StudySpec, pack: int = 1, code: UserCode | None = None)
 
     code = code or UserCode()
     resources = spec.search.resources
-    rungs: frozenset[int] = frozenset()
-    if spec.search.scheduler in ("asha", "hyperband"):  # every bracket judges at these
-        search = spec.search
-        rungs = frozenset(
-            asha_rungs(search.grace_period, search.reduction_factor, spec.budget.max_epochs)
-        )
+    rungs = frozenset(judged_rungs(spec))
     request = {"cpu": resources.cpus, "gpu": resources.gpus}
     location = artifact_location(spec)
     artifacts = None

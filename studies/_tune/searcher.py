@@ -122,7 +122,6 @@ class StudySearcher(Searcher):
         # This driver's own trials: with several drivers on one study, the study's counts
         # include the others'.
         self.started_this_run = 0
-        self.ended_this_run: dict[str, int] = {}
         self.stop_reason: str | None = None
         # The user's training function broke its contract: every trial would fail the same way.
         self.usage_error: str | None = None
@@ -304,9 +303,7 @@ class StudySearcher(Searcher):
         if self.artifacts is not None:
             self.artifacts.after_tell(told, self.maximize)
         info = {"value": outcome.value, **attrs}
-        kind = outcome.state.name.lower()
-        self.ended_this_run[kind] = self.ended_this_run.get(kind, 0) + 1
-        self.events.append((kind, trial.number, info))
+        self.events.append((outcome.state.name.lower(), trial.number, info))
 
     # --- ending ----------------------------------------------------------------------------------
     def counts(self) -> dict[TrialState, int]:

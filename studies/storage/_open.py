@@ -160,15 +160,9 @@ def root_cause(error: BaseException) -> str:
         ...     root_cause(outer)
         'database or disk is full'
     """
-    seen: set[int] = set()
-    while id(error) not in seen:
-        seen.add(id(error))
-        inner = getattr(error, "orig", None) or error.__cause__ or error.__context__
-        if not isinstance(inner, BaseException):
-            break
-        error = inner
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    deepest = _chain(error)[-1]
+    text = str(deepest).strip()
+    return text.splitlines()[0] if text else type(deepest).__name__
 
 
 def damaged_message(url: str, cause: str) -> str:
@@ -337,6 +331,8 @@ def load_study(
 
 
 def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and its causes, outermost first: a driver's error (``orig``), the explicit
+    cause, else the exception being handled; each once."""
     chain, seen = [], set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
