@@ -95,6 +95,33 @@ concurrency = {concurrency}
     return path
 
 
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``sweeplab ARGS`` in this process: its exit status, stdout and stderr."""
+    from sweeplab.studies.cli import main
+
+    with pytest.raises(SystemExit) as code:
+        main(list(args))
+    out = capsys.readouterr()
+    return code.value.code, out.out, out.err
+
+
+def session_processes(leader: int) -> list[int]:
+    """Live processes of the session ``leader`` started: the driver, Ray's raylet and GCS, and
+    Ray's workers, which put themselves in process groups of their own but stay in it."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == leader and fields[0] != "Z":
+            members.append(int(entry))
+    return members
+
+
 @pytest.fixture(scope="module")
 def ray_local():
     """One local Ray instance per test module (starting Ray costs seconds)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import run_cli as _sweeplab
 from conftest import tiny_spec
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
@@ -273,13 +274,6 @@ def _parent(tmp_path: Path, values: tuple[float, ...] = (0.5, 0.9, 0.7)) -> str:
         searchspace.sample(trial, spec.space)
         study.tell(trial, value)
     return spec.study.storage
-
-
-def _sweeplab(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as code:
-        main(list(args))
-    out = capsys.readouterr()
-    return code.value.code, out.out, out.err
 
 
 def test_the_linked_study_carries_the_parent_spec_and_the_plan(tmp_path: Path) -> None:

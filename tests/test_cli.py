@@ -7,17 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli as sweeplab
 from conftest import tiny_spec
 
 from sweeplab.studies import load_spec
-from sweeplab.studies.cli import main
-
-
-def sweeplab(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as code:
-        main(list(args))
-    out = capsys.readouterr()
-    return code.value.code, out.out, out.err
 
 
 def test_presets_lists_quickstart(capsys) -> None:

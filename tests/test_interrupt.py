@@ -20,6 +20,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import session_processes as _session
 from conftest import tiny_spec
 from optuna.trial import TrialState
 
@@ -41,22 +42,6 @@ def _trials(url: str) -> list[optuna.trial.FrozenTrial]:
             return optuna.load_study(study_name="tiny", storage=url).trials
         except KeyError:  # not created yet
             return []
-
-
-def _session(leader: int) -> list[int]:
-    """Live processes of the session ``leader`` started (Ray's workers included)."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == leader and fields[0] != "Z":
-            members.append(int(entry))
-    return members
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import session_processes as _session
 from conftest import tiny_spec
 from optuna.trial import TrialState
 
@@ -44,23 +45,6 @@ def _trials(storage: str) -> list[optuna.trial.FrozenTrial]:
             return optuna.load_study(study_name=NAME, storage=storage).trials
         except KeyError:  # the study is not created yet
             return []
-
-
-def _session(leader: int) -> list[int]:
-    """Live processes of the session ``leader`` started: the driver, Ray's raylet and GCS, and
-    Ray's workers, which put themselves in process groups of their own but stay in it."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == leader and fields[0] != "Z":
-            members.append(int(entry))
-    return members
 
 
 def _kill_driver(leader: int) -> int:

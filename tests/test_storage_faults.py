@@ -22,12 +22,12 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import run_cli as _sweeplab
 from conftest import tiny_spec
 from optuna.trial import TrialState
 
 from sweeplab import searchspace
 from sweeplab.studies import load_spec, open_storage, open_study, records
-from sweeplab.studies.cli import main
 
 READERS = [
     ["status", "tiny"],
@@ -36,13 +36,6 @@ READERS = [
     ["report", "tiny", "-o", "{out}/report"],
     ["studies"],
 ]
-
-
-def _sweeplab(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as code:
-        main(list(args))
-    out = capsys.readouterr()
-    return code.value.code, out.out, out.err
 
 
 def _digest(path: Path) -> str:
