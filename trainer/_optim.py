@@ -104,8 +104,8 @@ def build_optimizer(model: nn.Module, params: Mapping[str, Any]) -> torch.optim.
         for group in groups:
             group["decoupled_wd"], group["weight_decay"] = group["weight_decay"], 0.0
     cls = _OPTIMIZER_CLASSES[name]
-    if decoupled and name == "adam":
-        cls = torch.optim.AdamW
+    if name in ("adam", "adamw"):  # one rule picks the class: AdamW when decay is decoupled
+        cls = torch.optim.AdamW if decoupled else torch.optim.Adam
     # An unset lr or rho is the optimizer's own PyTorch default, read from its signature.
     lr = _pytorch_default(cls, "lr") if params["lr"] is None else float(params["lr"])
     betas = (float(params["beta1"]), float(params["beta2"]))
@@ -124,8 +124,7 @@ def build_optimizer(model: nn.Module, params: Mapping[str, Any]) -> torch.optim.
         nesterov = bool(params["nesterov"]) and momentum > 0
         optimizer = torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov, **fused)
     elif name in ("adam", "adamw"):
-        adam = torch.optim.AdamW if decoupled else torch.optim.Adam
-        optimizer = adam(groups, lr=lr, betas=betas, eps=eps, **fused)
+        optimizer = cls(groups, lr=lr, betas=betas, eps=eps, **fused)
     elif name == "nadam":
         optimizer = torch.optim.NAdam(
             groups, lr=lr, betas=betas, eps=eps, decoupled_weight_decay=decoupled
