@@ -183,9 +183,7 @@ class Cells:
         return f"[{low}, {self.scaled(row['ci_high'], self.metric, signed=True)}]"
 
     def p(self, x: Any) -> str:
-        if _missing(x):
-            return self.d.missing
-        return f"{self.d.lt}0.001" if x < 0.001 else f"{x:.3f}"
+        return self.d.missing if _missing(x) else _p(x, self.d)
 
     def plain(self, x: Any, decimals: int = 1) -> str:
         return self.d.missing if _missing(x) else format_number(x, decimals, self.d)
