@@ -19,6 +19,14 @@ Each backend runs in a fresh Python process with its own local Ray. The referenc
 is the same study at trial 100, in the same run. Target: per-trial cost at trial 5000 within 2x
 of that at trial 100.
 
+sweeplab's TPE models a window of the history (``[search] history_window``, 1000 by default: the
+best quarter of the whole history and the most recent rest, ``studies/_tpe.py``), which is what
+bounds the sampler's growth. What the window costs in search quality is measured last, in-process:
+the same sampler with a window of ``--window`` (250) against the whole history (0), for 4 windows'
+worth of trials, on two tasks of known optimum (Hartmann-6, and the fixed-cost trainer's
+6-parameter mixed space of categorical and log-scaled choices), over ``--quality-seeds`` seeds;
+the figure is the paired difference of final regrets with a 95 % t interval.
+
 Usage::
 
     python benchmarks/study_scale.py                   # SQLite: 10, 100, 1000, 5000
@@ -46,7 +54,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT)]
 
 import _fixed_cost  # noqa: E402
-from _common import format_pairs, machine  # noqa: E402
+from _common import format_pairs, machine, t_interval  # noqa: E402
 from trial_overhead import sweeplab_space  # noqa: E402
 
 TARGET_RATIO = 2.0
@@ -92,6 +100,87 @@ def _tpe_sample_ms(spec: object, storage: str, name: str, repeats: int = 5) -> f
         times.append(time.perf_counter() - started)
         study.tell(trial, state=TrialState.FAIL)
     return 1000.0 * statistics.median(times)
+
+
+# Hartmann-6 (Dixon & Szegő): minimum -3.32237 on [0, 1]^6.
+_H_ALPHA = (1.0, 1.2, 3.0, 3.2)
+_H_A = (
+    (10, 3, 17, 3.5, 1.7, 8), (0.05, 10, 17, 0.1, 8, 14),
+    (3, 3.5, 1.7, 10, 17, 8), (17, 8, 0.05, 10, 0.1, 14),
+)  # fmt: skip
+_H_P = (
+    (0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886),
+    (0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991),
+    (0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650),
+    (0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381),
+)
+HARTMANN6_MIN = -3.32237
+
+
+def hartmann6(x: list[float]) -> float:
+    """The Hartmann-6 function; its minimum over [0, 1]^6 is :data:`HARTMANN6_MIN`."""
+    import math
+
+    return -sum(
+        alpha * math.exp(-sum(a * (xi - p) ** 2 for a, xi, p in zip(row, x, prow, strict=True)))
+        for alpha, row, prow in zip(_H_ALPHA, _H_A, _H_P, strict=True)
+    )
+
+
+# The fixed-cost trainer's best configuration (its quality() peaks there, see _fixed_cost).
+_MIXED_BEST = {"lr": 1e-2, "dropout": 0.0, "weight_decay": 1e-5, "optimizer": "adam",
+               "init": "orthogonal"}  # fmt: skip
+
+
+def window_quality(window: int, seeds: int) -> dict:
+    """Final regret of sweeplab's TPE with a window of ``window`` against the whole history,
+    after ``4 * window`` trials, per task; paired over seeds."""
+    import optuna
+
+    from sweeplab import searchspace, studies
+    from sweeplab.studies._study import make_sampler
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    hart_space = {f"x{i}": {"type": "float", "low": 0.0, "high": 1.0} for i in range(6)}
+    mixed_space = sweeplab_space()
+    tasks = {
+        "hartmann6": (hart_space, lambda c: hartmann6([c[f"x{i}"] for i in range(6)]),
+                      "minimize", HARTMANN6_MIN),
+        "mixed": (mixed_space, lambda c: _fixed_cost.curve(c, EPOCHS), "maximize",
+                  _fixed_cost.curve(_MIXED_BEST, EPOCHS)),
+    }  # fmt: skip
+    n_trials = 4 * window
+    out: dict[str, dict] = {}
+    for task, (space, objective, direction, optimum) in tasks.items():
+        regrets: dict[int, list[float]] = {window: [], 0: []}
+        sample_ms: dict[int, list[float]] = {window: [], 0: []}
+        for seed in range(seeds):
+            for w in (window, 0):
+                spec = studies.spec_from_dict(
+                    {
+                        "study": {"name": "q", "seed": seed, "direction": direction},
+                        "data": {"dataset": "digits"},
+                        "search": {"history_window": w},
+                        "space": space,
+                    }
+                )
+                study = optuna.create_study(direction=direction, sampler=make_sampler(spec, 0))
+                started = time.perf_counter()
+                for _ in range(n_trials):
+                    trial = study.ask()
+                    study.tell(trial, objective(searchspace.sample(trial, spec.space)))
+                sample_ms[w].append(1000.0 * (time.perf_counter() - started) / n_trials)
+                regrets[w].append(abs(study.best_value - optimum))
+        diff = [a - b for a, b in zip(regrets[window], regrets[0], strict=True)]
+        out[task] = {
+            "window": statistics.median(regrets[window]),
+            "full": statistics.median(regrets[0]),
+            "diff": t_interval(diff),
+            "ms_window": statistics.mean(sample_ms[window]),
+            "ms_full": statistics.mean(sample_ms[0]),
+        }
+        print(f"# quality {task}: done", file=sys.stderr, flush=True)
+    return out
 
 
 def child(args: argparse.Namespace, backend: str, storage: str) -> dict:
@@ -171,12 +260,14 @@ def main() -> int:
     parser.add_argument("--sizes", default="10,100,1000,5000", help="trial counts to measure at")
     parser.add_argument("--probe", type=int, default=20, help="trials timed at each size")
     parser.add_argument("--postgres", help="a PostgreSQL URL to measure as well (a fresh DB)")
+    parser.add_argument("--window", type=int, default=250, help="window of the quality check")
+    parser.add_argument("--quality-seeds", type=int, default=10, help="seeds of the quality check")
     parser.add_argument("--quick", action="store_true", help="sizes 10,100, probe 5")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--storage", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
-        args.sizes, args.probe = "10,100", 5
+        args.sizes, args.probe, args.window, args.quality_seeds = "10,100", 5, 50, 3
     args.sizes = sorted(int(s) for s in str(args.sizes).split(","))
     if args.child:
         print(json.dumps(child(args, args.child, args.storage)))
@@ -213,6 +304,21 @@ def main() -> int:
         pairs[f"{backend}_ms_{largest}"] = by_size[largest]["per_trial_ms"]
         pairs[f"{backend}_ms_{reference}"] = by_size[reference]["per_trial_ms"]
         pairs[f"{backend}_tpe_ratio"] = tpe
+    quality = window_quality(args.window, args.quality_seeds)
+    print(
+        f"\nsearch quality, TPE window {args.window} vs the whole history, "
+        f"{4 * args.window} trials, {args.quality_seeds} seeds: median final regret "
+        "(window, whole), paired difference window - whole [95% CI], ms per trial"
+    )
+    for task, row in quality.items():
+        mean, low, high = row["diff"]
+        print(
+            f"  {task:<10} {row['window']:.4g}  {row['full']:.4g}  {mean:+.3g} "
+            f"[{low:+.3g}, {high:+.3g}]  {row['ms_window']:.1f} vs {row['ms_full']:.1f}"
+        )
+        pairs[f"{task}_regret_diff"] = mean
+        pairs[f"{task}_regret_diff_low"] = low
+        pairs[f"{task}_regret_diff_high"] = high
     pairs["minutes"] = (time.perf_counter() - started) / 60
     print(format_pairs(pairs))
     return 0

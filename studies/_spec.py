@@ -146,6 +146,14 @@ class SearchSection(_Section):
 
     sampler: Literal["tpe", "random", "grid", "cmaes"] = "tpe"
     n_startup_trials: Annotated[int, Field(ge=0)] = 8
+    # TPE (and CMA-ES's fallback TPE) model at most this many finished trials: the best
+    # quarter of the whole history and the most recent rest, so a sample's cost stops growing
+    # with the study (studies/_tpe.py). 0: the whole history, as Optuna's TPE.
+    history_window: Annotated[int, Field(ge=0)] = 1000
+    # BOHB's rule on top of TPE: model the trials' values at the highest scheduler rung that
+    # d + 1 of them reached. Off: TPE's own rule (complete trials first, then pruned ones by how
+    # far they got).
+    rung_model: bool = False
     # asha: one bracket of asynchronous successive halving; hyperband: every bracket of
     # asynchronous Hyperband (Li et al.), so a bad grace_period cannot sink the study.
     scheduler: Literal["asha", "hyperband", "none"] = "asha"
@@ -551,6 +559,12 @@ def _check_combinations(spec: StudySpec) -> None:
         raise SpecError(
             f"{spec.source}: search.pack: packed trials judge their members with ASHA's one "
             f'bracket; scheduler = "hyperband" needs pack = 1 (got pack = {spec.search.pack})'
+        )
+    if spec.search.rung_model and (spec.search.scheduler == "none" or spec.search.sampler != "tpe"):
+        raise SpecError(
+            f"{spec.source}: search.rung_model: models the trials at a scheduler's rungs with "
+            f'TPE; it needs scheduler = "asha" or "hyperband" and sampler = "tpe" (got '
+            f'scheduler = "{spec.search.scheduler}", sampler = "{spec.search.sampler}")'
         )
     if spec.search.scheduler != "none" and spec.search.grace_period > spec.budget.max_epochs:
         raise SpecError(

@@ -17,6 +17,8 @@ import optuna
 from sweeplab import searchspace
 from sweeplab.studies import records
 from sweeplab.studies._spec import StudySpec, spec_from_dict
+from sweeplab.studies._tpe import BoundedTPESampler
+from sweeplab.studies.asha import asha_rungs
 from sweeplab.studies.errors import SpecConflict
 from sweeplab.studies.storage import (
     absolute_url,
@@ -76,7 +78,14 @@ def _make_sampler(spec: StudySpec, n_existing: int) -> optuna.samplers.BaseSampl
             return optuna.samplers.RandomSampler(seed=seed)
         if search.sampler == "grid":
             return _AskTellGridSampler(searchspace.grid(spec.space), seed=seed)
-        tpe = optuna.samplers.TPESampler(
+        rungs: tuple[int, ...] = ()
+        if search.rung_model:
+            most = spec.budget.max_epochs
+            rungs = (*asha_rungs(search.grace_period, search.reduction_factor, most), most)
+        tpe = BoundedTPESampler(
+            window=search.history_window,
+            rungs=rungs,
+            min_points=len(spec.space.searched) + 1,
             seed=seed,
             n_startup_trials=search.n_startup_trials,
             # Conditional spaces: `group` models each set of co-occurring parameters jointly.
