@@ -261,7 +261,9 @@ def main() -> int:
     parser.add_argument("--probe", type=int, default=20, help="trials timed at each size")
     parser.add_argument("--postgres", help="a PostgreSQL URL to measure as well (a fresh DB)")
     parser.add_argument("--window", type=int, default=250, help="window of the quality check")
-    parser.add_argument("--quality-seeds", type=int, default=10, help="seeds of the quality check")
+    parser.add_argument(
+        "--quality-seeds", type=int, default=10, help="seeds of the quality check (0: skip it)"
+    )
     parser.add_argument("--quick", action="store_true", help="sizes 10,100, probe 5")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--storage", help=argparse.SUPPRESS)
@@ -304,21 +306,22 @@ def main() -> int:
         pairs[f"{backend}_ms_{largest}"] = by_size[largest]["per_trial_ms"]
         pairs[f"{backend}_ms_{reference}"] = by_size[reference]["per_trial_ms"]
         pairs[f"{backend}_tpe_ratio"] = tpe
-    quality = window_quality(args.window, args.quality_seeds)
-    print(
-        f"\nsearch quality, TPE window {args.window} vs the whole history, "
-        f"{4 * args.window} trials, {args.quality_seeds} seeds: median final regret "
-        "(window, whole), paired difference window - whole [95% CI], ms per trial"
-    )
-    for task, row in quality.items():
-        mean, low, high = row["diff"]
+    if args.quality_seeds > 0:  # 0: the cost figures only
+        quality = window_quality(args.window, args.quality_seeds)
         print(
-            f"  {task:<10} {row['window']:.4g}  {row['full']:.4g}  {mean:+.3g} "
-            f"[{low:+.3g}, {high:+.3g}]  {row['ms_window']:.1f} vs {row['ms_full']:.1f}"
+            f"\nsearch quality, TPE window {args.window} vs the whole history, "
+            f"{4 * args.window} trials, {args.quality_seeds} seeds: median final regret "
+            "(window, whole), paired difference window - whole [95% CI], ms per trial"
         )
-        pairs[f"{task}_regret_diff"] = mean
-        pairs[f"{task}_regret_diff_low"] = low
-        pairs[f"{task}_regret_diff_high"] = high
+        for task, row in quality.items():
+            mean, low, high = row["diff"]
+            print(
+                f"  {task:<10} {row['window']:.4g}  {row['full']:.4g}  {mean:+.3g} "
+                f"[{low:+.3g}, {high:+.3g}]  {row['ms_window']:.1f} vs {row['ms_full']:.1f}"
+            )
+            pairs[f"{task}_regret_diff"] = mean
+            pairs[f"{task}_regret_diff_low"] = low
+            pairs[f"{task}_regret_diff_high"] = high
     pairs["minutes"] = (time.perf_counter() - started) / 60
     print(format_pairs(pairs))
     return 0
