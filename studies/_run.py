@@ -41,10 +41,10 @@ from sweeplab.studies._spec import StudySpec
 from sweeplab.studies._study import open_study
 from sweeplab.studies._tune import messages
 from sweeplab.studies.asha import (
-    asha_rungs,
     expected_epochs,
     hyperband_brackets,
     hyperband_expected_epochs,
+    judged_rungs,
 )
 from sweeplab.studies.errors import DatasetMissing, UsageError
 from sweeplab.studies.storage import (
@@ -514,15 +514,6 @@ def make_scheduler(spec: StudySpec, pack: int) -> Any:
         reduction_factor=search.reduction_factor,
         brackets=brackets,
     )
-
-
-def judged_rungs(spec: StudySpec) -> tuple[int, ...]:
-    """The epochs at which the spec's scheduler judges trials, increasing; none without one.
-    Hyperband's brackets judge at subsets of ASHA's rungs, so both share these."""
-    search = spec.search
-    if search.scheduler not in ("asha", "hyperband"):
-        return ()
-    return tuple(asha_rungs(search.grace_period, search.reduction_factor, spec.budget.max_epochs))
 
 
 def _expected_epochs(spec: StudySpec) -> float:

@@ -18,7 +18,7 @@ from sweeplab import searchspace
 from sweeplab.studies import records
 from sweeplab.studies._spec import StudySpec, spec_from_dict
 from sweeplab.studies._tpe import BoundedTPESampler
-from sweeplab.studies.asha import asha_rungs
+from sweeplab.studies.asha import judged_rungs
 from sweeplab.studies.errors import SpecConflict
 from sweeplab.studies.storage import (
     absolute_url,
@@ -80,8 +80,9 @@ def _make_sampler(spec: StudySpec, n_existing: int) -> optuna.samplers.BaseSampl
             return _AskTellGridSampler(searchspace.grid(spec.space), seed=seed)
         rungs: tuple[int, ...] = ()
         if search.rung_model:
-            most = spec.budget.max_epochs
-            rungs = (*asha_rungs(search.grace_period, search.reduction_factor, most), most)
+            # The scheduler's rungs and the top, where complete trials end (the spec refuses a
+            # rung model without a scheduler).
+            rungs = (*judged_rungs(spec), spec.budget.max_epochs)
         tpe = BoundedTPESampler(
             window=search.history_window,
             rungs=rungs,

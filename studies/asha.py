@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sweeplab.studies._spec import StudySpec
 
 
 def asha_rungs(grace_period: int, reduction_factor: float, max_epochs: int) -> list[int]:
@@ -126,3 +129,12 @@ def rungs_from_spec(spec: Mapping[str, Any] | None) -> list[int] | None:
         )
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return None
+
+
+def judged_rungs(spec: StudySpec) -> tuple[int, ...]:
+    """The epochs at which the spec's scheduler judges trials, increasing; none without one.
+    Hyperband's brackets judge at subsets of ASHA's rungs, so both share these."""
+    search = spec.search
+    if search.scheduler not in ("asha", "hyperband"):
+        return ()
+    return tuple(asha_rungs(search.grace_period, search.reduction_factor, spec.budget.max_epochs))
