@@ -75,7 +75,9 @@ class BoundedTPESampler(optuna.samplers.TPESampler):
     def modelled(self, study: optuna.Study) -> list[FrozenTrial]:
         """The finished trials (complete or pruned) the next sample models."""
         states = (TrialState.COMPLETE, TrialState.PRUNED)
-        return self._view(study)._get_trials(deepcopy=False, states=states)
+        # Read afresh: outside a sample, the study's snapshot may be an earlier trial's.
+        view = _Windowed(study, None if study._is_multi_objective() else self, snapshot=False)
+        return view._get_trials(deepcopy=False, states=states)
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
@@ -100,8 +102,8 @@ class BoundedTPESampler(optuna.samplers.TPESampler):
         return super().sample_independent(self._view(study), trial, param_name, param_distribution)
 
     def _view(self, study: optuna.Study) -> optuna.Study:
-        if (self._window == 0 and not self._rungs) or study._is_multi_objective():
-            return study
+        if study._is_multi_objective():
+            return _Windowed(study, None)  # type: ignore[return-value]
         return _Windowed(study, self)  # type: ignore[return-value]
 
     def _judged_at_rung(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
@@ -168,11 +170,21 @@ def _rank_key(trial: FrozenTrial, sign: float) -> tuple[float, ...]:
 
 
 class _Windowed:
-    """A study as the window shows it: every attribute is the study's own except the trials."""
+    """A study as the window shows it: every attribute is the study's own except the trials.
 
-    def __init__(self, study: optuna.Study, sampler: BoundedTPESampler) -> None:
+    Every read of the trials is served from the study's own snapshot, which ``Study.ask`` drops
+    for each new trial: TPE reads the history three times per sample (the space's decomposition,
+    the split, the Parzen estimators), and with the constant liar two of them from the database.
+    One snapshot taken after this trial's ask is as fresh for a driver that asks one trial at a
+    time, and costs one read. ``sampler`` ``None``: the snapshot only (no window).
+    """
+
+    def __init__(
+        self, study: optuna.Study, sampler: BoundedTPESampler | None, snapshot: bool = True
+    ) -> None:
         self._study = study
         self._sampler = sampler
+        self._snapshot = snapshot
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
@@ -183,6 +195,8 @@ class _Windowed:
         states: Container[TrialState] | None = None,
         use_cache: bool = False,
     ) -> list[FrozenTrial]:
-        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=self._snapshot)
+        if self._sampler is None:
+            return trials
         trials = self._sampler._window_of(self._study, trials)
         return self._sampler._judged_at_rung(trials) if self._sampler._rungs else trials

@@ -39,7 +39,11 @@ from sweeplab.studies._study import make_sampler
 from sweeplab.studies.storage import (
     HEARTBEAT_GRACE_S,
     HEARTBEAT_INTERVAL_S,
+    ask_new,
     count_by_state,
+    held_params,
+    stamp_started,
+    write_trial_records,
     write_user_attrs,
 )
 
@@ -548,6 +552,99 @@ def test_write_user_attrs_refuses_a_finished_trial(db_url) -> None:
     with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
         write_user_attrs(study, trial, {"late": 1})
     assert storage.get_trial(trial._trial_id).user_attrs == {}
+
+
+# --- a trial's start in few transactions ---------------------------------------------------------
+
+
+def _commits(storage: optuna.storages.BaseStorage) -> list[int]:
+    """A counter of the transactions that write on ``storage``'s engine from now on."""
+    import sqlalchemy
+
+    seen, writing = [0], [False]
+
+    def statement(_conn, _cursor, text: str, *_: Any) -> None:
+        writing[0] = writing[0] or text.lstrip().upper().startswith(("INSERT", "UPDATE"))
+
+    def commit(_conn) -> None:
+        seen[0] += writing[0]
+        writing[0] = False
+
+    sqlalchemy.event.listen(storage.engine, "before_cursor_execute", statement)
+    sqlalchemy.event.listen(storage.engine, "commit", commit)
+    return seen
+
+
+@pytest.mark.parametrize("through", ["rdb storage", "in-memory storage"])
+def test_held_params_reach_the_database_with_the_seed_in_one_commit(through, db_url) -> None:
+    spec = spec_from_dict({"study": {"name": "s"}, "space": {
+        "lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True},
+        "optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
+        "width": {"type": "int", "low": 8, "high": 64},
+    }})  # fmt: skip
+    storage = open_storage(db_url) if through == "rdb storage" else None
+    study = optuna.create_study(storage=storage or optuna.storages.InMemoryStorage())
+    trial = study.ask()
+    commits = _commits(storage) if storage is not None else [0]
+    with held_params(trial) as params:
+        config = searchspace.sample(trial, spec.space)
+        assert trial.params == config  # the trial sees its parameters at once ...
+    assert commits[0] == 0  # ... Optuna's suggest_* would have written once per parameter
+    if storage is not None:  # (an in-memory storage shares the trial's own copy)
+        assert storage.get_trial(trial._trial_id).params == {}  # ... the database only later
+    commits[0] = 0
+    write_trial_records(study, trial, params=params, user_attrs={"seed": 3})
+    assert commits[0] == (1 if storage is not None else 0)
+    stored = study._storage.get_trial(trial._trial_id)
+    assert stored.params == config and stored.user_attrs == {"seed": 3}
+    assert stored.distributions == trial.distributions
+
+
+def test_held_params_are_checked_against_the_studys_distributions(db_url) -> None:
+    storage = open_storage(db_url)
+    study = optuna.create_study(storage=storage)
+    first = study.ask()
+    first.suggest_float("lr", 1e-3, 1e-1)
+    second = study.ask()
+    with held_params(second) as params:
+        second.suggest_categorical("lr", ["a", "b"])  # the name's distribution changed kind
+    with pytest.raises(ValueError):
+        write_trial_records(study, second, params=params, user_attrs={"seed": 1})
+    assert storage.get_trial(second._trial_id).user_attrs == {}  # all or nothing
+
+
+def test_write_trial_records_writes_values_and_attrs_together(db_url) -> None:
+    storage = open_storage(db_url)
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    write_trial_records(study, trial, user_attrs={"worker_pid": 12}, values={1: 0.5, 2: 0.75})
+    stored = storage.get_trial(trial._trial_id)
+    assert stored.intermediate_values == {1: 0.5, 2: 0.75}
+    assert stored.user_attrs == {"worker_pid": 12}
+    study.tell(trial, 0.75)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        write_trial_records(study, trial, values={3: 0.8})
+
+
+def test_ask_new_starts_a_trial_without_taking_an_enqueued_one(db_url) -> None:
+    storage = open_storage(db_url)
+    study = optuna.create_study(storage=storage)
+    study.enqueue_trial({"x": 1.0})
+    trial = ask_new(study)  # its caller counted no waiting trial: none is taken
+    assert trial.number == 1 and storage.get_trial(trial._trial_id).state == TrialState.RUNNING
+    assert count_by_state(study)[TrialState.WAITING] == 1
+    assert study.ask().number == 0  # Optuna's ask takes the enqueued one
+
+
+def test_stamp_started_sets_the_attrs_and_the_first_heartbeat(db_url) -> None:
+    storage = optuna.storages.RDBStorage(db_url, heartbeat_interval=60)
+    study = optuna.create_study(storage=storage)
+    trial = ask_new(study)
+    commits = _commits(storage)
+    stamp_started(study, trial, {"driver": {"host": "h", "pid": 1}})
+    assert commits[0] == 1
+    assert storage.get_trial(trial._trial_id).system_attrs["driver"] == {"host": "h", "pid": 1}
+    assert storage._get_stale_trial_ids(study._study_id) == []  # it has a heartbeat, a fresh one
 
 
 # --- count_by_state -----------------------------------------------------------------------------

@@ -63,10 +63,12 @@ class Budget:
             with warnings.catch_warnings():
                 # Optuna warns that heartbeats are meant for Study.optimize; we beat for ask/tell.
                 warnings.simplefilter("ignore", UserWarning)
-                trial = self.study.ask()
+                # Enqueued trials (retries, a resumed study's interrupted ones) are asked first;
+                # with none counted, the ask skips reading them.
+                waiting = counts[TrialState.WAITING]
+                trial = self.study.ask() if waiting else storage.ask_new(self.study)
             # Stamp the trial before sampling, so that recovery can always tell whose it is.
-            storage.set_system_attr(self.study, trial, records.DRIVER, self.driver)
-            storage.record_heartbeat(self.study, trial)
+            storage.stamp_started(self.study, trial, {records.DRIVER: self.driver})
         return trial
 
     def recover_others(self) -> list[Interrupted]:

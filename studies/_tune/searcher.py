@@ -208,10 +208,14 @@ class StudySearcher(Searcher):
     def _configure(self, trial_id: str, trial: optuna.Trial, packed: bool = False) -> dict:
         """Sample (or propose) a reserved trial's configuration and track it."""
         try:
+            params: list[storage.Param] = []
             if self.proposer is not None:
                 config = self.proposer(trial)
             else:
-                config = searchspace.sample(trial, self.space)
+                # The sampled parameters go to the database with the trial's seed, in one
+                # transaction rather than one per parameter.
+                with storage.held_params(trial) as params:
+                    config = searchspace.sample(trial, self.space)
         except Exception:
             self.study.tell(trial, state=TrialState.FAIL)
             raise
@@ -225,7 +229,7 @@ class StudySearcher(Searcher):
             # second interruption then resumes from there too.
             attrs[records.CHECKPOINT] = resume_from
             self.artifacts.started(key, resume_from)
-        storage.write_user_attrs(self.study, trial, attrs)
+        storage.write_trial_records(self.study, trial, params=params, user_attrs=attrs)
         self.live.add(key, trial)
         self.started_this_run += 1
         self.events.append(("start", trial.number, config))
@@ -253,21 +257,20 @@ class StudySearcher(Searcher):
             self.artifacts.record(key, trial, report)
         if messages.ERROR in report or messages.EPOCH not in report:
             return
+        where = None
         if self.curves.epochs(key) == 0 and report.get(messages.PID) is not None:
             # Where the trial runs, while it runs: what an operator (or a fault test) needs to
-            # find its worker process.
+            # find its worker process. Written with the first epochs, in their transaction.
             where = {
                 records.WORKER_PID: report[messages.PID],
                 records.NODE_IP: report.get(messages.NODE_IP),
             }
-            with contextlib.suppress(Exception):  # informative only; never fail the run
-                storage.write_user_attrs(self.study, trial, where)
         new = self.curves.add(key, report)
         for epoch, value in new:
             self.events.append(("epoch", trial.number, {"epoch": epoch, "value": value}))
         values = {e: float(v) for e, v in new if v is not None and math.isfinite(v)}
-        if values:
-            storage.write_intermediate_values(self.study, trial, values)
+        if values or where:
+            storage.write_trial_records(self.study, trial, user_attrs=where, values=values)
 
     def _finish(self, key: str, report: dict | None, *, lost: bool) -> None:
         """Tell the study how one trial ended, with its curve and final facts."""

@@ -12,9 +12,10 @@ Everything else in sweeplab speaks of studies and trials (``optuna.Study``, ``op
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -71,10 +72,81 @@ def write_user_attrs(study: optuna.Study, trial: Trial, attrs: Mapping[str, Any]
     Raises:
         optuna.exceptions.UpdateFinishedTrialError: the trial has finished.
     """
+    write_trial_records(study, trial, user_attrs=attrs)
+
+
+#: A parameter as ``suggest_*`` stores it: name, internal value, distribution.
+Param = tuple[str, float, optuna.distributions.BaseDistribution]
+
+
+class _ParamBuffer:
+    """A trial's storage while it is sampled: parameters are held, everything else goes through.
+
+    ``Trial.suggest_*`` writes each parameter in its own transaction (a commit, a lookup of the
+    trial, a check against the study's distributions); held here, they are written together by
+    :func:`write_trial_records`.
+    """
+
+    def __init__(self, storage: optuna.storages.BaseStorage) -> None:
+        self._storage = storage
+        self.params: list[Param] = []
+
+    def set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: optuna.distributions.BaseDistribution,
+    ) -> None:
+        self.params.append((param_name, param_value_internal, distribution))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+
+@contextlib.contextmanager
+def held_params(trial: optuna.Trial) -> Iterator[list[Param]]:
+    """Hold the parameters ``trial.suggest_*`` stores inside the block, in the list it yields.
+
+    The trial itself sees them at once (Optuna's ``Trial`` keeps its own copy); the database gets
+    them when the caller passes the list to :func:`write_trial_records`.
+    """
+    real = trial.storage
+    buffer = _ParamBuffer(real)
+    trial.storage = buffer
+    try:
+        yield buffer.params
+    finally:
+        trial.storage = real
+
+
+def write_trial_records(
+    study: optuna.Study,
+    trial: Trial,
+    *,
+    params: Sequence[Param] = (),
+    user_attrs: Mapping[str, Any] | None = None,
+    values: Mapping[int, float] | None = None,
+) -> None:
+    """Write a running trial's parameters, user attributes and intermediate values (``{step:
+    value}``) in one transaction where the storage allows it.
+
+    What ``suggest_*``, ``set_user_attr`` and ``report`` store, each checked as Optuna checks it
+    (a parameter against the study's earlier distributions of that name), one commit for all.
+
+    Raises:
+        optuna.exceptions.UpdateFinishedTrialError: the trial has finished.
+        ValueError: a parameter's distribution is incompatible with the study's.
+    """
     rdb = _rdb(study)
     if rdb is None:
-        for key, value in attrs.items():
-            storage_of(study).set_trial_user_attr(trial_id(trial), key, value)
+        storage = storage_of(study)
+        for name, internal, distribution in params:
+            storage.set_trial_param(trial_id(trial), name, internal, distribution)
+        for key, value in (user_attrs or {}).items():
+            storage.set_trial_user_attr(trial_id(trial), key, value)
+        for step, value in (values or {}).items():
+            storage.set_trial_intermediate_value(trial_id(trial), step, value)
         return
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
@@ -82,14 +154,51 @@ def write_user_attrs(study: optuna.Study, trial: Trial, attrs: Mapping[str, Any]
     with _create_scoped_session(rdb.scoped_session, True) as session:
         row = models.TrialModel.find_or_raise_by_id(trial_id(trial), session)
         rdb.check_trial_is_updatable(trial_id(trial), row.state)
-        model = models.TrialUserAttributeModel
-        existing = {r.key: r for r in session.query(model).filter(model.trial_id == row.trial_id)}
-        for key, value in attrs.items():
-            text = json.dumps(value)
-            if key in existing:
-                existing[key].value_json = text
-            else:
-                session.add(model(trial_id=row.trial_id, key=key, value_json=text))
+        for name, internal, distribution in params:
+            rdb._set_trial_param_without_commit(session, row.trial_id, name, internal, distribution)
+        if user_attrs:
+            _add_user_attrs(session, row.trial_id, user_attrs)
+        if values:
+            _add_intermediate_values(session, row.trial_id, values)
+
+
+def _add_user_attrs(session: Any, trial_id: int, attrs: Mapping[str, Any]) -> None:
+    from optuna.storages._rdb import models
+
+    model = models.TrialUserAttributeModel
+    existing = {r.key: r for r in session.query(model).filter(model.trial_id == trial_id)}
+    for key, value in attrs.items():
+        text = json.dumps(value)
+        if key in existing:
+            existing[key].value_json = text
+        else:
+            session.add(model(trial_id=trial_id, key=key, value_json=text))
+
+
+def _add_intermediate_values(session: Any, trial_id: int, values: Mapping[int, float]) -> None:
+    from optuna.storages._rdb import models
+
+    model = models.TrialIntermediateValueModel
+    existing = {
+        r.step: r
+        for r in session.query(model).filter(
+            model.trial_id == trial_id, model.step.in_(list(values))
+        )
+    }
+    for step, value in values.items():
+        stored, kind = model.intermediate_value_to_stored_repr(value)
+        if step in existing:
+            existing[step].intermediate_value = stored
+            existing[step].intermediate_value_type = kind
+        else:
+            session.add(
+                model(
+                    trial_id=trial_id,
+                    step=step,
+                    intermediate_value=stored,
+                    intermediate_value_type=kind,
+                )
+            )
 
 
 def write_intermediate_values(
@@ -99,38 +208,7 @@ def write_intermediate_values(
 
     What ``Trial.report`` stores, one commit for a batch of epochs instead of one per epoch.
     """
-    rdb = _rdb(study)
-    if rdb is None:
-        for step, value in values.items():
-            storage_of(study).set_trial_intermediate_value(trial_id(trial), step, value)
-        return
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    model = models.TrialIntermediateValueModel
-    with _create_scoped_session(rdb.scoped_session, True) as session:
-        row = models.TrialModel.find_or_raise_by_id(trial_id(trial), session)
-        rdb.check_trial_is_updatable(trial_id(trial), row.state)
-        existing = {
-            r.step: r
-            for r in session.query(model).filter(
-                model.trial_id == row.trial_id, model.step.in_(list(values))
-            )
-        }
-        for step, value in values.items():
-            stored, kind = model.intermediate_value_to_stored_repr(value)
-            if step in existing:
-                existing[step].intermediate_value = stored
-                existing[step].intermediate_value_type = kind
-            else:
-                session.add(
-                    model(
-                        trial_id=row.trial_id,
-                        step=step,
-                        intermediate_value=stored,
-                        intermediate_value_type=kind,
-                    )
-                )
+    write_trial_records(study, trial, values=values)
 
 
 def count_by_state(study: optuna.Study) -> dict[TrialState, int]:
@@ -158,6 +236,39 @@ def count_by_state(study: optuna.Study) -> dict[TrialState, int]:
         for state, n in rows:
             counts[state] = n
     return counts
+
+
+def ask_new(study: optuna.Study) -> optuna.Trial:
+    """``study.ask()`` for a caller that has counted no enqueued (WAITING) trial in the study.
+
+    Optuna's ``ask`` first reads every waiting trial of the study (a query, and a trial object
+    for each unfinished trial); a budget that has just counted the states under the study's lock
+    knows there is none. Like ``ask``, it drops the study's trial cache, so the sampler reads the
+    history once, afresh, for this trial.
+    """
+    study._thread_local.cached_all_trials = None
+    return optuna.Trial(study, storage_of(study).create_new_trial(study_id(study)))
+
+
+def stamp_started(study: optuna.Study, trial: Trial, system_attrs: Mapping[str, Any]) -> None:
+    """Set a new trial's system attributes and its first heartbeat, in one transaction where the
+    storage allows it."""
+    rdb = _rdb(study)
+    if rdb is None:
+        for key, value in system_attrs.items():
+            set_system_attr(study, trial, key, value)
+        record_heartbeat(study, trial)
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(rdb.scoped_session, True) as session:
+        for key, value in system_attrs.items():
+            rdb._set_trial_attr_without_commit(
+                session, models.TrialSystemAttributeModel, trial_id(trial), key, value
+            )
+        if models.TrialHeartbeatModel.where_trial_id(trial_id(trial), session) is None:
+            session.add(models.TrialHeartbeatModel(trial_id=trial_id(trial)))
 
 
 def set_system_attr(study: optuna.Study, trial: Trial, key: str, value: Any) -> None:
