@@ -71,6 +71,7 @@ class BoundedTPESampler(optuna.samplers.TPESampler):
         self._at_rung: dict[tuple[int, int], FrozenTrial] = {}
         self._keys: dict[int, tuple[float, ...]] = {}  # finished trials' ranks, computed once
         self._kept: set[int] = set()
+        self._decomposed: set[int] = set()  # finished trials the group decomposition has seen
 
     def modelled(self, study: optuna.Study) -> list[FrozenTrial]:
         """The finished trials (complete or pruned) the next sample models."""
@@ -82,7 +83,12 @@ class BoundedTPESampler(optuna.samplers.TPESampler):
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
     ) -> dict[str, optuna.distributions.BaseDistribution]:
-        return super().infer_relative_search_space(self._view(study), trial)
+        view = self._view(study)
+        if self._group:
+            # The group decomposition keeps what it has seen and a trial seen again changes
+            # nothing, so each finished trial is shown to it once, not on every sample.
+            view = _Unseen(view, self._decomposed)  # type: ignore[assignment]
+        return super().infer_relative_search_space(view, trial)
 
     def sample_relative(
         self,
@@ -200,3 +206,25 @@ class _Windowed:
             return trials
         trials = self._sampler._window_of(self._study, trials)
         return self._sampler._judged_at_rung(trials) if self._sampler._rungs else trials
+
+
+class _Unseen:
+    """A study whose finished trials each appear once: those not in ``seen`` (then added)."""
+
+    def __init__(self, study: optuna.Study, seen: set[int]) -> None:
+        self._study = study
+        self._seen = seen
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(
+        self,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+        use_cache: bool = False,
+    ) -> list[FrozenTrial]:
+        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        new = [t for t in trials if t.number not in self._seen]
+        self._seen.update(t.number for t in new if t.state.is_finished())
+        return new

@@ -72,6 +72,32 @@ def test_window_zero_and_short_histories_are_optunas_tpe() -> None:
     assert draws(BoundedTPESampler(window=1000, seed=3, n_startup_trials=5)) == draws(stock)
 
 
+def test_sweeplabs_tpe_draws_what_optunas_draws_on_a_conditional_space() -> None:
+    """With sweeplab's TPE settings (multivariate, group, constant liar) and pending trials: the
+    one-read snapshot and the once-per-trial decomposition change no draw."""
+    settings = {"multivariate": True, "group": True, "constant_liar": True}
+
+    def draws(sampler: optuna.samplers.BaseSampler) -> list[dict]:
+        study = optuna.create_study(sampler=sampler)
+        pending = []
+        for i in range(60):
+            trial = study.ask()
+            optimizer = trial.suggest_categorical("optimizer", ["sgd", "adam"])
+            lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+            momentum = trial.suggest_float("momentum", 0.0, 0.99) if optimizer == "sgd" else 0
+            value = (lr - 0.01) ** 2 + (momentum - 0.9) ** 2 + (optimizer == "adam") * 0.1
+            pending.append((trial, value))
+            if i % 3 != 1:  # two at a time now and then: the constant liar's pending trials
+                for t, v in pending:
+                    study.tell(t, v if i % 7 else None, state=None if i % 7 else TrialState.PRUNED)
+                pending = []
+        return [t.params for t in study.trials]
+
+    stock = optuna.samplers.TPESampler(seed=5, n_startup_trials=8, **settings)
+    ours = BoundedTPESampler(window=0, seed=5, n_startup_trials=8, **settings)
+    assert draws(ours) == draws(stock)
+
+
 def test_pending_trials_are_always_modelled() -> None:
     study = _study(500)
     running = study.ask()
