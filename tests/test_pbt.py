@@ -1,0 +1,205 @@
+"""Population based training: ``[search] scheduler = "pbt"`` and ``[search.pbt]``.
+
+The spec's rules (each bad input: one message, exit 2, no database), the trainer taking over
+another run's state with its own rates, and a real Ray Tune PBT run on the digits in which a
+trial really copies another one: the copy is recorded, its learning rate changes mid-run, and
+``sweeplab best`` shows the schedule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import optuna
+import pytest
+from conftest import run_cli, tiny_spec
+from rich.console import Console
+
+from sweeplab import trainer
+from sweeplab.studies import load_spec, run_study
+from sweeplab.studies._spec import pbt_settings
+from sweeplab.studies.errors import SpecError
+
+LR_WD = """
+[space.lr]
+type = "float"
+low = 1e-4
+high = 0.3
+log = true
+
+[space.weight_decay]
+type = "float"
+low = 1e-6
+high = 1e-2
+log = true
+"""
+
+def _spec(tmp_path, *, extra: str = "", space: str = LR_WD, n_trials: int = 2, **kw):
+    # tiny_spec writes `concurrency = {concurrency}` itself; `extra` follows it in [search].
+    return tiny_spec(
+        tmp_path, name="pop", n_trials=n_trials, max_epochs=4, scheduler="pbt", space=space,
+        extra=extra, **kw,
+    )  # fmt: skip
+
+
+# ---- the spec ------------------------------------------------------------------------------------
+
+
+def test_defaults_perturb_what_the_trainer_can_change_every_quarter_of_the_run(tmp_path) -> None:
+    space = LR_WD + '\n[space.batch_size]\ntype = "categorical"\nchoices = [32, 64]\n'
+    spec = load_spec(_spec(tmp_path, space=space))
+    pbt = pbt_settings(spec)
+    assert (pbt.interval, pbt.mutate) == (1, ["lr", "weight_decay"])  # batch_size: not mutable
+    assert (pbt.quantile, pbt.resample_probability) == (0.25, 0.25)
+    assert {"lr", "weight_decay", "momentum", "dropout"} <= trainer.MUTABLE_BETWEEN_EPOCHS
+
+
+BAD = {
+    "a name not in the space": (
+        '[search.pbt]\nmutate = ["momentum"]', LR_WD, 2, 'search.pbt.mutate[0]: "momentum" is not in [space]'
+    ),
+    "a name the trainer cannot change mid-run": (
+        '[search.pbt]\nmutate = ["batch_size"]',
+        LR_WD + '\n[space.batch_size]\ntype = "int"\nlow = 16\nhigh = 64\n',
+        2,
+        'search.pbt.mutate[0]: population based training cannot change "batch_size"',
+    ),
+    "a dropout rate that may be 0": (
+        '[search.pbt]\nmutate = ["lr", "dropout"]', LR_WD + '\n[space.dropout]\ntype = "float"\nlow = 0.0\nhigh = 0.5\n', 2,
+        "its 0 removes the layer",
+    ),
+    "nothing in the space it can change": (
+        "", '[space.batch_size]\ntype = "int"\nlow = 16\nhigh = 64\n', 2,
+        "search.pbt.mutate: none of [space] can change between epochs",
+    ),
+    "packed trials": ("pack = 2", LR_WD, 2, 'search.pack: scheduler = "pbt" copies single trials'),
+    "n_trials other than the population": (
+        "", LR_WD, 5, "n_trials must equal concurrency, at least 2; got n_trials = 5, concurrency = 2"
+    ),
+    "an interval as long as the run": (
+        "[search.pbt]\ninterval = 4", LR_WD, 2,
+        "search.pbt.interval: must be < budget.max_epochs (4), or no trial is ever copied; got 4",
+    ),
+    "a quantile above a half": ("[search.pbt]\nquantile = 0.6", LR_WD, 2, "search.pbt.quantile"),
+    "an unknown key": ("[search.pbt]\nperiod = 2", LR_WD, 2, "search.pbt.period: unknown key"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_each_bad_pbt_setting_exits_2_with_one_message_and_no_database(
+    tmp_path, capsys, case
+) -> None:
+    extra, space, n_trials, expected = BAD[case]
+    path = _spec(tmp_path, extra=extra, space=space, n_trials=n_trials)
+    code, _, err = run_cli(capsys, "run", str(path))
+    assert code == 2, err
+    assert expected in err and "Traceback" not in err
+    assert not (tmp_path / "study.db").exists()
+
+
+def test_a_pbt_section_without_the_pbt_scheduler_is_refused(tmp_path, capsys) -> None:
+    path = tiny_spec(tmp_path, scheduler="asha", extra="[search.pbt]\ninterval = 2")
+    code, _, err = run_cli(capsys, "run", str(path))
+    assert code == 2
+    assert '[search.pbt]: applies to scheduler = "pbt" only; got scheduler = "asha"' in err
+
+
+def test_a_training_function_is_refused(tmp_path) -> None:
+    path = _spec(tmp_path, extra='[search.pbt]\nmutate = ["lr"]')
+    text = path.read_text().replace("[search]", '[trainable]\nfunction = "train:run"\n\n[search]')
+    path.write_text(text)
+    with pytest.raises(SpecError, match="sweeplab's own training loop"):
+        load_spec(path)
+
+
+# ---- the trainer ---------------------------------------------------------------------------------
+
+
+def test_a_run_takes_over_another_runs_state_with_its_own_rates() -> None:
+    data, model = trainer.DataSettings(dataset="digits"), trainer.ModelSettings(hidden=(16,))
+    settings = trainer.FitSettings(max_epochs=4, device="cpu", num_threads=1, deterministic=True)
+    saved = []
+    keep = trainer.Checkpointing(
+        every_s=math.inf, at_epochs=frozenset({2}), save=lambda data, info: saved.append(data)
+    )
+    donor_params = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.5, "dropout": 0.1}
+    donor = trainer.fit(data, model, donor_params, settings, checkpointing=keep)
+    assert len(saved) == 1  # at_epochs, though every_s never comes due
+    state = trainer.read_checkpoint(saved[0])
+    # The same hyperparameters and seed: exactly the donor's own run.
+    same = trainer.fit(
+        data, model, donor_params, settings,
+        checkpointing=trainer.Checkpointing(resume=state, exploit=True),
+    )  # fmt: skip
+    assert [r.val_loss for r in same.history] == [r.val_loss for r in donor.history]
+    # Other rates and seed: the donor's first two epochs, then this run's rates.
+    mine = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "dropout": 0.3}
+    took = trainer.fit(
+        data, model, mine, dataclasses.replace(settings, seed=7),
+        checkpointing=trainer.Checkpointing(resume=state, exploit=True),
+    )  # fmt: skip
+    assert [r.lr for r in took.history] == [0.01, 0.01, 0.05, 0.05]
+    assert [r.val_loss for r in took.history[:2]] == [r.val_loss for r in donor.history[:2]]
+    assert took.history[2].val_loss != donor.history[2].val_loss
+    # Without exploit the digest refuses it; with it, only mutable names may differ.
+    with pytest.raises(trainer.CheckpointError, match="other data, network, hyperparameters"):
+        trainer.fit(data, model, mine, settings, checkpointing=trainer.Checkpointing(resume=state))
+    with pytest.raises(trainer.CheckpointError, match="cannot change between epochs"):
+        trainer.fit(
+            data, model, {**mine, "optimizer": "adam"}, settings,
+            checkpointing=trainer.Checkpointing(resume=state, exploit=True),
+        )  # fmt: skip
+
+
+# ---- a real run ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_pbt_study_copies_trials_and_records_the_schedule(ray_local, tmp_path, capsys) -> None:
+    path = _spec(
+        tmp_path,
+        extra="[search.pbt]\ninterval = 2\nresample_probability = 0.0",
+        budget_extra="checkpoint_every_s = 1000",
+    )
+    spec = load_spec(path)
+    summary = run_study(spec, console=Console(quiet=True))
+    assert summary.counts["complete"] == 2 and summary.ran == 2
+
+    study = optuna.load_study(study_name="pop", storage=spec.study.storage)
+    trials = {t.number: t for t in study.trials}
+    copied = [t for t in trials.values() if t.user_attrs.get("pbt_schedule")]
+    # Two trials, a quarter each way: at epoch 2 the worse one copies the better one.
+    assert len(copied) == 1
+    (copier,) = copied
+    (step,) = copier.user_attrs["pbt_schedule"]
+    donor = trials[step["from"]]
+    assert step["epoch"] == 2 and donor.number != copier.number
+    assert set(step["params"]) == {"lr", "weight_decay"}
+    # The donor was the better one at epoch 2 (PBT ranks on the objective).
+    assert donor.intermediate_values[2] >= copier.intermediate_values[2]
+    # Explore: the donor's lr times 0.8 or 1.2, within the space; the run used it from epoch 3.
+    ratio = step["params"]["lr"] / donor.params["lr"]
+    assert ratio == pytest.approx(0.8) or ratio == pytest.approx(1.2) or step["params"]["lr"] in (
+        1e-4, 0.3,
+    )  # fmt: skip
+    lrs = copier.user_attrs["lr"]
+    assert lrs[:2] == pytest.approx([copier.params["lr"]] * 2)  # its own, as sampled
+    assert lrs[2:] == pytest.approx([step["params"]["lr"]] * 2)  # the perturbed donor's
+    assert donor.user_attrs["lr"] == pytest.approx([donor.params["lr"]] * 4)
+    assert copier.user_attrs["epochs_run"] == 4 and copier.params["lr"] == step["was"]["lr"]
+    # The trial keeps its identity: its own seed, its own parameters in the database.
+    assert copier.user_attrs["seed"] == spec.study.seed + copier.number
+
+    # best shows the schedule when the best trial has one; --json carries it either way.
+    best = study.best_trial
+    code, out, _ = run_cli(capsys, "best", "pop", "--storage", spec.study.storage, "--json")
+    assert code == 0
+    assert json.loads(out).get("pbt_schedule") == best.user_attrs.get("pbt_schedule")
+    code, out, _ = run_cli(capsys, "best", "pop", "--storage", spec.study.storage)
+    if best.number == copier.number:
+        assert f"after epoch 2: copied trial {donor.number}, lr=" in out
+    # Running it again does no work: the population is the budget.
+    again = run_study(spec, console=Console(quiet=True))
+    assert again.ran == 0 and again.counts["complete"] == 2
