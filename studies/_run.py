@@ -513,6 +513,7 @@ def make_scheduler(
             metric=spec.study.objective,
             mode="max" if spec.study.resolved_direction == "maximize" else "min",
             interval=settings.interval or 1,
+            epochs=frozenset(judged_rungs(spec)),
             quantile=settings.quantile,
             resample_probability=settings.resample_probability,
             space=spec.space,

@@ -36,6 +36,7 @@ high = 1e-2
 log = true
 """
 
+
 def _spec(tmp_path, *, extra: str = "", space: str = LR_WD, n_trials: int = 2, **kw):
     # tiny_spec writes `concurrency = {concurrency}` itself; `extra` follows it in [search].
     return tiny_spec(
@@ -179,6 +180,12 @@ def test_a_pbt_study_copies_trials_and_records_the_schedule(ray_local, tmp_path,
     assert set(step["params"]) == {"lr", "weight_decay"}
     # The donor was the better one at epoch 2 (PBT ranks on the objective).
     assert donor.intermediate_values[2] >= copier.intermediate_values[2]
+    # Exploit: the copier went on from the donor's weights, not its own. The seeded sampler
+    # gives these two trials lr 1.2e-3 and 1.7e-2: after two epochs the slow one is far behind
+    # (0.65 against 0.94), and one epoch at the perturbed rate puts it level with the donor.
+    copier_values, donor_values = copier.intermediate_values, donor.intermediate_values
+    assert donor_values[2] - copier_values[2] > 0.15
+    assert abs(copier_values[3] - donor_values[3]) < 0.03
     # Explore: the donor's lr times 0.8 or 1.2, within the space; the run used it from epoch 3.
     ratio = step["params"]["lr"] / donor.params["lr"]
     assert ratio == pytest.approx(0.8) or ratio == pytest.approx(1.2) or step["params"]["lr"] in (
@@ -198,8 +205,12 @@ def test_a_pbt_study_copies_trials_and_records_the_schedule(ray_local, tmp_path,
     assert code == 0
     assert json.loads(out).get("pbt_schedule") == best.user_attrs.get("pbt_schedule")
     code, out, _ = run_cli(capsys, "best", "pop", "--storage", spec.study.storage)
-    if best.number == copier.number:
+    if best.number == copier.number:  # (which one ends best is up to the last two epochs)
         assert f"after epoch 2: copied trial {donor.number}, lr=" in out
+    code, out, _ = run_cli(
+        capsys, "status", "pop", "--storage", spec.study.storage, "--trial", str(copier.number)
+    )
+    assert code == 0 and "pbt_schedule" in out and f"'from': {donor.number}" in out
     # Running it again does no work: the population is the budget.
     again = run_study(spec, console=Console(quiet=True))
     assert again.ran == 0 and again.counts["complete"] == 2

@@ -109,6 +109,9 @@ class StudyPBT(PopulationBasedTraining):
     Args:
         metric, mode: the study's objective and ``"max"`` or ``"min"``.
         interval: epochs between two exploit/explore steps (``[search.pbt] interval``).
+        epochs: the epochs at which the population is ranked, where each trial reports a
+            checkpoint (:func:`~sweeplab.studies.asha.judged_rungs`: the multiples of
+            ``interval`` below ``max_epochs``; a trial at its last epoch is finishing, not copied).
         quantile: the bottom share copies from the top share (``quantile_fraction``).
         resample_probability: chance that a perturbed value is drawn anew from its range.
         space, mutate: the search space, and the names of it that are perturbed.
@@ -128,6 +131,7 @@ class StudyPBT(PopulationBasedTraining):
         metric: str,
         mode: str,
         interval: int,
+        epochs: frozenset[int],
         quantile: float,
         resample_probability: float,
         space: searchspace.SearchSpace,
@@ -154,6 +158,7 @@ class StudyPBT(PopulationBasedTraining):
             synch=True,
         )
         self.mutate = list(mutate)
+        self.epochs = frozenset(epochs)
         self.on_exploit = on_exploit
         self.own: dict[Any, dict[str, Any]] = {}  # Ray trial -> its config, as it started
 
@@ -162,6 +167,9 @@ class StudyPBT(PopulationBasedTraining):
         super().on_trial_add(_WithoutSearcher(tune_controller), trial)
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        if result.get(messages.EPOCH) not in self.epochs or result.get(messages.IS_LAST):
+            # Only an interval's report carries a checkpoint to copy; the rest are not ranked.
+            return self.CONTINUE
         before = {t: dict(t.config[messages.PARAMS]) for t in self.own}
         decision = super().on_trial_result(tune_controller, trial, result)
         by_number = {own[messages.NUMBER]: t for t, own in self.own.items()}
