@@ -619,6 +619,9 @@ def _mutable(p: searchspace.Param) -> str | None:
         )
     if isinstance(p, searchspace.FixedParam | searchspace.SubsetParam):
         return "it is not searched as a range or a set of choices"
+    if p.when:
+        # A trial without it (its condition false) would have no value to perturb.
+        return "it is conditional (`when`): only some trials have it"
     if p.name in trainer.MUTABLE_ABOVE_ZERO:
         values = p.choices if isinstance(p, searchspace.CategoricalParam) else (p.low,)
         if any(v == 0 for v in values):

@@ -11,15 +11,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import socket
+import subprocess
+import warnings
 
 import optuna
 import pytest
 from conftest import run_cli, tiny_spec
 from rich.console import Console
 
-from sweeplab import trainer
-from sweeplab.studies import load_spec, run_study
+from sweeplab import searchspace, trainer
+from sweeplab.studies import load_spec, records, run_study, storage
 from sweeplab.studies._spec import pbt_settings
+from sweeplab.studies._study import open_study
 from sweeplab.studies.errors import SpecError
 
 LR_WD = """
@@ -75,6 +79,13 @@ BAD = {
         "", '[space.batch_size]\ntype = "int"\nlow = 16\nhigh = 64\n', 2,
         "search.pbt.mutate: none of [space] can change between epochs",
     ),
+    "a conditional name": (
+        '[search.pbt]\nmutate = ["momentum"]',
+        LR_WD + '\n[space.optimizer]\ntype = "categorical"\nchoices = ["sgd", "adam"]\n'
+        '\n[space.momentum]\ntype = "float"\nlow = 0.5\nhigh = 0.9\nwhen = { optimizer = "sgd" }\n',
+        2,
+        'cannot change "momentum": it is conditional',
+    ),
     "packed trials": ("pack = 2", LR_WD, 2, 'search.pack: scheduler = "pbt" copies single trials'),
     "n_trials other than the population": (
         "", LR_WD, 5, "n_trials must equal concurrency, at least 2; got n_trials = 5, concurrency = 2"
@@ -120,7 +131,7 @@ def test_a_training_function_is_refused(tmp_path) -> None:
 
 def test_a_run_takes_over_another_runs_state_with_its_own_rates() -> None:
     data, model = trainer.DataSettings(dataset="digits"), trainer.ModelSettings(hidden=(16,))
-    settings = trainer.FitSettings(max_epochs=4, device="cpu", num_threads=1, deterministic=True)
+    settings = trainer.FitSettings(max_epochs=3, device="cpu", num_threads=1, deterministic=True)
     saved = []
     keep = trainer.Checkpointing(
         every_s=math.inf, at_epochs=frozenset({2}), save=lambda data, info: saved.append(data)
@@ -141,7 +152,7 @@ def test_a_run_takes_over_another_runs_state_with_its_own_rates() -> None:
         data, model, mine, dataclasses.replace(settings, seed=7),
         checkpointing=trainer.Checkpointing(resume=state, exploit=True),
     )  # fmt: skip
-    assert [r.lr for r in took.history] == [0.01, 0.01, 0.05, 0.05]
+    assert [r.lr for r in took.history] == [0.01, 0.01, 0.05]
     assert [r.val_loss for r in took.history[:2]] == [r.val_loss for r in donor.history[:2]]
     assert took.history[2].val_loss != donor.history[2].val_loss
     # Without exploit the digest refuses it; with it, only mutable names may differ.
@@ -165,11 +176,17 @@ def test_a_pbt_study_copies_trials_and_records_the_schedule(ray_local, tmp_path,
         budget_extra="checkpoint_every_s = 1000",
     )
     spec = load_spec(path)
+    # The study starts as a crashed run left it: its population (a slow lr and a fast one)
+    # RUNNING under a driver that is gone. The run recovers them and trains them again as the
+    # population, from the start, with their params and seeds: the budget is met exactly.
+    crashed = _crashed_population(spec, [1.2e-3, 1.7e-2])
     summary = run_study(spec, console=Console(quiet=True))
-    assert summary.counts["complete"] == 2 and summary.ran == 2
+    assert summary.recovered == [0, 1] and summary.ran == 2
+    assert summary.counts["complete"] == 2 and summary.counts["interrupted"] == 2
 
     study = optuna.load_study(study_name="pop", storage=spec.study.storage)
-    trials = {t.number: t for t in study.trials}
+    trials = {t.number: t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE}
+    assert sorted(t.user_attrs["retry_of"] for t in trials.values()) == [0, 1]
     copied = [t for t in trials.values() if t.user_attrs.get("pbt_schedule")]
     # Two trials, a quarter each way: at epoch 2 the worse one copies the better one.
     assert len(copied) == 1
@@ -180,9 +197,9 @@ def test_a_pbt_study_copies_trials_and_records_the_schedule(ray_local, tmp_path,
     assert set(step["params"]) == {"lr", "weight_decay"}
     # The donor was the better one at epoch 2 (PBT ranks on the objective).
     assert donor.intermediate_values[2] >= copier.intermediate_values[2]
-    # Exploit: the copier went on from the donor's weights, not its own. The seeded sampler
-    # gives these two trials lr 1.2e-3 and 1.7e-2: after two epochs the slow one is far behind
-    # (0.65 against 0.94), and one epoch at the perturbed rate puts it level with the donor.
+    # Exploit: the copier went on from the donor's weights, not its own. With lr 1.2e-3 and
+    # 1.7e-2, after two epochs the slow one is far behind (0.65 against 0.94), and one epoch
+    # at the perturbed rate puts it level with the donor.
     copier_values, donor_values = copier.intermediate_values, donor.intermediate_values
     assert donor_values[2] - copier_values[2] > 0.15
     assert abs(copier_values[3] - donor_values[3]) < 0.03
@@ -196,8 +213,9 @@ def test_a_pbt_study_copies_trials_and_records_the_schedule(ray_local, tmp_path,
     assert lrs[2:] == pytest.approx([step["params"]["lr"]] * 2)  # the perturbed donor's
     assert donor.user_attrs["lr"] == pytest.approx([donor.params["lr"]] * 4)
     assert copier.user_attrs["epochs_run"] == 4 and copier.params["lr"] == step["was"]["lr"]
-    # The trial keeps its identity: its own seed, its own parameters in the database.
-    assert copier.user_attrs["seed"] == spec.study.seed + copier.number
+    # The trial keeps its identity: its own seed (the crashed trial's), its own parameters.
+    assert copier.user_attrs["seed"] == crashed[copier.user_attrs["retry_of"]]
+    assert donor.user_attrs["seed"] == crashed[donor.user_attrs["retry_of"]]
 
     # best shows the schedule when the best trial has one; --json carries it either way.
     best = study.best_trial
@@ -214,3 +232,22 @@ def test_a_pbt_study_copies_trials_and_records_the_schedule(ray_local, tmp_path,
     # Running it again does no work: the population is the budget.
     again = run_study(spec, console=Console(quiet=True))
     assert again.ran == 0 and again.counts["complete"] == 2
+
+
+def _crashed_population(spec, lrs: list[float]) -> dict[int, int]:
+    """The study with one RUNNING trial per lr, left by a driver process that has exited, as a
+    SIGKILL leaves it; returns each trial's seed by number."""
+    proc = subprocess.Popen(["true"])  # a driver's pid that has certainly exited
+    proc.wait()
+    driver = {"host": socket.gethostname(), "pid": proc.pid, "start": "gone"}
+    study = open_study(spec, storage.open_storage(spec.study.storage))
+    warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)  # ask() without optimize
+    seeds = {}
+    for lr in lrs:
+        study.enqueue_trial({"lr": lr, "weight_decay": 1e-4})
+        trial = study.ask()
+        searchspace.sample(trial, spec.space)  # takes the queued params
+        seeds[trial.number] = spec.study.seed + trial.number
+        trial.set_user_attr("seed", seeds[trial.number])
+        storage.set_system_attr(study, trial, records.DRIVER, driver)
+    return seeds
