@@ -512,12 +512,12 @@ def make_scheduler(
         return StudyPBT(
             metric=spec.study.objective,
             mode="max" if spec.study.resolved_direction == "maximize" else "min",
-            interval=settings.interval or 1,
+            interval=settings.interval,
             epochs=frozenset(judged_rungs(spec)),
             quantile=settings.quantile,
             resample_probability=settings.resample_probability,
             space=spec.space,
-            mutate=list(settings.mutate or ()),
+            mutate=list(settings.mutate),
             on_exploit=on_exploit or (lambda trial_id, entry: None),
         )
     if search.scheduler == "none" or pack > 1:

@@ -600,14 +600,39 @@ def _check_combinations(spec: StudySpec) -> None:
         )
 
 
-def pbt_settings(spec: StudySpec) -> PbtSection:
-    """``[search.pbt]`` with its defaults resolved: ``interval`` and ``mutate`` filled in."""
+@dataclass(frozen=True, kw_only=True)
+class PbtSettings:
+    """``[search.pbt]`` with its defaults resolved (:func:`pbt_settings`)."""
+
+    interval: int  # epochs between two exploit/explore steps
+    quantile: float
+    resample_probability: float
+    mutate: tuple[str, ...]  # the names of [space] that explore perturbs
+
+
+def pbt_settings(spec: StudySpec) -> PbtSettings:
+    """``[search.pbt]`` with its defaults resolved: ``interval`` (``max_epochs // 4``, at least
+    1) and ``mutate`` (the space's names the trainer can change between epochs) filled in.
+
+    Example:
+        >>> spec = spec_from_dict({"budget": {"n_trials": 4, "max_epochs": 8}, "search": {
+        ...     "scheduler": "pbt", "concurrency": 4}, "space": {"lr": {"type": "float",
+        ...     "low": 1e-4, "high": 0.1, "log": True}, "batch_size": {"type": "categorical",
+        ...     "choices": [32, 64]}}})
+        >>> settings = pbt_settings(spec)
+        >>> settings.interval, settings.mutate
+        (2, ('lr',))
+    """
     given = spec.search.pbt or PbtSection()
-    interval = given.interval or max(1, spec.budget.max_epochs // 4)
     mutate = given.mutate
     if mutate is None:
         mutate = [p.name for p in spec.space if _mutable(p) is None]
-    return given.model_copy(update={"interval": interval, "mutate": list(mutate)})
+    return PbtSettings(
+        interval=given.interval or max(1, spec.budget.max_epochs // 4),
+        quantile=given.quantile,
+        resample_probability=given.resample_probability,
+        mutate=tuple(mutate),
+    )
 
 
 def _mutable(p: searchspace.Param) -> str | None:
@@ -660,7 +685,6 @@ def _check_pbt(spec: StudySpec) -> None:
             f"least 2; got n_trials = {budget.n_trials}, concurrency = {search.concurrency}"
         )
     pbt = pbt_settings(spec)
-    assert pbt.interval is not None and pbt.mutate is not None  # resolved by pbt_settings
     if pbt.interval >= budget.max_epochs:
         raise SpecError(
             f"{where}: search.pbt.interval: must be < budget.max_epochs "

@@ -138,7 +138,7 @@ def judged_rungs(spec: StudySpec) -> tuple[int, ...]:
     if search.scheduler == "pbt":  # where population based training ranks the population
         from sweeplab.studies._spec import pbt_settings
 
-        interval = pbt_settings(spec).interval or 1
+        interval = pbt_settings(spec).interval
         return tuple(range(interval, spec.budget.max_epochs, interval))
     if search.scheduler not in ("asha", "hyperband"):
         return ()

@@ -56,7 +56,7 @@ def test_defaults_perturb_what_the_trainer_can_change_every_quarter_of_the_run(t
     space = LR_WD + '\n[space.batch_size]\ntype = "categorical"\nchoices = [32, 64]\n'
     spec = load_spec(_spec(tmp_path, space=space))
     pbt = pbt_settings(spec)
-    assert (pbt.interval, pbt.mutate) == (1, ["lr", "weight_decay"])  # batch_size: not mutable
+    assert (pbt.interval, pbt.mutate) == (1, ("lr", "weight_decay"))  # batch_size: not mutable
     assert (pbt.quantile, pbt.resample_probability) == (0.25, 0.25)
     assert {"lr", "weight_decay", "momentum", "dropout"} <= trainer.MUTABLE_BETWEEN_EPOCHS
 
