@@ -8,6 +8,7 @@ trial really copies another one: the copy is recorded, its learning rate changes
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import math
@@ -229,6 +230,13 @@ def test_a_pbt_study_copies_trials_and_records_the_schedule(ray_local, tmp_path,
         capsys, "status", "pop", "--storage", spec.study.storage, "--trial", str(copier.number)
     )
     assert code == 0 and "pbt_schedule" in out and f"'from': {donor.number}" in out
+    export = tmp_path / "trials.csv"
+    assert (
+        run_cli(capsys, "export", "pop", "--storage", spec.study.storage, "-o", str(export))[0] == 0
+    )
+    rows = {int(r["number"]): r for r in csv.DictReader(export.open())}
+    assert json.loads(rows[copier.number]["pbt_schedule"]) == copier.user_attrs["pbt_schedule"]
+    assert rows[donor.number]["pbt_schedule"] == ""
     # Running it again does no work: the population is the budget.
     again = run_study(spec, console=Console(quiet=True))
     assert again.ran == 0 and again.counts["complete"] == 2
