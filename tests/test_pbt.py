@@ -131,7 +131,8 @@ def test_a_training_function_is_refused(tmp_path) -> None:
 
 
 def test_a_run_takes_over_another_runs_state_with_its_own_rates() -> None:
-    data, model = trainer.DataSettings(dataset="digits"), trainer.ModelSettings(hidden=(16,))
+    data = trainer.DataSettings(dataset="digits", subset=500)
+    model = trainer.ModelSettings(hidden=(16,))
     settings = trainer.FitSettings(max_epochs=3, device="cpu", num_threads=1, deterministic=True)
     saved = []
     keep = trainer.Checkpointing(
