@@ -53,7 +53,11 @@ def run_trial(config: dict[str, Any], template: TrialTemplate) -> None:
     from_tune = pbt.take_checkpoint(number) if template.pbt else None
     exploit = from_tune is not None and from_tune[1]
     if from_tune is not None:
-        resume = trainer.read_checkpoint(from_tune[0])
+        try:
+            resume = trainer.read_checkpoint(from_tune[0])
+        except trainer.CheckpointError as e:  # the copy is the run's state: no starting over
+            tune.report(failure_message(e, 0, facts))
+            return
     else:
         resume = load_resume(artifacts, config)
 
