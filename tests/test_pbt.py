@@ -127,6 +127,27 @@ def test_a_training_function_is_refused(tmp_path) -> None:
         load_spec(path)
 
 
+def test_explore_stays_within_the_space() -> None:
+    from sweeplab.studies._tune.pbt import mutations, within_space
+
+    space = searchspace.parse_space({
+        "lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True},
+        "crop_padding": {"type": "int", "low": 1, "high": 4},
+        "mixup_alpha": {"type": "float", "low": 0.1, "high": 0.5, "step": 0.1},
+        "dropout": {"type": "categorical", "choices": [0.1, 0.2, 0.3]},
+    })  # fmt: skip
+    names = ["lr", "crop_padding", "mixup_alpha", "dropout"]
+    drawn = mutations(space, names)
+    assert drawn["dropout"] == [0.1, 0.2, 0.3]  # a choice moves to a neighbour or is redrawn
+    assert (drawn["crop_padding"].lower, drawn["crop_padding"].upper) == (1, 5)  # exclusive
+    perturbed = {"lr": 0.12, "crop_padding": 4.8, "mixup_alpha": 0.26, "dropout": 0.2}
+    assert within_space(perturbed, space, names) == {
+        "lr": 0.1, "crop_padding": 4, "mixup_alpha": pytest.approx(0.3), "dropout": 0.2,
+    }  # fmt: skip
+    assert within_space({**perturbed, "lr": 5e-5}, space, ["lr"])["lr"] == 1e-4
+    assert isinstance(within_space(perturbed, space, names)["crop_padding"], int)
+
+
 # ---- the trainer ---------------------------------------------------------------------------------
 
 
