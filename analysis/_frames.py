@@ -8,6 +8,7 @@ that failed before training started simply get NA in the columns they lack.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -64,6 +65,8 @@ TRIAL_COLUMNS: dict[str, str] = {
     "retry_of": "Int64",
     "variant": "string",
     "seed": "Int64",
+    # Population based training: what the trial copied and changed (JSON text; none elsewhere).
+    "pbt_schedule": "string",
 }
 
 #: Columns of :func:`curves_frame` and their dtypes.
@@ -216,8 +219,13 @@ def _trial_row(trial: FrozenTrial, direction: StudyDirection) -> dict[str, Any]:
         # Ablation studies (`sweeplab ablate`) tag each trial with its variant and seed.
         "variant": _as_str(attrs.get(records.VARIANT)),
         "seed": _as_int(attrs.get(records.SEED)),
+        "pbt_schedule": _schedule(attrs.get(records.PBT_SCHEDULE)),
     }
     return row
+
+
+def _schedule(schedule: Any) -> str | None:
+    return json.dumps(schedule) if isinstance(schedule, list) and schedule else None
 
 
 def own_metrics(trial: FrozenTrial) -> list[str]:

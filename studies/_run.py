@@ -37,7 +37,7 @@ from sweeplab.studies._code import (
 )
 from sweeplab.studies._recovery import recover_interrupted
 from sweeplab.studies._signals import INTERRUPTED_BY, end_tune_run, interrupted_by, stop_on_signals
-from sweeplab.studies._spec import StudySpec
+from sweeplab.studies._spec import StudySpec, pbt_settings
 from sweeplab.studies._study import open_study
 from sweeplab.studies._tune import messages
 from sweeplab.studies.asha import (
@@ -406,9 +406,10 @@ def _tune(
         pack=pack,
         artifacts=artifact_location(spec),
         keep_best=spec.study.keep_best,
+        extra_curves=(records.LR_CURVE,) if spec.search.scheduler == "pbt" else (),
     )
     mode = "max" if spec.study.resolved_direction == "maximize" else "min"
-    scheduler = make_scheduler(spec, pack)
+    scheduler = make_scheduler(spec, pack, on_exploit=searcher.record_exploit)
     trainable = make_trainable(spec, pack, code)
     progress = ProgressView(
         searcher,
@@ -491,13 +492,34 @@ def _database_errors_told_once() -> Iterator[None]:
         logger.removeFilter(dropping)
 
 
-def make_scheduler(spec: StudySpec, pack: int) -> Any:
+def make_scheduler(
+    spec: StudySpec,
+    pack: int,
+    on_exploit: Callable[[str, dict[str, Any]], None] | None = None,
+) -> Any:
     """The Ray Tune scheduler of the spec's ``[search] scheduler``: ASHA (one bracket),
-    asynchronous Hyperband (ASHA's every bracket, Ray's ``ASHAScheduler(brackets=...)``), or
-    none. Packs judge their members themselves (ASHA, one bracket), so Tune's is FIFO then."""
+    asynchronous Hyperband (ASHA's every bracket, Ray's ``ASHAScheduler(brackets=...)``),
+    population based training (:class:`~sweeplab.studies._tune.pbt.StudyPBT`, which tells
+    ``on_exploit`` of each copy), or none. Packs judge their members themselves (ASHA, one
+    bracket), so Tune's is FIFO then."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     search = spec.search
+    if search.scheduler == "pbt":
+        from sweeplab.studies._tune.pbt import StudyPBT
+
+        settings = pbt_settings(spec)
+        return StudyPBT(
+            metric=spec.study.objective,
+            mode="max" if spec.study.resolved_direction == "maximize" else "min",
+            interval=settings.interval,
+            epochs=frozenset(judged_rungs(spec)),
+            quantile=settings.quantile,
+            resample_probability=settings.resample_probability,
+            space=spec.space,
+            mutate=list(settings.mutate),
+            on_exploit=on_exploit or (lambda trial_id, entry: None),
+        )
     if search.scheduler == "none" or pack > 1:
         return FIFOScheduler()
     brackets = 1
@@ -597,6 +619,7 @@ def make_trainable(spec: StudySpec, pack: int = 1, code: UserCode | None = None)
         sweeplab_version=sweeplab_version(),
         rungs=rungs,
         artifacts=artifacts,
+        pbt=spec.search.scheduler == "pbt",
     )
     function: Any = tune.with_parameters(run_trial, template=template)
     if pack > 1:

@@ -141,6 +141,25 @@ class ResourcesSection(_Section):
     gpus: Annotated[float, Field(ge=0, strict=False)] = 0.0
 
 
+class PbtSection(_Section):
+    """``[search.pbt]``: population based training (Jaderberg et al., 2017), with
+    ``scheduler = "pbt"``.
+
+    Every ``interval`` epochs the population's trials are ranked on the objective; each trial in
+    the bottom ``quantile`` takes over ("exploit") the model and optimizer state of one in the
+    top ``quantile`` and perturbs ("explore") the hyperparameters named in ``mutate``: each is
+    drawn anew from its range with ``resample_probability``, else multiplied by 0.8 or 1.2
+    (a categorical moves to a neighbouring choice), and kept within its range.
+    """
+
+    # None: budget.max_epochs // 4, at least 1.
+    interval: Annotated[int, Field(ge=1)] | None = None
+    quantile: Annotated[float, Field(gt=0.0, le=0.5, strict=False)] = 0.25
+    resample_probability: Annotated[float, Field(ge=0.0, le=1.0, strict=False)] = 0.25
+    # None: the space's hyperparameters that the trainer can change between epochs.
+    mutate: list[Annotated[str, Field(min_length=1)]] | None = None
+
+
 class SearchSection(_Section):
     """``[search]``: sampler, scheduler, parallelism."""
 
@@ -155,8 +174,9 @@ class SearchSection(_Section):
     # far they got).
     rung_model: bool = False
     # asha: one bracket of asynchronous successive halving; hyperband: every bracket of
-    # asynchronous Hyperband (Li et al.), so a bad grace_period cannot sink the study.
-    scheduler: Literal["asha", "hyperband", "none"] = "asha"
+    # asynchronous Hyperband (Li et al.), so a bad grace_period cannot sink the study; pbt:
+    # population based training ([search.pbt]).
+    scheduler: Literal["asha", "hyperband", "pbt", "none"] = "asha"
     grace_period: Annotated[int, Field(ge=1)] = 2
     reduction_factor: Annotated[float, Field(gt=1, strict=False)] = 3.0
     concurrency: Annotated[int, Field(ge=1)] = 2
@@ -164,6 +184,7 @@ class SearchSection(_Section):
     # CPU, 32 with a GPU). concurrency then counts packs.
     pack: int | Literal["auto"] = 1
     resources: ResourcesSection = ResourcesSection()
+    pbt: PbtSection | None = None
 
     @field_validator("pack", mode="before")
     @classmethod
@@ -560,16 +581,133 @@ def _check_combinations(spec: StudySpec) -> None:
             f"{spec.source}: search.pack: packed trials judge their members with ASHA's one "
             f'bracket; scheduler = "hyperband" needs pack = 1 (got pack = {spec.search.pack})'
         )
-    if spec.search.rung_model and (spec.search.scheduler == "none" or spec.search.sampler != "tpe"):
+    if spec.search.rung_model and (
+        spec.search.scheduler not in ("asha", "hyperband") or spec.search.sampler != "tpe"
+    ):
         raise SpecError(
             f"{spec.source}: search.rung_model: models the trials at a scheduler's rungs with "
             f'TPE; it needs scheduler = "asha" or "hyperband" and sampler = "tpe" (got '
             f'scheduler = "{spec.search.scheduler}", sampler = "{spec.search.sampler}")'
         )
-    if spec.search.scheduler != "none" and spec.search.grace_period > spec.budget.max_epochs:
+    _check_pbt(spec)
+    if (
+        spec.search.scheduler in ("asha", "hyperband")
+        and spec.search.grace_period > spec.budget.max_epochs
+    ):
         raise SpecError(
             f"{spec.source}: search.grace_period: must be <= budget.max_epochs "
             f"({spec.budget.max_epochs}); got {spec.search.grace_period}"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PbtSettings:
+    """``[search.pbt]`` with its defaults resolved (:func:`pbt_settings`)."""
+
+    interval: int  # epochs between two exploit/explore steps
+    quantile: float
+    resample_probability: float
+    mutate: tuple[str, ...]  # the names of [space] that explore perturbs
+
+
+def pbt_settings(spec: StudySpec) -> PbtSettings:
+    """``[search.pbt]`` with its defaults resolved: ``interval`` (``max_epochs // 4``, at least
+    1) and ``mutate`` (the space's names the trainer can change between epochs) filled in.
+
+    Example:
+        >>> spec = spec_from_dict({"budget": {"n_trials": 4, "max_epochs": 8}, "search": {
+        ...     "scheduler": "pbt", "concurrency": 4}, "space": {"lr": {"type": "float",
+        ...     "low": 1e-4, "high": 0.1, "log": True}, "batch_size": {"type": "categorical",
+        ...     "choices": [32, 64]}}})
+        >>> settings = pbt_settings(spec)
+        >>> settings.interval, settings.mutate
+        (2, ('lr',))
+    """
+    given = spec.search.pbt or PbtSection()
+    mutate = given.mutate
+    if mutate is None:
+        mutate = [p.name for p in spec.space if _mutable(p) is None]
+    return PbtSettings(
+        interval=given.interval or max(1, spec.budget.max_epochs // 4),
+        quantile=given.quantile,
+        resample_probability=given.resample_probability,
+        mutate=tuple(mutate),
+    )
+
+
+def _mutable(p: searchspace.Param) -> str | None:
+    """Why population based training cannot change ``p`` between epochs (``None``: it can)."""
+    if p.name not in trainer.MUTABLE_BETWEEN_EPOCHS:
+        return (
+            "the trainer cannot change it between epochs without rebuilding the network or "
+            f"the optimizer (it can: {', '.join(sorted(trainer.MUTABLE_BETWEEN_EPOCHS))})"
+        )
+    if isinstance(p, searchspace.FixedParam | searchspace.SubsetParam):
+        return "it is not searched as a range or a set of choices"
+    if p.when:
+        # A trial without it (its condition false) would have no value to perturb.
+        return "it is conditional (`when`): only some trials have it"
+    if p.name in trainer.MUTABLE_ABOVE_ZERO:
+        values = p.choices if isinstance(p, searchspace.CategoricalParam) else (p.low,)
+        if any(v == 0 for v in values):
+            return (
+                "its 0 removes the layer, which cannot come and go mid-training; give it a range "
+                "above 0 (low > 0)"
+            )
+    return None
+
+
+def _check_pbt(spec: StudySpec) -> None:
+    """Population based training's rules: one population, sweeplab's loop, names it can change."""
+    where, search, budget = spec.source, spec.search, spec.budget
+    if search.scheduler != "pbt":
+        if search.pbt is not None:
+            raise SpecError(
+                f'{where}: [search.pbt]: applies to scheduler = "pbt" only; got scheduler = '
+                f'"{search.scheduler}" (set scheduler = "pbt", or remove [search.pbt])'
+            )
+        return
+    if search.pack != 1:
+        raise SpecError(
+            f'{where}: search.pack: scheduler = "pbt" copies single trials\' states; set '
+            f"pack = 1 (got pack = {json.dumps(search.pack)})"
+        )
+    if spec.trainable.function:
+        raise SpecError(
+            f'{where}: search.scheduler: "pbt" copies the state of sweeplab\'s own training '
+            "loop between trials; a training function ([trainable] function) keeps its own "
+            'state (use scheduler = "asha", "hyperband" or "none")'
+        )
+    if budget.n_trials != search.concurrency or search.concurrency < 2:
+        raise SpecError(
+            f'{where}: budget.n_trials: scheduler = "pbt" trains one population of '
+            "search.concurrency trials side by side, so n_trials must equal concurrency, at "
+            f"least 2; got n_trials = {budget.n_trials}, concurrency = {search.concurrency}"
+        )
+    pbt = pbt_settings(spec)
+    if pbt.interval >= budget.max_epochs:
+        raise SpecError(
+            f"{where}: search.pbt.interval: must be < budget.max_epochs "
+            f"({budget.max_epochs}), or no trial is ever copied; got {pbt.interval}"
+        )
+    by_name = {p.name: p for p in spec.space}
+    for i, name in enumerate(pbt.mutate):
+        key = f"search.pbt.mutate[{i}]"
+        if name not in by_name:
+            raise SpecError(
+                f"{where}: {key}: {json.dumps(name)} is not in [space]"
+                + searchspace.closest(name, list(by_name))
+                + f" (searched: {', '.join(by_name)})"
+            )
+        why = _mutable(by_name[name])
+        if why is not None:
+            raise SpecError(f"{where}: {key}: population based training cannot change "
+                            f"{json.dumps(name)}: {why}")  # fmt: skip
+    if not pbt.mutate:
+        raise SpecError(
+            f"{where}: search.pbt.mutate: none of [space] can change between epochs "
+            f"({', '.join(by_name)}); search one of "
+            f"{', '.join(sorted(trainer.MUTABLE_BETWEEN_EPOCHS))} (e.g. lr)"
         )
 
 

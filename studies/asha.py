@@ -135,6 +135,11 @@ def judged_rungs(spec: StudySpec) -> tuple[int, ...]:
     """The epochs at which the spec's scheduler judges trials, increasing; none without one.
     Hyperband's brackets judge at subsets of ASHA's rungs, so both share these."""
     search = spec.search
+    if search.scheduler == "pbt":  # where population based training ranks the population
+        from sweeplab.studies._spec import pbt_settings
+
+        interval = pbt_settings(spec).interval
+        return tuple(range(interval, spec.budget.max_epochs, interval))
     if search.scheduler not in ("asha", "hyperband"):
         return ()
     return tuple(asha_rungs(search.grace_period, search.reduction_factor, spec.budget.max_epochs))

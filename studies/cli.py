@@ -498,12 +498,23 @@ def best(
         "epochs_run": attrs.get(records.EPOCHS_RUN),
         "seed": attrs.get(records.SEED),
     }
+    schedule = attrs.get(records.PBT_SCHEDULE)
+    if schedule:
+        out["pbt_schedule"] = schedule
     if as_json:
         click.echo(json.dumps(out, indent=2, sort_keys=True))
         return
     _out.print(f"best trial {out['number']} of {name}: {out['objective']} = {_fmt(out['value'])}")
     for key, value in {**config, **metrics}.items():
         _out.print(f"  {key:<14} {_fmt(value)}")
+    if schedule:
+        # Population based training: the params above are the ones the trial started with.
+        _out.print("  population based training (the params above are those it started with):")
+        for step in schedule:
+            changed = ", ".join(f"{k}={_fmt(v)}" for k, v in (step.get("params") or {}).items())
+            _out.print(
+                f"    after epoch {step.get('epoch')}: copied trial {step.get('from')}, {changed}"
+            )
 
 
 def _write_weights(study: Any, number: int | None, output: Path) -> None:

@@ -76,6 +76,13 @@ RESUME_FROM = "resume_from"
 #: A re-run trial: the epoch and step it continued from (``{"epoch", "step"}``), or why it
 #: restarted from scratch (``{"epoch": 0, "step": 0, "why": ...}``).
 RESUMED_AT = "resumed_at"
+#: Population based training: what the trial copied and changed while it trained, oldest
+#: first, each ``{"epoch": e, "from": donor trial number, "params": {name: new value}}`` (the
+#: trial's Optuna params stay those it started with).
+PBT_SCHEDULE = "pbt_schedule"
+#: Population based training: the learning rate of each epoch, a curve beside
+#: :data:`CURVE_KEYS` (it changes when the trial is copied and perturbed).
+LR_CURVE = "lr"
 #: What went wrong with the trial's artifacts while it trained (a full disk...); the trial went
 #: on without them.
 ARTIFACT_NOTE = "artifact_note"

@@ -445,3 +445,25 @@ def resolve_params(params: dict[str, Any], *, own: bool = False) -> dict[str, An
     resolved.update(params)
     resolved["augment"] = tuple(sorted(resolved["augment"]))
     return resolved
+
+
+# --- what may change while a run trains ------------------------------------------------------
+#: Hyperparameters a run can take new values of between two epochs without rebuilding its
+#: network or optimizer (population based training's "explore"): the optimizer's rates and
+#: decay (written into its parameter groups; ``lr`` is the schedule's base rate), the loss's and
+#: the step's penalties (read by the loop), the dropout rates (the network is built again with
+#: the new rates and takes the saved weights: dropout has none) and the augmentations'
+#: strengths (the augmenter is built again; its random generators keep their state).
+MUTABLE_BETWEEN_EPOCHS: frozenset[str] = frozenset({
+    "lr", "weight_decay", "momentum", "beta1", "beta2", "eps",
+    "l1", "max_norm", "grad_clip", "label_smoothing",
+    "dropout", "input_dropout", "spatial_dropout",
+    "crop_padding", "rotate_degrees", "affine_degrees", "affine_translate", "affine_scale",
+    "affine_shear", "jitter_brightness", "jitter_contrast", "jitter_saturation", "jitter_hue",
+    "grayscale_p", "erase_p", "cutout_p", "noise_std", "mixup_alpha", "cutmix_alpha",
+    "randaugment_m",
+})  # fmt: skip
+#: Of :data:`MUTABLE_BETWEEN_EPOCHS`, the rates whose 0 means "no such layer": a rate above 0
+#: adds a layer that shifts the network's other layers, so these change between epochs only
+#: while they stay above 0.
+MUTABLE_ABOVE_ZERO: frozenset[str] = frozenset({"dropout", "input_dropout", "spatial_dropout"})

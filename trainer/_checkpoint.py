@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -41,7 +42,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from sweeplab.trainer._catalog import resolve_params
+from sweeplab.trainer._catalog import MUTABLE_BETWEEN_EPOCHS, resolve_params
 from sweeplab.trainer._epochs import EpochReport
 from sweeplab.trainer._errors import CheckpointError
 from sweeplab.trainer._models import build_model
@@ -94,12 +95,20 @@ class Checkpointing:
         save: takes each checkpoint's bytes and :class:`SaveInfo`; ``None``: none are made.
         save_weights: takes the final weights' bytes (:func:`read_weights`) once, at the end.
         resume: a checkpoint of this same run to continue from.
+        at_epochs: epochs at whose end a checkpoint is made whatever ``every_s`` says (population
+            based training copies trials' states at fixed epochs).
+        exploit: ``resume`` is another run's, whose state this run takes over (population based
+            training's "exploit"): it may differ from this one in the seed and in the
+            hyperparameters of :data:`~sweeplab.trainer.MUTABLE_BETWEEN_EPOCHS`, which take
+            this run's values from the next step on (the rest must be the same).
     """
 
     every_s: float = 10.0
     save: Callable[[bytes, SaveInfo], None] | None = None
     save_weights: Callable[[bytes, SaveInfo], None] | None = None
     resume: Checkpoint | None = None
+    at_epochs: frozenset[int] = frozenset()
+    exploit: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.every_s, int | float) or not self.every_s >= 0:
@@ -129,10 +138,20 @@ class Weights:
 
 
 def run_digest(
-    data: DataSettings, model: ModelSettings, params: Mapping[str, Any], settings: FitSettings
+    data: DataSettings,
+    model: ModelSettings,
+    params: Mapping[str, Any],
+    settings: FitSettings,
+    *,
+    fixed_only: bool = False,
 ) -> str:
     """What a checkpoint may be resumed by: the same data, network, hyperparameters and
-    settings that shape the run (not its device, threads or determinism)."""
+    settings that shape the run (not its device, threads or determinism). ``fixed_only``: what
+    another run may take it over by (:attr:`Checkpointing.exploit`): the same, less the seed and
+    the hyperparameters of :data:`MUTABLE_BETWEEN_EPOCHS`."""
+    if fixed_only:
+        params = {k: v for k, v in params.items() if k not in MUTABLE_BETWEEN_EPOCHS}
+        settings = dataclasses.replace(settings, seed=0)
     facts = {
         "data": [data.dataset, data.val_fraction, data.subset, data.split_seed],
         "model": [model.kind, list(model.hidden), list(model.channels), model.activation],
@@ -153,15 +172,22 @@ def run_digest(
 
 
 def checkpoint_bytes(
-    epoch: int, step: int, history: list[EpochReport], digest: str, state: dict[str, Any]
+    epoch: int,
+    step: int,
+    history: list[EpochReport],
+    digest: str,
+    state: dict[str, Any],
+    fixed_digest: str | None = None,
 ) -> bytes:
-    """A checkpoint as bytes (``torch.save``)."""
+    """A checkpoint as bytes (``torch.save``); ``fixed_digest``: :func:`run_digest`'s
+    ``fixed_only`` one, which another run's exploit is checked against."""
     payload = {
         "format": CHECKPOINT_FORMAT,
         "epoch": epoch,
         "step": step,
         "history": [report.metrics() for report in history],
         "digest": digest,
+        "fixed_digest": fixed_digest,
         "state": state,
     }
     buffer = io.BytesIO()
@@ -209,7 +235,11 @@ def read_checkpoint(data: bytes) -> Checkpoint:
             epoch=int(payload["epoch"]),
             step=int(payload["step"]),
             history=history,
-            state={**payload["state"], "digest": str(payload["digest"])},
+            state={
+                **payload["state"],
+                "digest": str(payload["digest"]),
+                "fixed_digest": payload.get("fixed_digest"),
+            },
         )
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"an incomplete checkpoint ({type(e).__name__}: {e})") from e

@@ -142,10 +142,14 @@ def fit(
         history: list[EpochReport] = []
         tracker = EpochTracker(settings)  # the best epoch and the early-stopping rule
         digest = run_digest(data, model, params, settings)
+        saves.fixed_digest = run_digest(data, model, params, settings, fixed_only=True)
         first_epoch = 1
         if checkpointing is not None and checkpointing.resume is not None:
             resume = checkpointing.resume
-            restored = restore_state(resume, digest, module, optimizer, schedule, tracker, augment)
+            restored = restore_state(
+                resume, digest, module, optimizer, schedule, tracker, augment,
+                exploit=checkpointing.exploit, fixed_digest=saves.fixed_digest,
+            )  # fmt: skip
             best_state, history = restored["best_state"], [*resume.history]
             first_epoch = resume.epoch + 1
 
@@ -249,7 +253,7 @@ def fit(
                 final_train_acc=final_train_acc,
             )
             history.append(report)
-            if not report.is_last and saves.due_at_epoch_end():
+            if not report.is_last and saves.due_at_epoch_end(epoch):
                 state = capture_state(
                     module, optimizer, schedule, tracker, augment, best_state, None
                 )
@@ -321,9 +325,13 @@ class Saves:
         self.every_s = 0.0 if checkpointing is None else float(checkpointing.every_s)
         self.last = started
         self.keeps_weights = self.save_weights is not None
+        self.at_epochs = frozenset() if checkpointing is None else checkpointing.at_epochs
+        self.fixed_digest: str | None = None
 
-    def due_at_epoch_end(self) -> bool:
-        return self.save is not None and time.perf_counter() - self.last >= self.every_s
+    def due_at_epoch_end(self, epoch: int) -> bool:
+        if self.save is None:
+            return False
+        return epoch in self.at_epochs or time.perf_counter() - self.last >= self.every_s
 
     def due_within_epoch(self) -> bool:
         # One clock read per step, and only when checkpointing: nothing waits for the device.
@@ -342,7 +350,7 @@ class Saves:
         state: dict[str, Any],
     ) -> None:
         assert self.save is not None
-        data = checkpoint_bytes(epoch, step, history, digest, state)
+        data = checkpoint_bytes(epoch, step, history, digest, state, self.fixed_digest)
         self.save(data, SaveInfo("checkpoint", epoch, step))
         self.last = time.perf_counter()
 
@@ -410,23 +418,43 @@ def restore_state(
     schedule: LrSchedule,
     tracker: EpochTracker,
     augment: Augmenter,
+    *,
+    exploit: bool = False,
+    fixed_digest: str | None = None,
 ) -> dict[str, Any]:
     """Load a checkpoint's state into the run's objects; returns its ``best_state`` and
     ``mid_epoch`` (the position within an epoch, or ``None``).
+
+    With ``exploit`` the checkpoint is another run's (population based training): it must match
+    ``fixed_digest``, and this run's own values of the hyperparameters that may differ (the
+    optimizer's built from this run's, the schedule's base rates) replace the saved ones.
 
     Raises:
         CheckpointError: it was saved by another run, or its state does not fit this one.
     """
     state = checkpoint.state
-    if state.get("digest") != digest:
+    if exploit and (fixed_digest is None or state.get("fixed_digest") != fixed_digest):
+        raise CheckpointError(
+            "the checkpoint to take over was saved by a run with other data, network, "
+            "settings or hyperparameters that cannot change between epochs"
+        )
+    if not exploit and state.get("digest") != digest:
         raise CheckpointError(
             "the checkpoint was saved by a run with other data, network, hyperparameters or "
             "settings"
         )
+    # This run's optimizer settings, before the saved ones overwrite them (exploit only).
+    own_groups = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    own_base_lrs = list(schedule.base_lrs)
     try:
         module.load_state_dict(state["module"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
+        if exploit:
+            # The saved moments (Adam's, momentum buffers) are kept: only the rates change.
+            for group, own in zip(optimizer.param_groups, own_groups, strict=True):
+                group.update(own)
+            schedule.rebase(own_base_lrs)
         tracker.load_state_dict(state["tracker"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])

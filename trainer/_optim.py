@@ -343,6 +343,12 @@ class LrSchedule:
             int(state["bad_epochs"]),
         )
 
+    def rebase(self, base_lrs: list[float]) -> None:
+        """New base rates (another run's state taken over with this run's ``lr``), applied to
+        the coming step with the counted schedule's factor."""
+        self.base_lrs = [float(lr) for lr in base_lrs]
+        self._apply()
+
     def _apply(self) -> None:
         factor = self.factor()
         for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):

@@ -34,8 +34,9 @@ class Curves:
         ([0.8, 0.9], 2)
     """
 
-    def __init__(self, objective: str) -> None:
+    def __init__(self, objective: str, extra: tuple[str, ...] = ()) -> None:
         self.objective = objective
+        self.builtin = (*records.CURVE_KEYS, *extra)  # the curves of sweeplab's own loop
         self._curves: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
         self._epochs: dict[str, int] = defaultdict(int)
         self._own_names: set[str] = set()  # keys whose curves a training function named
@@ -54,7 +55,7 @@ class Curves:
                 continue
             names = epoch_report.get(messages.CURVE_NAMES)
             if names is None:
-                names = records.CURVE_KEYS
+                names = self.builtin
             else:  # a training function's own metrics, and how long its epochs took
                 names = [*names, records.EPOCH_SECONDS]
                 self._own_names.add(key)

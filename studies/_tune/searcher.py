@@ -87,6 +87,8 @@ class StudySearcher(Searcher):
             :mod:`sweeplab.studies._tune.packed`); each member is still an ordinary Optuna trial.
         artifacts: the study's artifact folder (checkpoints, weights); ``None``: none kept.
         keep_best: complete trials whose final weights are kept (``[study] keep_best``).
+        extra_curves: report fields kept as curves beside the built-in loop's
+            (:data:`~records.LR_CURVE` under population based training).
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class StudySearcher(Searcher):
         pack: int = 1,
         artifacts: str | None = None,
         keep_best: int = 3,
+        extra_curves: tuple[str, ...] = (),
     ) -> None:
         super().__init__(metric=objective, mode="max" if direction == "maximize" else "min")
         self.study = study
@@ -128,9 +131,10 @@ class StudySearcher(Searcher):
         self.events: list[tuple[str, int, dict]] = []  # (kind, number, info) for the progress view
         self.budget = Budget(study, n_trials, driver_identity())
         self.live = LiveTrials(study, storage.HEARTBEAT_INTERVAL_S)
-        self.curves = Curves(objective)
+        self.curves = Curves(objective, extra_curves)
         self.maximize = direction == "maximize"
         self.artifacts = ArtifactIndex(study, artifacts, keep_best) if artifacts else None
+        self.schedules: dict[str, list[dict[str, Any]]] = {}  # population based training's
 
     # --- Ray Tune's Searcher interface -----------------------------------------------------------
     def set_search_properties(
@@ -193,6 +197,17 @@ class StudySearcher(Searcher):
     def __setstate__(self, state: dict) -> None:
         Searcher.__init__(self, metric=state["metric"], mode=state["mode"])
         self.stop_reason = "restored from a pickle: resume from the study database instead"
+
+    def record_exploit(self, trial_id: str, entry: dict[str, Any]) -> None:
+        """Population based training copied another trial into this one (``entry``: one item of
+        :data:`~records.PBT_SCHEDULE`): the schedule so far is written at once, while the trial
+        runs (a finished trial's attributes cannot be written)."""
+        trial = self.live.get(trial_id)
+        if trial is None:
+            return
+        schedule = [*self.schedules.get(trial_id, []), entry]
+        self.schedules[trial_id] = schedule
+        storage.write_user_attrs(self.study, trial, {records.PBT_SCHEDULE: schedule})
 
     # --- starting trials -------------------------------------------------------------------------
     def _no_slot(self, why: NoSlot) -> str | None:

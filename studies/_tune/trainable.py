@@ -8,11 +8,13 @@ restart and its message reaches the study database.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from typing import Any
 
 from sweeplab import trainer
-from sweeplab.studies._tune import messages
+from sweeplab.studies._tune import messages, pbt
 from sweeplab.studies._tune.checkpoints import TrialArtifacts, load_resume
 from sweeplab.studies._tune.worker import (
     Reporter,
@@ -42,16 +44,30 @@ def run_trial(config: dict[str, Any], template: TrialTemplate) -> None:
         # cuBLAS is deterministic only with a fixed workspace; read when CUDA starts.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     reporter = Reporter(facts, template.rungs, REPORT_INTERVAL_S)
+    number = int(config[messages.NUMBER])
     artifacts = None
     if template.artifacts is not None:
-        artifacts = TrialArtifacts(template.artifacts, int(config[messages.NUMBER]), reporter)
-    resume = load_resume(artifacts, config)
+        artifacts = TrialArtifacts(template.artifacts, number, reporter)
+    # Population based training restarts a trial from a Ray checkpoint: its own after a pause,
+    # another trial's after an exploit; either comes before the artifact store's.
+    from_tune = pbt.take_checkpoint(number) if template.pbt else None
+    exploit = from_tune is not None and from_tune[1]
+    if from_tune is not None:
+        try:
+            resume = trainer.read_checkpoint(from_tune[0])
+        except trainer.CheckpointError as e:  # the copy is the run's state: no starting over
+            tune.report(failure_message(e, 0, facts))
+            return
+    else:
+        resume = load_resume(artifacts, config)
 
     def on_epoch(report: trainer.EpochReport) -> None:
         reporter.epoch(epoch_message(report, facts), last=report.is_last)
 
     def train(resume: trainer.Checkpoint | None) -> None:
         checkpointing = None if artifacts is None else artifacts.checkpointing(resume)
+        if template.pbt:
+            checkpointing = for_pbt(checkpointing, resume, exploit, template, reporter, number)
         if resume is not None:
             for earlier in resume.history:  # they go out with the first new epoch
                 reporter.epoch(epoch_message(earlier, facts), hold=True)
@@ -66,11 +82,11 @@ def run_trial(config: dict[str, Any], template: TrialTemplate) -> None:
 
     try:
         try:
-            if resume is not None and artifacts is not None:
+            if resume is not None and artifacts is not None and from_tune is None:
                 artifacts.resumed(resume.epoch, resume.step)
             train(resume)
         except trainer.CheckpointError as e:
-            if resume is None or artifacts is None:
+            if resume is None or artifacts is None or from_tune is not None:
                 raise
             # Made for other settings (read before any epoch ran): start over, and say why.
             reporter.unsent = []
@@ -79,3 +95,28 @@ def run_trial(config: dict[str, Any], template: TrialTemplate) -> None:
     except Exception as e:
         reporter.flush()  # the epochs before the failure are kept, as they would have been
         tune.report(failure_message(e, reporter.last_epoch, facts))
+
+
+def for_pbt(
+    checkpointing: trainer.Checkpointing | None,
+    resume: trainer.Checkpoint | None,
+    exploit: bool,
+    template: TrialTemplate,
+    reporter: Reporter,
+    number: int,
+) -> trainer.Checkpointing:
+    """The trial's checkpointing under population based training: a checkpoint at every rung
+    (PBT's intervals) that also goes to Ray with that epoch's report, for PBT to copy; and, after
+    an exploit, the donor's state taken over with this trial's perturbed hyperparameters."""
+    base = checkpointing or trainer.Checkpointing(every_s=math.inf, resume=resume)
+    keep = base.save
+
+    def save(data: bytes, info: trainer.SaveInfo) -> None:
+        if keep is not None:
+            keep(data, info)
+        if info.step == 0 and info.epoch in template.rungs:
+            reporter.for_tune = pbt.checkpoint_for_tune(data, number)
+
+    return dataclasses.replace(
+        base, save=save, at_epochs=template.rungs, resume=resume, exploit=exploit
+    )

@@ -43,6 +43,8 @@ class TrialTemplate:
     rungs: frozenset[int] = frozenset()
     # Checkpoints and final weights (None: the study keeps none).
     artifacts: ArtifactSettings | None = None
+    # Population based training: at every rung the trial hands Ray a checkpoint to copy.
+    pbt: bool = False
 
     def fit_settings(self, seed: int | None = None) -> trainer.FitSettings:
         """The fit settings of one trial in this worker: its seed, and as many torch threads as
@@ -99,6 +101,9 @@ class Reporter:
         self.last_epoch = 0
         # What joins the next report (a checkpoint's record...); it makes that report due.
         self.pending: dict[str, Any] = {}
+        # A Ray checkpoint for the next report (population based training), and what tidies
+        # its folder once Tune has copied it.
+        self.for_tune: tuple[Any, Any] | None = None
 
     def epoch(self, metrics: dict[str, Any], *, last: bool = False, hold: bool = False) -> None:
         """Queue one epoch's metrics (with its :data:`~messages.EPOCH`); send when due, unless
@@ -135,7 +140,15 @@ class Reporter:
         extra = {**self.pending, **extra}
         self.unsent, self.pending = [], {}
         self.last_sent = time.monotonic()
-        tune.report({**latest, **self.facts, **extra, **batch})
+        report = {**latest, **self.facts, **extra, **batch}
+        if self.for_tune is None:
+            tune.report(report)
+            return
+        (checkpoint, tidy), self.for_tune = self.for_tune, None
+        try:
+            tune.report(report, checkpoint=checkpoint)
+        finally:
+            tidy()
 
 
 class ReportError(TypeError):
