@@ -88,6 +88,8 @@ class RunSummary:
     best_value: float | None = None
     best_params: dict[str, Any] = field(default_factory=dict)
     best_attrs: dict[str, Any] = field(default_factory=dict)
+    #: A multi-objective study's Pareto front (trial numbers), in place of one best trial.
+    pareto: list[int] = field(default_factory=list)
 
     @property
     def interrupted(self) -> str | None:
@@ -392,7 +394,7 @@ def _tune(
         space=spec.space,
         n_trials=spec.budget.n_trials,
         seed=spec.study.seed,
-        objective=spec.study.objective,
+        objective=spec.study.primary,
         direction=spec.study.resolved_direction,
         # A training function's value is what it returned (else its last epoch's): the final
         # report's best_value either way.
@@ -406,6 +408,7 @@ def _tune(
         pack=pack,
         artifacts=artifact_location(spec),
         keep_best=spec.study.keep_best,
+        objectives=spec.study.objectives if spec.study.multi_objective else (),
     )
     mode = "max" if spec.study.resolved_direction == "maximize" else "min"
     scheduler = make_scheduler(spec, pack)
@@ -414,7 +417,7 @@ def _tune(
         searcher,
         console=console,
         n_trials=spec.budget.n_trials,
-        objective=spec.study.objective,
+        objective=spec.study.primary,
         maximize=mode == "max",
         already={k: counts[k] for k in ("complete", "pruned", "fail")},
         expected_epochs=_expected_epochs(spec),
@@ -507,7 +510,7 @@ def make_scheduler(spec: StudySpec, pack: int) -> Any:
         )
     return ASHAScheduler(
         time_attr="epoch",
-        metric=spec.study.objective,
+        metric=spec.study.primary,
         mode="max" if spec.study.resolved_direction == "maximize" else "min",
         max_t=spec.budget.max_epochs,
         grace_period=search.grace_period,
@@ -534,6 +537,8 @@ def resolve_pack(spec: StudySpec) -> int:
     pack = spec.search.pack
     if pack != "auto":
         return int(pack)
+    if spec.study.multi_objective:  # a pack judges its members by one objective
+        return 1
     if spec.model.kind != "mlp" or spec.search.scheduler == "hyperband":
         return 1
     return 32 if spec.search.resources.gpus > 0 else 8
@@ -571,7 +576,7 @@ def make_trainable(spec: StudySpec, pack: int = 1, code: UserCode | None = None)
     if code.function is not None:
         function_template = FunctionTemplate(
             function=code.function,
-            objective=spec.study.objective,
+            objective=spec.study.primary,
             direction=spec.study.resolved_direction,
             max_epochs=spec.budget.max_epochs,
             cpus=resources.cpus,
@@ -637,6 +642,8 @@ def summarize(
     )
     if counts["complete"] == 0:
         return RunSummary(**common)
+    if spec.study.multi_objective:
+        return RunSummary(**common, pareto=sorted(t.number for t in study.best_trials))
     best = study.best_trial
     config = spec.space.config_from_params(best.params)
     return RunSummary(

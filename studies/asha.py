@@ -138,3 +138,38 @@ def judged_rungs(spec: StudySpec) -> tuple[int, ...]:
     if search.scheduler not in ("asha", "hyperband"):
         return ()
     return tuple(asha_rungs(search.grace_period, search.reduction_factor, spec.budget.max_epochs))
+
+
+# --- several objectives ---------------------------------------------------------------------
+
+
+def non_dominated_ranks(values: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
+    """Each point's Pareto rank by non-dominated sorting (Deb et al., NSGA-II): 0 for the points
+    no other point dominates (the Pareto front), 1 for the front once those are removed, ...
+
+    A point dominates another when it is at least as good in every objective and better in
+    one; ``directions`` says per objective whether more (``maximize``) or less is better.
+    Equal points share a rank.
+
+    Example:
+        >>> non_dominated_ranks([(0.9, 5), (0.8, 2), (0.7, 4), (0.9, 5)], ["maximize", "minimize"])
+        [0, 0, 1, 0]
+    """
+    signs = [-1.0 if d == "maximize" else 1.0 for d in directions]
+    points = [tuple(s * float(v) for s, v in zip(signs, p, strict=True)) for p in values]
+    ranks = [-1] * len(points)
+    left, rank = set(range(len(points))), 0
+    while left:
+        front = {i for i in left if not any(_dominates(points[j], points[i]) for j in left)}
+        for i in front:
+            ranks[i] = rank
+        left -= front
+        rank += 1
+    return ranks
+
+
+def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """``a`` dominates ``b`` (both minimised)."""
+    return all(x <= y for x, y in zip(a, b, strict=True)) and any(
+        x < y for x, y in zip(a, b, strict=True)
+    )

@@ -59,6 +59,7 @@ from sweeplab.trainer._errors import (
     TrainingError,
 )
 from sweeplab.trainer._settings import (
+    COST_METRICS,
     DATASETS,
     METRICS,
     MODELS,
@@ -99,6 +100,7 @@ __all__ = [
     "ACTIVATIONS",
     "AUGMENTATIONS",
     "AUTOAUGMENT_POLICIES",
+    "COST_METRICS",
     "DATASETS",
     "HYPERPARAMETERS",
     "INIT_SCHEMES",
