@@ -309,6 +309,10 @@ class StudySearcher(Searcher):
             index = self.objectives.index(self.objective) if len(self.objectives) > 1 else 0
             self.artifacts.after_tell(told, self.maximize, index)
         info = {"value": outcome.value, **attrs}
+        if isinstance(outcome.value, list):
+            # The live view ranks by the tracked objective and shows every value.
+            info["values"] = dict(zip(self.objectives, outcome.value, strict=True))
+            info["value"] = outcome.value[self.objectives.index(self.objective)]
         self.events.append((outcome.state.name.lower(), trial.number, info))
 
     # --- ending ----------------------------------------------------------------------------------
