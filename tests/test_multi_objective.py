@@ -315,3 +315,14 @@ def test_nsga2_runs_a_multi_objective_study(ray_local, tmp_path) -> None:
     assert sorted(t.system_attrs[key] for t in study.trials) == [0, 0, 1, 1]
     assert study.directions == [StudyDirection.MINIMIZE, StudyDirection.MINIMIZE]
     assert summary.counts["complete"] == 4 and summary.pareto
+
+
+def test_the_readme_example_is_a_valid_multi_objective_spec() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n### Several objectives\n", 1)[1].split("\n### ", 1)[0]
+    text = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    from sweeplab.studies import parse_spec
+
+    spec = parse_spec(text)
+    assert spec.study.objectives == ("val_acc", "params")
+    assert spec.study.directions == ("maximize", "minimize")
