@@ -497,12 +497,24 @@ def _database_errors_told_once() -> Iterator[None]:
 def make_scheduler(spec: StudySpec, pack: int) -> Any:
     """The Ray Tune scheduler of the spec's ``[search] scheduler``: ASHA (one bracket),
     asynchronous Hyperband (ASHA's every bracket, Ray's ``ASHAScheduler(brackets=...)``), or
-    none. Packs judge their members themselves (ASHA, one bracket), so Tune's is FIFO then."""
+    none; with several objectives, ASHA is multi-objective ASHA
+    (:class:`~sweeplab.studies._tune.moasha.MultiObjectiveASHA`). Packs judge their members
+    themselves (ASHA, one bracket), so Tune's is FIFO then."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     search = spec.search
     if search.scheduler == "none" or pack > 1:
         return FIFOScheduler()
+    if spec.study.multi_objective:  # the spec allows asha only: see _check_multi_objective
+        from sweeplab.studies._tune.moasha import MultiObjectiveASHA
+
+        return MultiObjectiveASHA(
+            objectives=spec.study.objectives,
+            directions=spec.study.directions,
+            rungs=judged_rungs(spec),
+            reduction_factor=search.reduction_factor,
+            max_epochs=spec.budget.max_epochs,
+        )
     brackets = 1
     if search.scheduler == "hyperband":
         brackets = hyperband_brackets(

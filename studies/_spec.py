@@ -723,10 +723,15 @@ def _check_multi_objective(spec: StudySpec) -> None:
         return
     search, where = spec.search, f"{spec.source}: search"
     shown = json.dumps(spec.study.objective)
-    if search.scheduler != "none":
+    if search.scheduler == "hyperband":
         raise SpecError(
-            f'{where}.scheduler: "{search.scheduler}" ranks trials by one objective; with '
-            f'several ({shown}) set scheduler = "none"'
+            f'{where}.scheduler: "hyperband" ranks trials by one objective; with several '
+            f'({shown}) use "asha" (multi-objective ASHA: Pareto order at each rung) or "none"'
+        )
+    if search.rung_model:
+        raise SpecError(
+            f"{where}.rung_model: models one objective at the rungs; with several ({shown}) "
+            "remove rung_model"
         )
     if search.sampler == "cmaes":
         raise SpecError(

@@ -18,8 +18,9 @@ from rich.console import Console
 from sweeplab import analysis
 from sweeplab.studies import load_spec, run_study
 from sweeplab.studies._study import open_study
+from sweeplab.studies._tune.moasha import MultiObjectiveASHA
 from sweeplab.studies._tune.outcomes import objective_values, trial_outcome
-from sweeplab.studies.asha import non_dominated_ranks
+from sweeplab.studies.asha import asha_rungs, moasha_stops, non_dominated_ranks, pareto_order
 from sweeplab.studies.errors import SpecConflict
 from sweeplab.studies.storage import open_storage
 
@@ -78,8 +79,16 @@ def _spec(tmp_path: Path, study: str, *, search: str = 'scheduler = "none"', **k
             "study.objective[1]: sweeplab's training loop reports val_acc, val_loss, train_acc, "
             'train_loss, epochs, params, train_time; got "flops"',
         ),
-        ('objective = ["val_acc", "params"]', 'scheduler = "asha"', 'set scheduler = "none"'),
-        ('objective = ["val_acc", "params"]', 'scheduler = "hyperband"', 'scheduler = "none"'),
+        (
+            'objective = ["val_acc", "params"]',
+            'scheduler = "hyperband"',
+            'use "asha" (multi-objective ASHA',
+        ),
+        (
+            'objective = ["val_acc", "params"]',
+            'scheduler = "asha"\nsampler = "tpe"\nrung_model = true',
+            "search.rung_model: models one objective",
+        ),
         (
             'objective = ["val_acc", "params"]',
             'scheduler = "none"\nsampler = "cmaes"',
@@ -168,6 +177,45 @@ def test_a_finished_trial_is_valued_by_every_objective_at_its_last_epoch() -> No
     # A training function's returned metric wins over its last epoch's.
     final = {**report, "final_metrics": [("val_acc", 0.5)]}
     assert objective_values(final, ["val_acc"]) == [0.5]
+
+
+# --- multi-objective ASHA -------------------------------------------------------------------------
+
+
+def test_moasha_stops_the_dominated_trials_at_a_rung() -> None:
+    moasha = MultiObjectiveASHA(
+        objectives=["val_acc", "params"], directions=["maximize", "minimize"],
+        rungs=[1, 2, 4], reduction_factor=2, max_epochs=4,
+    )  # fmt: skip
+
+    def judge(trial: str, epoch: int, acc: float, params: int) -> str:
+        return moasha.judge(trial, {"epoch": epoch, "val_acc": acc, "params": params})
+
+    assert judge("a", 1, 0.9, 10) == "CONTINUE"  # an empty rung stops nobody
+    assert judge("b", 1, 0.8, 20) == "STOP"  # a beats it in both
+    assert judge("c", 1, 0.95, 30) == "CONTINUE"  # on the front with a: top 2 of 3
+    assert judge("d", 1, 0.5, 5) == "CONTINUE"  # the front's other edge: top 2 of 4
+    assert judge("e", 1, 0.85, 12) == "STOP"  # a beats it: outside the top 3 of 5
+    # Each rung is judged once per trial, and the next rung starts empty.
+    assert judge("a", 1, 0.1, 99) == "CONTINUE"
+    assert judge("a", 2, 0.92, 10) == "CONTINUE"
+    assert judge("c", 2, 0.6, 30) == "STOP"  # a beats it at rung 2
+    # The budget's last epoch is not a rung to stop at; reports without the objectives pass.
+    assert judge("c", 4, 0.1, 99) == "CONTINUE"
+    assert moasha.judge("f", {"epoch": 1, "error": "boom"}) == "CONTINUE"
+    assert moasha.judge("f", {"epoch": 1, "val_acc": 0.1}) == "CONTINUE"
+
+
+@pytest.mark.parametrize("eta", [2.0, 3.0])
+def test_moasha_keeps_the_top_share_of_the_pareto_order(eta: float) -> None:
+    dirs = ["minimize", "minimize"]
+    recorded = [(float(i), float(9 - i)) for i in range(9)]  # one front of 9
+    kept = 0
+    for i in range(9):  # the same points again: each is judged against the 9 and itself
+        kept += not moasha_stops(recorded[i], recorded, eta, dirs)
+    order = pareto_order([*recorded, recorded[0]], dirs)
+    assert order[:2] == [0, 8]  # the front's extremes first (infinite crowding distance)
+    assert 1 <= kept <= -(-10 // int(eta))
 
 
 # --- a real study ------------------------------------------------------------------------------
@@ -295,6 +343,28 @@ def test_ablate_refuses_a_multi_objective_study(mo_study, capsys) -> None:
     spec, _, _ = mo_study
     code, _, err = run_cli(capsys, "ablate", spec.study.name, "--storage", spec.study.storage)
     assert code == 2 and "has 2 objectives" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_moasha_prunes_a_multi_objective_study_at_its_rungs(ray_local, tmp_path) -> None:
+    path = _spec(
+        tmp_path,
+        'objective = ["val_acc", "train_time"]',
+        search='scheduler = "asha"',
+        n_trials=6,
+        max_epochs=4,
+    )
+    spec = load_spec(path)
+    summary = run_study(spec, console=Console(file=io.StringIO(), width=200))
+    study = optuna.load_study(study_name=spec.study.name, storage=spec.study.storage)
+    pruned = study.get_trials(states=(TrialState.PRUNED,))
+    assert summary.counts["complete"] + summary.counts["pruned"] == 6
+    assert pruned, "MOASHA with eta 2 stops some of 6 trials"
+    rungs = asha_rungs(1, 2, 4)
+    for t in pruned:
+        assert t.user_attrs["epochs_run"] in rungs and t.user_attrs["epochs_run"] < 4
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        assert len(t.values) == 2 and t.user_attrs["epochs_run"] == 4
 
 
 @pytest.mark.slow
