@@ -15,7 +15,10 @@ The window keeps what TPE's choice rests on and drops what it barely moves:
 - every unfinished trial (the constant liar's pending ones).
 
 Multi-objective studies are modelled on the whole history (their "good" group is a share of all
-trials, not a capped count, so no window leaves it unchanged).
+trials, not a capped count, so no window leaves it unchanged). Their pruned trials are shown
+without their curves: Optuna's TPE ranks a pruned trial by its last intermediate value in the
+study's one direction, which a multi-objective study has not (it raises), and a curve of one
+objective says nothing of the vector; so pruned trials all rank alike, below the complete ones.
 
 With ``rungs`` (BOHB's rule, Falkner et al. 2018, on top of TPE) the model is fitted on the
 highest rung that at least ``d + 1`` trials reached (``d``: the space's parameters), each judged by
@@ -100,9 +103,25 @@ class BoundedTPESampler(optuna.samplers.TPESampler):
         return super().sample_independent(self._view(study), trial, param_name, param_distribution)
 
     def _view(self, study: optuna.Study) -> optuna.Study:
-        if (self._window == 0 and not self._rungs) or study._is_multi_objective():
+        if study._is_multi_objective():
+            return _Windowed(study, self, curveless=True)  # type: ignore[return-value]
+        if self._window == 0 and not self._rungs:
             return study
         return _Windowed(study, self)  # type: ignore[return-value]
+
+    def _without_curves(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        """Pruned trials without their intermediate values (see the module docstring)."""
+        out = []
+        for t in trials:
+            if t.state == TrialState.PRUNED and t.intermediate_values:
+                key = (t.number, -1)
+                if key not in self._at_rung:  # finished trials do not change: copy each once
+                    bare = copy.copy(t)
+                    bare.intermediate_values = {}
+                    self._at_rung[key] = bare
+                t = self._at_rung[key]
+            out.append(t)
+        return out
 
     def _judged_at_rung(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
         """Trials that reached the highest well-populated rung, as complete ones valued there."""
@@ -170,9 +189,12 @@ def _rank_key(trial: FrozenTrial, sign: float) -> tuple[float, ...]:
 class _Windowed:
     """A study as the window shows it: every attribute is the study's own except the trials."""
 
-    def __init__(self, study: optuna.Study, sampler: BoundedTPESampler) -> None:
+    def __init__(
+        self, study: optuna.Study, sampler: BoundedTPESampler, curveless: bool = False
+    ) -> None:
         self._study = study
         self._sampler = sampler
+        self._curveless = curveless
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
@@ -184,5 +206,7 @@ class _Windowed:
         use_cache: bool = False,
     ) -> list[FrozenTrial]:
         trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        if self._curveless:
+            return self._sampler._without_curves(trials)
         trials = self._sampler._window_of(self._study, trials)
         return self._sampler._judged_at_rung(trials) if self._sampler._rungs else trials
