@@ -168,6 +168,8 @@ class StudySection(_Section):
         """The metric sweeplab's loop tracks (best epoch, early stopping, checkpoints kept):
         the objective, or the first of several that training measures (a cost such as
         ``epochs`` does not tell one epoch from another)."""
+        if not isinstance(self.objective, list):
+            return self.objective
         return next((m for m in self.objectives if m not in trainer.COST_METRICS), "val_loss")
 
     @field_validator("artifacts", mode="before")

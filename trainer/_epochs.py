@@ -75,14 +75,12 @@ class EpochReport:
     test_acc: float | None = None
     final_train_acc: float | None = None
     params: int = 0
-    train_time: float = 0.0
+    # A wall time, as epoch_seconds: two runs alike otherwise are equal reports.
+    train_time: float = dataclasses.field(default=0.0, compare=False)
 
     def metrics(self) -> dict[str, float | int | bool | None]:
-        """All fields as a flat dict keyed by field name (what ``ray.tune.report`` takes), and
-        ``epochs`` (the epochs trained, a cost objective beside ``params`` and ``train_time``)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)} | {
-            "epochs": self.epoch
-        }
+        """All fields as a flat dict keyed by field name (what ``ray.tune.report`` takes)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 @dataclass(frozen=True, kw_only=True)
