@@ -72,6 +72,13 @@ Example:
 from sweeplab.analysis._frames import Frames, curves_frame, frames, trials_frame
 from sweeplab.analysis._importance import param_importances
 from sweeplab.analysis._isolation import isolation_table, plot_generalization_gap, plot_isolation
+from sweeplab.analysis._pareto import (
+    directions_of,
+    objective_names,
+    pareto_frame,
+    pareto_numbers,
+    plot_pareto,
+)
 from sweeplab.analysis._plots import (
     plot_importances,
     plot_learning_curves,
@@ -117,10 +124,14 @@ __all__ = [
     "ablation_table",
     "asha_rungs",
     "curves_frame",
+    "directions_of",
     "frames",
     "greedy_path",
     "isolation_table",
+    "objective_names",
     "param_importances",
+    "pareto_frame",
+    "pareto_numbers",
     "path_to_html",
     "path_to_latex",
     "path_to_markdown",
@@ -134,6 +145,7 @@ __all__ = [
     "plot_marginal_effects",
     "plot_optimization_history",
     "plot_parallel_coordinates",
+    "plot_pareto",
     "render_ablation_sections",
     "rung_correlations",
     "seed_variance",

@@ -19,6 +19,7 @@ import pandas as pd
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
+from sweeplab.analysis._pareto import with_objective_columns
 from sweeplab.studies import records
 from sweeplab.studies.storage import load_study
 
@@ -161,16 +162,9 @@ def _best(values: Sequence[float], direction: StudyDirection) -> float:
 
 
 def study_direction(study: optuna.Study) -> StudyDirection:
-    """The direction of a single-objective study.
-
-    Raises:
-        ValueError: the study has several objectives (sweeplab studies have one).
-    """
-    if len(study.directions) != 1:
-        raise ValueError(
-            f"study {study.study_name!r} has {len(study.directions)} objectives; sweeplab's "
-            "analysis reads single-objective studies only."
-        )
+    """The direction of a study's objective; of a multi-objective study's, the first one's
+    (the ``value`` column, the curves and the single-objective views follow the first
+    objective; :mod:`~sweeplab.analysis._pareto` reads them all)."""
     return study.directions[0]
 
 
@@ -197,7 +191,8 @@ def _trial_row(trial: FrozenTrial, direction: StudyDirection) -> dict[str, Any]:
         "state": trial.state.name,
         # Optuna also stores the last reported value on PRUNED trials; it is not a final
         # objective, so only COMPLETE trials get one here (see best_intermediate).
-        "value": _as_float(trial.value) if is_complete else math.nan,
+        # Of several objectives, the first (the others: value.<name>, with_objective_columns).
+        "value": _as_float(trial.values[0]) if is_complete and trial.values else math.nan,
         "best_intermediate": _best(intermediate, direction),
         "epochs_run": epochs_run,
         "best_epoch": best_epoch,
@@ -373,7 +368,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
            number     state  value  best_intermediate
         0       0  COMPLETE    0.5                0.5
     """
-    return trials_frame_of(study.get_trials(deepcopy=False), study_direction(study))
+    frame = trials_frame_of(study.get_trials(deepcopy=False), study_direction(study))
+    return with_objective_columns(frame, study)
 
 
 def curves_frame(study: optuna.Study) -> pd.DataFrame:
@@ -428,4 +424,5 @@ def frames(storage: str | optuna.storages.BaseStorage, study_name: str) -> Frame
     """
     study = load_study(storage, study_name, read_only=True)
     snapshot = study.get_trials(deepcopy=False)
-    return Frames(trials_frame_of(snapshot, study_direction(study)), curves_frame_of(snapshot))
+    trials = trials_frame_of(snapshot, study_direction(study))
+    return Frames(with_objective_columns(trials, study), curves_frame_of(snapshot))

@@ -30,6 +30,7 @@ from sweeplab.analysis._frames import (
 )
 from sweeplab.analysis._markdown import MISSING, cell, code, escape, metric_cell, table
 from sweeplab.analysis._params import distribution_scales
+from sweeplab.analysis._pareto import first_objective_view, objective_names, pareto_section
 from sweeplab.analysis._plots import plot_learning_curves, plot_optimization_history
 from sweeplab.analysis._report_html import HTML_NAME, render_html
 from sweeplab.analysis._report_importance import (
@@ -389,9 +390,12 @@ def write_report(
         True
     """
     study = load_study(storage, study_name, read_only=True)
-    snapshot = study.get_trials(deepcopy=False)
+    # Of several objectives, the sections below read the first; the Pareto section, all.
+    snapshot = first_objective_view(study.get_trials(deepcopy=False))
     direction = study_direction(study)
     objective = study.user_attrs.get(records.OBJECTIVE)
+    if len(study.directions) > 1:
+        objective = objective_names(study)[0]
     info = StudyInfo(
         name=study.study_name,
         storage=describe_storage(storage),
@@ -438,8 +442,10 @@ def write_report(
             spec=info.user_attrs.get(records.SPEC),
             svg=svg,
         )
+        pareto = pareto_section(study, out)
     ablation = render_ablation_sections(storage, study_name, out).strip("\n")
     extra = [*search_sections(search, info.objective), *([ablation, ""] if ablation else [])]
+    extra = [*pareto, *extra]
     text = render_report(info, trials, importance, figures, extra=extra)
     path = out / REPORT_NAME
     # newline="\n": the same bytes on every platform.

@@ -196,11 +196,12 @@ def _try_data(spec: StudySpec, code: UserCode) -> tuple[tuple[int, ...], int]:
         raise SpecError(f"{key}: {e}") from e
     except Exception as e:  # the user's factory raised
         raise SpecError(f"{key} raised {type(e).__name__}: {e}") from e
-    if data.loss is not None and spec.study.objective.endswith("_acc"):
+    accuracy = next((o for o in spec.study.objectives if o.endswith("_acc")), None)
+    if data.loss is not None and accuracy is not None:
         raise SpecError(
             f"{spec.source}: study.objective: the data set brings its own loss (not "
             f"cross-entropy on class labels), so there is no accuracy to maximise; got "
-            f'"{spec.study.objective}" (use "val_loss")'
+            f'"{accuracy}" (use "val_loss")'
         )
     if code.model is None and spec.model.kind != "mlp" and len(data.input_shape) != 3:
         raise SpecError(

@@ -88,6 +88,8 @@ class RunSummary:
     best_value: float | None = None
     best_params: dict[str, Any] = field(default_factory=dict)
     best_attrs: dict[str, Any] = field(default_factory=dict)
+    #: A multi-objective study's Pareto front (trial numbers), in place of one best trial.
+    pareto: list[int] = field(default_factory=list)
 
     @property
     def interrupted(self) -> str | None:
@@ -392,7 +394,7 @@ def _tune(
         space=spec.space,
         n_trials=spec.budget.n_trials,
         seed=spec.study.seed,
-        objective=spec.study.objective,
+        objective=spec.study.primary,
         direction=spec.study.resolved_direction,
         # A training function's value is what it returned (else its last epoch's): the final
         # report's best_value either way.
@@ -407,6 +409,7 @@ def _tune(
         artifacts=artifact_location(spec),
         keep_best=spec.study.keep_best,
         extra_curves=(records.LR_CURVE,) if spec.search.scheduler == "pbt" else (),
+        objectives=spec.study.objectives if spec.study.multi_objective else (),
     )
     mode = "max" if spec.study.resolved_direction == "maximize" else "min"
     scheduler = make_scheduler(spec, pack, on_exploit=searcher.record_exploit)
@@ -415,7 +418,7 @@ def _tune(
         searcher,
         console=console,
         n_trials=spec.budget.n_trials,
-        objective=spec.study.objective,
+        objective=spec.study.primary,
         maximize=mode == "max",
         already={k: counts[k] for k in ("complete", "pruned", "fail")},
         expected_epochs=_expected_epochs(spec),
@@ -500,8 +503,9 @@ def make_scheduler(
     """The Ray Tune scheduler of the spec's ``[search] scheduler``: ASHA (one bracket),
     asynchronous Hyperband (ASHA's every bracket, Ray's ``ASHAScheduler(brackets=...)``),
     population based training (:class:`~sweeplab.studies._tune.pbt.StudyPBT`, which tells
-    ``on_exploit`` of each copy), or none. Packs judge their members themselves (ASHA, one
-    bracket), so Tune's is FIFO then."""
+    ``on_exploit`` of each copy), or none; with several objectives, ASHA is multi-objective ASHA
+    (:class:`~sweeplab.studies._tune.moasha.MultiObjectiveASHA`). Packs judge their members
+    themselves (ASHA, one bracket), so Tune's is FIFO then."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     search = spec.search
@@ -522,6 +526,16 @@ def make_scheduler(
         )
     if search.scheduler == "none" or pack > 1:
         return FIFOScheduler()
+    if spec.study.multi_objective:  # the spec allows asha only: see _check_multi_objective
+        from sweeplab.studies._tune.moasha import MultiObjectiveASHA
+
+        return MultiObjectiveASHA(
+            objectives=spec.study.objectives,
+            directions=spec.study.directions,
+            rungs=judged_rungs(spec),
+            reduction_factor=search.reduction_factor,
+            max_epochs=spec.budget.max_epochs,
+        )
     brackets = 1
     if search.scheduler == "hyperband":
         brackets = hyperband_brackets(
@@ -529,7 +543,7 @@ def make_scheduler(
         )
     return ASHAScheduler(
         time_attr="epoch",
-        metric=spec.study.objective,
+        metric=spec.study.primary,
         mode="max" if spec.study.resolved_direction == "maximize" else "min",
         max_t=spec.budget.max_epochs,
         grace_period=search.grace_period,
@@ -556,6 +570,8 @@ def resolve_pack(spec: StudySpec) -> int:
     pack = spec.search.pack
     if pack != "auto":
         return int(pack)
+    if spec.study.multi_objective:  # a pack judges its members by one objective
+        return 1
     if spec.model.kind != "mlp" or spec.search.scheduler == "hyperband":
         return 1
     return 32 if spec.search.resources.gpus > 0 else 8
@@ -593,7 +609,7 @@ def make_trainable(spec: StudySpec, pack: int = 1, code: UserCode | None = None)
     if code.function is not None:
         function_template = FunctionTemplate(
             function=code.function,
-            objective=spec.study.objective,
+            objective=spec.study.primary,
             direction=spec.study.resolved_direction,
             max_epochs=spec.budget.max_epochs,
             cpus=resources.cpus,
@@ -660,6 +676,8 @@ def summarize(
     )
     if counts["complete"] == 0:
         return RunSummary(**common)
+    if spec.study.multi_objective:
+        return RunSummary(**common, pareto=sorted(t.number for t in study.best_trials))
     best = study.best_trial
     config = spec.space.config_from_params(best.params)
     return RunSummary(

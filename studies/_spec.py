@@ -42,6 +42,20 @@ _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 Reference = Annotated[str, Field(pattern=f"^{_DOTTED}:{_DOTTED}$")]
 # A metric's name: what the trainer or the user's function reports it under.
 MetricName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")]
+_METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
+Direction = Literal["maximize", "minimize"]
+_DIRECTIONS = ("maximize", "minimize")
+
+
+def inferred_direction(metric: str) -> str:
+    """The direction of a metric given without one: losses and costs are minimised, the rest
+    (accuracies) maximised.
+
+    Example:
+        >>> [inferred_direction(m) for m in ("val_loss", "params", "val_acc")]
+        ['minimize', 'minimize', 'maximize']
+    """
+    return "minimize" if metric.endswith("loss") or metric in trainer.COST_METRICS else "maximize"
 
 
 class StudySection(_Section):
@@ -49,9 +63,11 @@ class StudySection(_Section):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")] = "study"
     storage: str = "sqlite:///sweeplab.db"
-    # Any metric the training reports: the built-in loop's four, or a user function's own.
-    objective: MetricName = "val_acc"
-    direction: Literal["maximize", "minimize"] | None = None  # None: inferred from the objective
+    # Any metric the training reports: the built-in loop's four (and its costs: epochs, params,
+    # train_time), or a user function's own. A list of 2+ names: a multi-objective study.
+    objective: MetricName | list[MetricName] = "val_acc"
+    # None: inferred from the objective; a list: one per objective.
+    direction: Direction | list[Direction] | None = None
     # Trial i trains with seed + i, which numpy and torch must both take: an int32 leaves room.
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
     # Where checkpoints and final weights go: a folder (shared by every node of a cluster);
@@ -63,6 +79,98 @@ class StudySection(_Section):
     # Bit-identical trials on CPU (torch's deterministic algorithms); a resumed trial then
     # repeats an uninterrupted one exactly.
     deterministic: bool = False
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _objective(cls, value: Any) -> Any:
+        # One message per mistake: pydantic would report each arm of the union separately.
+        if not isinstance(value, list):
+            if isinstance(value, str) and not _METRIC_NAME.match(value):
+                raise ValueError(_PATTERN_MESSAGES["objective"])
+            if not isinstance(value, str):
+                raise ValueError("must be a metric name or a list of 2 or more metric names")
+            return value
+        if len(value) < 2:
+            raise ValueError(
+                "a list of objectives needs 2 or more metric names (one objective: give it as "
+                'a string, objective = "val_acc")'
+            )
+        for i, name in enumerate(value):
+            if not isinstance(name, str) or not _METRIC_NAME.match(name):
+                raise ValueError(f"entry {i}: {_PATTERN_MESSAGES['objective']}")
+        repeated = sorted({n for n in value if value.count(n) > 1})
+        if repeated:
+            raise ValueError(f"each objective once; {', '.join(repeated)} is given twice")
+        return value
+
+    @field_validator("direction", mode="before")
+    @classmethod
+    def _direction(cls, value: Any) -> Any:
+        if value is None or value in _DIRECTIONS:
+            return value
+        if isinstance(value, list) and value and all(v in _DIRECTIONS for v in value):
+            return value
+        bad = (
+            next((v for v in value if v not in _DIRECTIONS), None)
+            if isinstance(value, list)
+            else value
+        )
+        raise ValueError(
+            'must be "maximize" or "minimize", or a list of them (one per objective); '
+            f"{json.dumps(bad, default=str)} is neither"
+        )
+
+    @pydantic.model_validator(mode="after")
+    def _one_direction_per_objective(self) -> StudySection:
+        if not isinstance(self.direction, list):
+            if self.direction is not None and isinstance(self.objective, list):
+                raise ValueError(
+                    f"direction: {len(self.objective)} objectives need a list of "
+                    f"{len(self.objective)} directions (or none: inferred per objective); "
+                    f"got {json.dumps(self.direction)}"
+                )
+            return self
+        n = len(self.objective) if isinstance(self.objective, list) else 1
+        if len(self.direction) != n:
+            raise ValueError(
+                f"direction: one per objective; {n} objective{'s' * (n > 1)} "
+                f"({json.dumps(self.objective)}) and {len(self.direction)} directions "
+                f"({json.dumps(self.direction)})"
+            )
+        if n == 1:
+            raise ValueError(
+                "direction: one objective takes one direction, as a string (direction = "
+                f'"{self.direction[0]}")'
+            )
+        return self
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        """The objective's metric names: one, or several for a multi-objective study."""
+        return tuple(self.objective) if isinstance(self.objective, list) else (self.objective,)
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        """Each objective's direction, the inferred ones filled in."""
+        if isinstance(self.direction, list):
+            return tuple(self.direction)
+        if self.direction is not None:
+            return (self.direction,)
+        return tuple(inferred_direction(m) for m in self.objectives)
+
+    @property
+    def multi_objective(self) -> bool:
+        """Several objectives: the study has a Pareto front, not one best trial."""
+        return len(self.objectives) > 1
+
+    @property
+    def primary(self) -> str:
+        """The metric sweeplab's loop tracks (best epoch, early stopping, checkpoints kept):
+        the objective, or the first of several that training measures (a cost such as
+        ``epochs`` does not tell one epoch from another)."""
+        if not isinstance(self.objective, list):
+            return self.objective
+        return next((m for m in self.objectives if m not in trainer.COST_METRICS), "val_loss")
 
     @field_validator("artifacts", mode="before")
     @classmethod
@@ -81,9 +189,10 @@ class StudySection(_Section):
 
     @property
     def resolved_direction(self) -> str:
-        if self.direction is not None:
-            return self.direction
-        return "minimize" if self.objective.endswith("loss") else "maximize"
+        """The direction of :attr:`primary`."""
+        if self.primary in self.objectives:
+            return self.directions[self.objectives.index(self.primary)]
+        return inferred_direction(self.primary)
 
 
 class DataSection(_Section):
@@ -163,7 +272,8 @@ class PbtSection(_Section):
 class SearchSection(_Section):
     """``[search]``: sampler, scheduler, parallelism."""
 
-    sampler: Literal["tpe", "random", "grid", "cmaes"] = "tpe"
+    # nsga2: Optuna's NSGA-II (Deb et al.), a genetic search made for several objectives.
+    sampler: Literal["tpe", "random", "grid", "cmaes", "nsga2"] = "tpe"
     n_startup_trials: Annotated[int, Field(ge=0)] = 8
     # TPE (and CMA-ES's fallback TPE) model at most this many finished trials: the best
     # quarter of the whole history and the most recent rest, so a sample's cost stops growing
@@ -299,7 +409,7 @@ class StudySpec:
         es = self.early_stopping
         return trainer.FitSettings(
             max_epochs=self.budget.max_epochs,
-            objective=self.study.objective,
+            objective=self.study.primary,
             direction=self.study.resolved_direction,
             early_stopping=trainer.EarlyStopping(
                 patience=es.patience,
@@ -479,12 +589,15 @@ def check_names(spec: StudySpec) -> None:
         )
     except searchspace.SpaceError as e:
         raise SpecError(f"{spec.source}: {e}") from e
-    objective = spec.study.objective
-    if not spec.trainable.function and objective not in trainer.METRICS:
+    reported = (*trainer.METRICS, *trainer.COST_METRICS)
+    for i, objective in enumerate(spec.study.objectives):
+        if spec.trainable.function or objective in reported:
+            continue
+        where = f"study.objective[{i}]" if spec.study.multi_objective else "study.objective"
         raise SpecError(
-            f"{spec.source}: study.objective: sweeplab's training loop reports "
-            f"{', '.join(trainer.METRICS)}; got {json.dumps(objective)}"
-            + searchspace.closest(objective, trainer.METRICS)
+            f"{spec.source}: {where}: sweeplab's training loop reports "
+            f"{', '.join(reported)}; got {json.dumps(objective)}"
+            + searchspace.closest(objective, reported)
             + " (a metric of your own needs your own training function: [trainable] function)"
         )
 
@@ -560,6 +673,7 @@ def _check_against_catalog(space: searchspace.SearchSpace, *, own_code: bool = F
 def _check_combinations(spec: StudySpec) -> None:
     """Cross-section rules that no single field can express."""
     _check_user_code(spec)
+    _check_multi_objective(spec)
     if spec.search.sampler == "grid":
         try:
             searchspace.grid(spec.space)
@@ -727,11 +841,52 @@ def _check_user_code(spec: StudySpec) -> None:
             f"{where}: early_stopping.patience: early stopping is part of sweeplab's own training "
             "loop; a training function stops itself (return from it); remove patience"
         )
-    objective = spec.study.objective
-    if objective not in trainer.METRICS and spec.study.direction is None:
+    for objective in spec.study.objectives:
+        known = objective in trainer.METRICS or objective in trainer.COST_METRICS
+        if not known and spec.study.direction is None:
+            raise SpecError(
+                f'{where}: study.direction: must be "maximize" or "minimize" for the objective '
+                f"{json.dumps(objective)} (sweeplab cannot tell whether more is better)"
+                + (" (a list: one per objective)" if spec.study.multi_objective else "")
+            )
+
+
+def _check_multi_objective(spec: StudySpec) -> None:
+    """What several objectives rule out: a single ranking of the trials."""
+    if not spec.study.multi_objective:
+        cost = spec.study.objective
+        if cost in trainer.COST_METRICS and not spec.trainable.function:
+            raise SpecError(
+                f'{spec.source}: study.objective: "{cost}" is a cost, minimised beside what '
+                f'training measures: objective = ["val_acc", "{cost}"]'
+            )
+        return
+    search, where = spec.search, f"{spec.source}: search"
+    shown = json.dumps(spec.study.objective)
+    if search.scheduler == "hyperband":
         raise SpecError(
-            f'{where}: study.direction: must be "maximize" or "minimize" for the objective '
-            f"{json.dumps(objective)} (sweeplab cannot tell whether more is better)"
+            f'{where}.scheduler: "hyperband" ranks trials by one objective; with several '
+            f'({shown}) use "asha" (multi-objective ASHA: Pareto order at each rung) or "none"'
+        )
+    if search.scheduler == "pbt":
+        raise SpecError(
+            f'{where}.scheduler: "pbt" copies the trials that rank best by one objective; with '
+            f'several ({shown}) use "asha" (multi-objective ASHA) or "none"'
+        )
+    if search.rung_model:
+        raise SpecError(
+            f"{where}.rung_model: models one objective at the rungs; with several ({shown}) "
+            "remove rung_model"
+        )
+    if search.sampler == "cmaes":
+        raise SpecError(
+            f'{where}.sampler: "cmaes" optimises one objective; with several ({shown}) use '
+            '"tpe", "nsga2", "random" or "grid"'
+        )
+    if search.pack not in (1, "auto"):
+        raise SpecError(
+            f"{where}.pack: packed trials are judged by one objective; with several ({shown}) "
+            "set pack = 1"
         )
 
 
@@ -758,6 +913,8 @@ def _describe_pydantic(error: pydantic.ValidationError, raw: dict[str, Any]) -> 
         msg += searchspace.closest(got, re.findall(r"'([^']+)'", first["msg"]))
     elif kind == "value_error":
         msg = msg.removeprefix("Value error, ")
+        if loc == ["study"]:  # a rule across the section's keys names its key itself
+            return f"study.{msg}"
     elif kind == "string_pattern_mismatch":
         msg = _PATTERN_MESSAGES.get(
             loc[-1],

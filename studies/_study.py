@@ -78,6 +78,12 @@ def _make_sampler(spec: StudySpec, n_existing: int) -> optuna.samplers.BaseSampl
             return optuna.samplers.RandomSampler(seed=seed)
         if search.sampler == "grid":
             return _AskTellGridSampler(searchspace.grid(spec.space), seed=seed)
+        if search.sampler == "nsga2":
+            # Its first generation is random: population_size trials, as n_startup_trials are
+            # for TPE (at least 2, Optuna's minimum).
+            return optuna.samplers.NSGAIISampler(
+                seed=seed, population_size=max(2, search.n_startup_trials)
+            )
         rungs: tuple[int, ...] = ()
         if search.rung_model:
             # The scheduler's rungs and the top, where complete trials end (the spec refuses a
@@ -120,11 +126,11 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.
     Raises:
         SpecConflict: the stored study was started with a different space/data/model/objective.
     """
-    name, direction = spec.study.name, spec.study.resolved_direction
+    name, directions = spec.study.name, list(spec.study.directions)
     existing = {s.study_name: s for s in storage.get_all_studies()}
     if name in existing:
         stored = existing[name].user_attrs.get(records.SPEC)
-        stored_direction = existing[name].direction.name.lower()
+        stored_directions = [d.name.lower() for d in existing[name].directions]
         n_existing = len(
             storage.get_all_trials(storage.get_study_id_from_name(name), deepcopy=False)
         )
@@ -139,9 +145,11 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.
             )
         if stored is not None:
             differences = spec_differences(_normalised(stored), spec.to_dict())
-            if stored_direction != direction:
+            if stored_directions != directions:
                 differences.insert(
-                    0, f"study.direction: stored {stored_direction}, spec {direction}"
+                    0,
+                    f"study.direction: stored {_one_or_list(stored_directions)}, spec "
+                    f"{_one_or_list(directions)}",
                 )
             if differences:
                 raise SpecConflict(
@@ -155,7 +163,7 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.
     study = optuna.create_study(
         study_name=name,
         storage=storage,
-        direction=direction,
+        directions=directions,
         sampler=make_sampler(spec, n_existing),
         load_if_exists=True,
     )
@@ -167,11 +175,15 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage) -> optuna.
     study.set_user_attr(records.ARTIFACTS, location)
     # The objective's own name in Optuna's records too: optuna-dashboard labels its plots with it
     # (instead of "Objective 0").
-    if study.metric_names != [spec.study.objective]:
+    if study.metric_names != list(spec.study.objectives):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([spec.study.objective])
+            study.set_metric_names(list(spec.study.objectives))
     return study
+
+
+def _one_or_list(directions: list[str]) -> str:
+    return directions[0] if len(directions) == 1 else str(directions)
 
 
 def _normalised(stored: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,10 @@ The window keeps what TPE's choice rests on and drops what it barely moves:
 - every unfinished trial (the constant liar's pending ones).
 
 Multi-objective studies are modelled on the whole history (their "good" group is a share of all
-trials, not a capped count, so no window leaves it unchanged).
+trials, not a capped count, so no window leaves it unchanged). Their pruned trials are shown
+without their curves: Optuna's TPE ranks a pruned trial by its last intermediate value in the
+study's one direction, which a multi-objective study has not (it raises), and a curve of one
+objective says nothing of the vector; so pruned trials all rank alike, below the complete ones.
 
 With ``rungs`` (BOHB's rule, Falkner et al. 2018, on top of TPE) the model is fitted on the
 highest rung that at least ``d + 1`` trials reached (``d``: the space's parameters), each judged by
@@ -77,7 +80,7 @@ class BoundedTPESampler(optuna.samplers.TPESampler):
         """The finished trials (complete or pruned) the next sample models."""
         states = (TrialState.COMPLETE, TrialState.PRUNED)
         # Read afresh: outside a sample, the study's snapshot may be an earlier trial's.
-        view = _Windowed(study, None if study._is_multi_objective() else self, snapshot=False)
+        view = _Windowed(study, self, curveless=study._is_multi_objective(), snapshot=False)
         return view._get_trials(deepcopy=False, states=states)
 
     def infer_relative_search_space(
@@ -109,8 +112,22 @@ class BoundedTPESampler(optuna.samplers.TPESampler):
 
     def _view(self, study: optuna.Study) -> optuna.Study:
         if study._is_multi_objective():
-            return _Windowed(study, None)  # type: ignore[return-value]
+            return _Windowed(study, self, curveless=True)  # type: ignore[return-value]
         return _Windowed(study, self)  # type: ignore[return-value]
+
+    def _without_curves(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        """Pruned trials without their intermediate values (see the module docstring)."""
+        out = []
+        for t in trials:
+            if t.state == TrialState.PRUNED and t.intermediate_values:
+                key = (t.number, -1)
+                if key not in self._at_rung:  # finished trials do not change: copy each once
+                    bare = copy.copy(t)
+                    bare.intermediate_values = {}
+                    self._at_rung[key] = bare
+                t = self._at_rung[key]
+            out.append(t)
+        return out
 
     def _judged_at_rung(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
         """Trials that reached the highest well-populated rung, as complete ones valued there."""
@@ -182,14 +199,20 @@ class _Windowed:
     for each new trial: TPE reads the history three times per sample (the space's decomposition,
     the split, the Parzen estimators), and with the constant liar two of them from the database.
     One snapshot taken after this trial's ask is as fresh for a driver that asks one trial at a
-    time, and costs one read. ``sampler`` ``None``: the snapshot only (no window).
+    time, and costs one read. ``curveless``: no window, pruned trials without their curves (a
+    multi-objective study's view).
     """
 
     def __init__(
-        self, study: optuna.Study, sampler: BoundedTPESampler | None, snapshot: bool = True
+        self,
+        study: optuna.Study,
+        sampler: BoundedTPESampler,
+        curveless: bool = False,
+        snapshot: bool = True,
     ) -> None:
         self._study = study
         self._sampler = sampler
+        self._curveless = curveless
         self._snapshot = snapshot
 
     def __getattr__(self, name: str) -> Any:
@@ -202,8 +225,8 @@ class _Windowed:
         use_cache: bool = False,
     ) -> list[FrozenTrial]:
         trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=self._snapshot)
-        if self._sampler is None:
-            return trials
+        if self._curveless:
+            return self._sampler._without_curves(trials)
         trials = self._sampler._window_of(self._study, trials)
         return self._sampler._judged_at_rung(trials) if self._sampler._rungs else trials
 

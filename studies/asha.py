@@ -143,3 +143,108 @@ def judged_rungs(spec: StudySpec) -> tuple[int, ...]:
     if search.scheduler not in ("asha", "hyperband"):
         return ()
     return tuple(asha_rungs(search.grace_period, search.reduction_factor, spec.budget.max_epochs))
+
+
+# --- several objectives ---------------------------------------------------------------------
+
+
+def non_dominated_ranks(values: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
+    """Each point's Pareto rank by non-dominated sorting (Deb et al., NSGA-II): 0 for the points
+    no other point dominates (the Pareto front), 1 for the front once those are removed, ...
+
+    A point dominates another when it is at least as good in every objective and better in
+    one; ``directions`` says per objective whether more (``maximize``) or less is better.
+    Equal points share a rank.
+
+    Example:
+        >>> non_dominated_ranks([(0.9, 5), (0.8, 2), (0.7, 4), (0.9, 5)], ["maximize", "minimize"])
+        [0, 0, 1, 0]
+    """
+    signs = [-1.0 if d == "maximize" else 1.0 for d in directions]
+    points = [tuple(s * float(v) for s, v in zip(signs, p, strict=True)) for p in values]
+    ranks = [-1] * len(points)
+    left, rank = set(range(len(points))), 0
+    while left:
+        front = {i for i in left if not any(_dominates(points[j], points[i]) for j in left)}
+        for i in front:
+            ranks[i] = rank
+        left -= front
+        rank += 1
+    return ranks
+
+
+def crowding_distances(points: Sequence[Sequence[float]]) -> list[float]:
+    """NSGA-II's crowding distance of each point within one front (all objectives minimised,
+    or all signed alike): per objective, the gap between a point's two neighbours over the
+    front's range, summed; the extremes of any objective get ``inf`` (they are kept first).
+
+    Example:
+        >>> crowding_distances([(0, 4), (1, 2), (2, 1.5), (4, 0)])
+        [inf, 1.125, 1.25, inf]
+    """
+    n = len(points)
+    out = [0.0] * n
+    if n == 0:
+        return out
+    for m in range(len(points[0])):
+        order = sorted(range(n), key=lambda i: points[i][m])
+        low, high = points[order[0]][m], points[order[-1]][m]
+        out[order[0]] = out[order[-1]] = math.inf
+        if high == low:
+            continue
+        for before, i, after in zip(order, order[1:], order[2:], strict=False):
+            out[i] += (points[after][m] - points[before][m]) / (high - low)
+    return out
+
+
+def pareto_order(values: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
+    """The points' indices best first: by Pareto rank (:func:`non_dominated_ranks`), within a
+    front by crowding distance, largest first (NSGA-II's order: the front's spread is kept),
+    then by index (the earlier point first).
+
+    Example:
+        >>> pareto_order([(0.7, 7), (0.9, 5), (0.8, 2), (0.85, 6)], ["maximize", "minimize"])
+        [1, 2, 3, 0]
+    """
+    signs = [-1.0 if d == "maximize" else 1.0 for d in directions]
+    points = [tuple(s * float(v) for s, v in zip(signs, p, strict=True)) for p in values]
+    ranks = non_dominated_ranks(values, directions)
+    crowding = [0.0] * len(points)
+    for rank in set(ranks):
+        members = [i for i, r in enumerate(ranks) if r == rank]
+        for i, d in zip(members, crowding_distances([points[i] for i in members]), strict=True):
+            crowding[i] = d
+    return sorted(range(len(points)), key=lambda i: (ranks[i], -crowding[i], i))
+
+
+def moasha_stops(
+    values: Sequence[float],
+    recorded: Sequence[Sequence[float]],
+    reduction_factor: float,
+    directions: Sequence[str],
+) -> bool:
+    """Multi-objective ASHA's rule at a rung (Schmucker et al., 2021, "Multi-objective
+    Asynchronous Successive Halving"; Syne Tune's MOASHA): the vectors recorded at the rung so
+    far and the new one are put in :func:`pareto_order`; the new one goes on only if it is among
+    the first ``ceil(n / eta)`` of those ``n``. An empty rung stops nobody; with one objective
+    this is :func:`asha_stops`'s top ``1/eta`` share.
+
+    Example:
+        >>> dirs = ["maximize", "minimize"]
+        >>> moasha_stops((0.7, 9), [(0.9, 5), (0.8, 2)], 2.0, dirs)  # dominated by both
+        True
+        >>> moasha_stops((0.95, 9), [(0.9, 5), (0.8, 2)], 2.0, dirs)  # on the front's edge
+        False
+        >>> moasha_stops((0.1, 99), [], 2.0, dirs)
+        False
+    """
+    points = [*recorded, values]
+    position = pareto_order(points, directions).index(len(points) - 1)
+    return position >= math.ceil(len(points) / reduction_factor)
+
+
+def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """``a`` dominates ``b`` (both minimised)."""
+    return all(x <= y for x, y in zip(a, b, strict=True)) and any(
+        x < y for x, y in zip(a, b, strict=True)
+    )

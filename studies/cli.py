@@ -301,6 +301,12 @@ def _print_summary(summary: Any) -> None:
         f"trial(s) in {format_duration(summary.wall_time_s)}"
         + (f"; stopped: {summary.stop_reason}" if summary.stop_reason else "")
     )
+    if summary.pareto:
+        _out.print(
+            f"Pareto front: {len(summary.pareto)} trials ({', '.join(map(str, summary.pareto))});"
+            f" sweeplab best {summary.study_name} lists them"
+        )
+        return
     if summary.best_number is None:
         _out.print("no complete trial yet")
         return
@@ -341,9 +347,8 @@ def status(name: str, storage: str, number: int | None) -> None:
         return
     study, trials, _ = _frames(storage, name)
     counts = trials["state"].value_counts().to_dict() if len(trials) else {}
-    objective = study.user_attrs.get(records.OBJECTIVE, "value")
     _out.print(
-        f"study {name} ({study.direction.name.lower()} {objective}): {len(trials)} trials; "
+        f"study {name} ({_objectives_text(study)}): {len(trials)} trials; "
         + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
     )
     params = [c for c in trials.columns if c.startswith("param.")]
@@ -359,7 +364,8 @@ def status(name: str, storage: str, number: int | None) -> None:
         cells = [str(row["number"]), str(row["state"])]
         if failed:
             cells.append(_fmt(row.get("fail_reason")) if row["state"] == "FAIL" else "")
-        cells += [_fmt(row.get(k)) for k in ("value", "epochs_run", "test_acc", "duration_s")]
+        cells.append(_value_cell(row))
+        cells += [_fmt(row.get(k)) for k in ("epochs_run", "test_acc", "duration_s")]
         if ablation:
             cells += [_fmt(row.get("variant")), _fmt(row.get("seed"))]
         cells.append(_params_text(row, params))
@@ -371,6 +377,24 @@ def status(name: str, storage: str, number: int | None) -> None:
             f"artifacts: {_size(usage.bytes)} in {usage.location} ({usage.weights} kept "
             f"weights, {usage.checkpoints} checkpoints of unfinished trials)"
         )
+
+
+def _objectives_text(study: Any) -> str:
+    """``maximize val_acc``, or ``maximize val_acc, minimize epochs`` for several."""
+    from sweeplab import analysis
+
+    names, directions = analysis.objective_names(study), analysis.directions_of(study)
+    return ", ".join(f"{d} {n}" for d, n in zip(directions, names, strict=True))
+
+
+def _value_cell(row: Any) -> str:
+    """A trial's value; of several objectives, all of them, ``*`` marking the Pareto front."""
+    if "pareto" not in row:
+        return _fmt(row.get("value"))
+    values = [row[k] for k in row.index if str(k).startswith("value.")]
+    if all(v != v for v in values):  # NaN: not complete
+        return ""
+    return ", ".join(_fmt(v) for v in values) + (" *" if row["pareto"] else "")
 
 
 def _size(n: int) -> str:
@@ -388,6 +412,7 @@ def list_studies(storage: str) -> None:
     """The studies of a database: their trials per state and best value."""
     from rich.table import Table
 
+    from sweeplab import analysis
     from sweeplab.studies.storage import describe_storage, open_storage
 
     db = open_storage(storage, create=False, read_only=True)
@@ -405,13 +430,20 @@ def list_studies(storage: str) -> None:
         parent = summary.user_attrs.get(records.PARENT)
         kind = f"ablation of {parent}" if parent else "search"
         objective = summary.user_attrs.get(records.OBJECTIVE, "value")
-        values = [t.value for t in trials if t.state.name == "COMPLETE" and t.value is not None]
-        pick = max if summary.direction.name == "MAXIMIZE" else min
-        best = pick(values) if values else None
+        directions = [d.name.lower() for d in summary.directions]
+        if len(directions) > 1:
+            front = analysis.pareto_numbers(list(trials), directions)
+            what = ", ".join(f"{d} {n}" for d, n in zip(directions, objective, strict=False))
+            best = f"{len(front)} on the Pareto front"
+        else:
+            values = [t.values[0] for t in trials if t.state.name == "COMPLETE" and t.values]
+            pick = max if directions[0] == "maximize" else min
+            best = _fmt(pick(values)) if values else _fmt(None)
+            what = f"{directions[0]} {objective}"
         table.add_row(
-            summary.study_name, kind, f"{summary.direction.name.lower()} {objective}",
+            summary.study_name, kind, what,
             str(len(trials)), *(str(states.count(s)) for s in ("COMPLETE", "PRUNED", "FAIL")),
-            str(states.count("RUNNING")), _fmt(best),
+            str(states.count("RUNNING")), best,
         )  # fmt: skip
     _out.print(f"{len(summaries)} studies in {describe_storage(db)}")
     _out.print(table)
@@ -427,7 +459,8 @@ def _one_trial(storage: str, name: str, number: int) -> None:
             f"study {name!r} has no trial {number} (its trials are numbered 0 to {len(trials) - 1})"
         )
     trial, attrs = trials[number], trials[number].user_attrs
-    _out.print(f"trial {number} of {name}: {trial.state.name}, value {_fmt(trial.value)}")
+    value = ", ".join(_fmt(v) for v in trial.values or ())
+    _out.print(f"trial {number} of {name}: {trial.state.name}, value {value}")
     for key, value in trial.params.items():
         _out.print(f"  {key:<22} {_fmt(value)}")
     curves = {*records.CURVE_KEYS, *(attrs.get(records.CURVE_NAMES) or ())}
@@ -464,6 +497,9 @@ def best(
         return
     if number is not None:
         raise UsageError("--trial goes with --weights (status --trial N shows one trial)")
+    if len(study.directions) > 1:
+        _pareto_front(study, as_json)
+        return
     try:
         trial = study.best_trial
     except ValueError as e:
@@ -515,6 +551,43 @@ def best(
             _out.print(
                 f"    after epoch {step.get('epoch')}: copied trial {step.get('from')}, {changed}"
             )
+
+
+def _pareto_front(study: Any, as_json: bool) -> None:
+    """``best`` of a multi-objective study: its Pareto front, one row per trial on it."""
+    from rich.table import Table
+
+    from sweeplab import analysis
+
+    front = analysis.pareto_frame(study)
+    names = analysis.objective_names(study)
+    if not len(front):
+        raise UsageError(f"study {study.study_name!r} has no complete trial yet")
+    params = [c for c in front.columns if str(c).startswith("param.")]
+    rows = [
+        {
+            "number": int(r["number"]),
+            "values": {n: float(r[n]) for n in names},
+            "params": {p.removeprefix("param."): r[p] for p in params if r[p] == r[p]},
+        }
+        for _, r in front.iterrows()
+    ]
+    if as_json:
+        out = {"study": study.study_name, "objectives": names,
+               "directions": analysis.directions_of(study), "pareto_front": rows}  # fmt: skip
+        click.echo(json.dumps(out, indent=2, sort_keys=True, default=str))
+        return
+    _out.print(
+        f"Pareto front of {study.study_name} ({_objectives_text(study)}): {len(rows)} trials "
+        "that no other complete trial beats in every objective"
+    )
+    table = Table(show_edge=False)
+    for column in ("trial", *names, "parameters"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        text = " ".join(f"{k}={_fmt(v)}" for k, v in row["params"].items())
+        table.add_row(str(row["number"]), *(_fmt(v) for v in row["values"].values()), text)
+    _out.print(table)
 
 
 def _write_weights(study: Any, number: int | None, output: Path) -> None:

@@ -84,7 +84,7 @@ def test_overrides_are_validated() -> None:
         ("[data]\nval_fraction = 1.5\n" + GOOD_SPACE, "data.val_fraction: must be less than 1"),
         (
             '[search]\nsampler = "bayes"\n' + GOOD_SPACE,
-            "search.sampler: must be 'tpe', 'random', 'grid' or 'cmaes'",
+            "search.sampler: must be 'tpe', 'random', 'grid', 'cmaes' or 'nsga2'",
         ),
         ("[search.resources]\ngpus = -1\n" + GOOD_SPACE, "search.resources.gpus"),
         (

@@ -61,6 +61,7 @@ from sweeplab.trainer._errors import (
     TrainingError,
 )
 from sweeplab.trainer._settings import (
+    COST_METRICS,
     DATASETS,
     METRICS,
     MODELS,
@@ -101,6 +102,7 @@ __all__ = [
     "ACTIVATIONS",
     "AUGMENTATIONS",
     "AUTOAUGMENT_POLICIES",
+    "COST_METRICS",
     "DATASETS",
     "HYPERPARAMETERS",
     "INIT_SCHEMES",

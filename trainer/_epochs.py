@@ -49,6 +49,8 @@ class EpochReport:
             augmentation), with the weights ``test_acc`` used; only on the last report. This is
             the "train accuracy" of papers' tables: ``train_acc`` is measured while training, so
             dropout and augmentation pull it below the model's real fit to its training data.
+        params: trainable parameters of the network (a cost objective, ``params``).
+        train_time: seconds of the epochs run so far, this one included (``train_time``).
 
     Example:
         >>> report = EpochReport(epoch=1, train_loss=0.5, train_acc=0.8, val_loss=0.4,
@@ -72,6 +74,9 @@ class EpochReport:
     test_loss: float | None = None
     test_acc: float | None = None
     final_train_acc: float | None = None
+    params: int = 0
+    # A wall time, as epoch_seconds: two runs alike otherwise are equal reports.
+    train_time: float = dataclasses.field(default=0.0, compare=False)
 
     def metrics(self) -> dict[str, float | int | bool | None]:
         """All fields as a flat dict keyed by field name (what ``ray.tune.report`` takes)."""
@@ -176,6 +181,7 @@ class EpochTracker:
         self.improved = self.stopped_early = self.is_last = False
         self._epoch = 0
         self._metrics: dict[str, float] = {}
+        self._train_time = 0.0  # seconds of the epochs reported so far
 
     def record(
         self, epoch: int, *, train_loss: float, train_acc: float, val_loss: float, val_acc: float
@@ -216,6 +222,7 @@ class EpochTracker:
             "is_last": self.is_last,
             "epoch": self._epoch,
             "metrics": dict(self._metrics),
+            "train_time": self._train_time,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -227,6 +234,7 @@ class EpochTracker:
         self.stopped_early, self.is_last = bool(state["stopped_early"]), bool(state["is_last"])
         self._epoch = int(state["epoch"])
         self._metrics = {k: float(v) for k, v in state["metrics"].items()}
+        self._train_time = float(state.get("train_time", 0.0))  # older checkpoints had none
 
     def report(
         self,
@@ -236,8 +244,11 @@ class EpochTracker:
         test_loss: float | None = None,
         test_acc: float | None = None,
         final_train_acc: float | None = None,
+        params: int = 0,
     ) -> EpochReport:
-        """The last recorded epoch's report; the test metrics belong on the last one only."""
+        """The last recorded epoch's report; the test metrics belong on the last one only.
+        ``params``: the network's trainable parameters."""
+        self._train_time += epoch_seconds
         return EpochReport(
             epoch=self._epoch,
             **self._metrics,
@@ -250,6 +261,8 @@ class EpochTracker:
             test_loss=test_loss,
             test_acc=test_acc,
             final_train_acc=final_train_acc,
+            params=params,
+            train_time=self._train_time,
         )
 
 

@@ -121,6 +121,7 @@ def fit(
         )
         # Penalties and clipping on the trainable tensors; each costs nothing when it is 0.
         trainable = [p for p in net.parameters() if p.requires_grad]
+        n_params = sum(p.numel() for p in trainable)
         weights = weight_tensors(net)
         l1, max_norm, grad_clip = float(hp["l1"]), float(hp["max_norm"]), float(hp["grad_clip"])
 
@@ -251,6 +252,7 @@ def fit(
                 test_loss=test_loss,
                 test_acc=test_acc,
                 final_train_acc=final_train_acc,
+                params=n_params,
             )
             history.append(report)
             if not report.is_last and saves.due_at_epoch_end(epoch):

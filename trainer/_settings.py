@@ -17,6 +17,10 @@ from typing import Any, Literal
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
 MODELS = ("mlp", "cnn", "resnet9", "resnet18")
 METRICS = ("val_acc", "val_loss", "train_acc", "train_loss")
+#: What a run costs, reported with every epoch beside :data:`METRICS` so a study can minimise
+#: it as one of several objectives: epochs trained, trainable parameters, seconds of training
+#: (the epochs' wall time, evaluation included, data loading not).
+COST_METRICS = ("epochs", "params", "train_time")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -96,13 +96,14 @@ class ArtifactIndex:
             self.doomed.append(checkpoint)
         return attrs
 
-    def after_tell(self, told: FrozenTrial, maximize: bool) -> None:
-        """Delete what the told trial no longer needs, and rank the kept weights."""
+    def after_tell(self, told: FrozenTrial, maximize: bool, index: int = 0) -> None:
+        """Delete what the told trial no longer needs, and rank the kept weights (by the
+        ``index``-th objective: of several, the one training tracks)."""
         doomed, self.doomed = self.doomed, []
         for record in doomed:
             storage.remove_artifact(self.store, record)
         if told.state == TrialState.COMPLETE and told.user_attrs.get(records.WEIGHTS):
-            self.retain(told.number, maximize)
+            self.retain(told.number, maximize, index)
 
     def sweep(self) -> int:
         """At the end of a run: delete what finished trials left that no record needs (a
@@ -114,7 +115,7 @@ class ArtifactIndex:
             kept_weights(self.study),
         )
 
-    def retain(self, number: int, maximize: bool) -> list[int]:
+    def retain(self, number: int, maximize: bool, index: int = 0) -> list[int]:
         """Rank trial ``number``'s new weights among the kept ones; delete what drops out.
 
         Returns the numbers kept, best first.
@@ -127,7 +128,7 @@ class ArtifactIndex:
                 if t.number in candidates and t.user_attrs.get(records.WEIGHTS)
             ]
             sign = -1.0 if maximize else 1.0
-            trials.sort(key=lambda t: (sign * float(t.value), t.number))
+            trials.sort(key=lambda t: (sign * float(t.values[index]), t.number))
             kept, dropped = trials[: self.keep_best], trials[self.keep_best :]
             numbers = [t.number for t in kept]
             self.study.set_user_attr(records.KEPT_WEIGHTS, numbers)

@@ -16,7 +16,7 @@ is over. The states:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,13 +35,14 @@ class Outcome:
 
     Attributes:
         state: COMPLETE, PRUNED or FAIL.
-        value: the objective told to Optuna (``None`` unless COMPLETE).
+        value: the objective told to Optuna (``None`` unless COMPLETE); a list of the values
+            in a multi-objective study.
         attrs: user attributes: final facts of the report, and ``error``/``fail_reason``.
         worker_died: Ray lost the trial's worker (the only failure that is retried).
     """
 
     state: TrialState
-    value: float | None = None
+    value: float | list[float] | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
     worker_died: bool = False
 
@@ -53,6 +54,7 @@ def trial_outcome(
     objective: str,
     use_best_value: bool,
     epochs_run: int,
+    objectives: Sequence[str] = (),
 ) -> Outcome:
     """How a trial ended, from its last report (see the module docstring).
 
@@ -62,6 +64,8 @@ def trial_outcome(
         objective: the objective's metric name.
         use_best_value: value a COMPLETE trial at its best epoch rather than its last.
         epochs_run: epochs the trial recorded (for the worker-death message).
+        objectives: 2 or more metrics of a multi-objective study: a COMPLETE trial is valued
+            by all of them, each as the trial ended (see :func:`objective_values`).
 
     Example:
         >>> trial_outcome({"epoch": 4, "is_last": True, "best_value": 0.9, "val_acc": 0.8,
@@ -92,12 +96,43 @@ def trial_outcome(
         return Outcome(TrialState.FAIL, attrs=attrs, worker_died=True)
     if not report.get(messages.IS_LAST):
         return Outcome(TrialState.PRUNED, attrs=attrs)  # stopped by the scheduler
+    if len(objectives) > 1:
+        values = objective_values(report, objectives)
+        missing = [m for m, v in zip(objectives, values, strict=True) if v is None]
+        if missing:
+            attrs[records.ERROR] = f"no finite {', '.join(missing)} at the end of the trial"
+            attrs[records.FAIL_REASON] = records.FailReason.ERROR.value
+            return Outcome(TrialState.FAIL, attrs=attrs)
+        return Outcome(TrialState.COMPLETE, value=values, attrs=attrs)  # type: ignore[arg-type]
     value = report.get(messages.BEST_VALUE) if use_best_value else report.get(objective)
     if value is None or not math.isfinite(value):
         attrs[records.ERROR] = f"no finite {objective} at the end of the trial"
         attrs[records.FAIL_REASON] = records.FailReason.ERROR.value
         return Outcome(TrialState.FAIL, attrs=attrs)
     return Outcome(TrialState.COMPLETE, value=float(value), attrs=attrs)
+
+
+def objective_values(report: Mapping[str, Any], objectives: Sequence[str]) -> list[float | None]:
+    """A multi-objective trial's values from its last report: a training function's returned
+    metric where it returned one, else the last epoch's (``epochs``: the epochs it ran).
+
+    All are read at the same, last, epoch (not the best epoch of one of them: the vector must be
+    one model's); ``None`` for a value that is missing or not finite.
+
+    Example:
+        >>> objective_values({"epoch": 3, "val_acc": 0.9, "params": 120}, ["val_acc", "epochs",
+        ...                   "params"])
+        [0.9, 3.0, 120.0]
+    """
+    final = dict(report.get(messages.FINAL_METRICS) or ())
+    out: list[float | None] = []
+    for name in objectives:
+        value = final.get(name, report.get(name))
+        if value is None and name == "epochs":
+            value = report.get(messages.EPOCH)
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        out.append(float(value) if ok and math.isfinite(value) else None)
+    return out
 
 
 @dataclass(frozen=True)

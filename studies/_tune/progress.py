@@ -202,7 +202,9 @@ class ProgressView(Callback):
 
     def _line(self, kind: str, number: int, info: dict[str, Any]) -> str:
         value = info.get("value")
-        if kind == "complete":
+        if kind == "complete" and info.get("values"):  # several objectives: all of them
+            what = "complete  " + " ".join(f"{k}={v:.4g}" for k, v in info["values"].items())
+        elif kind == "complete":
             what = f"complete  {self.objective}={value:.4f}"
         elif kind == "pruned":
             curve = info.get(self.objective) or []

@@ -73,7 +73,9 @@ class StudySearcher(Searcher):
         space: the search space, sampled define-by-run per trial.
         n_trials: trials with a result (COMPLETE + PRUNED) the study should end with.
         seed: base seed; a trial's training seed is ``seed + trial.number``.
-        objective, direction: the metric and whether it is maximised or minimised.
+        objective, direction: the metric and whether it is maximised or minimised (of several
+            objectives: the one training tracks, whose curve is stored as intermediate values).
+        objectives: a multi-objective study's metrics, told to Optuna as a trial's values.
         use_best_value: tell the best epoch's objective (restore-best-weights) rather than the
             last epoch's.
         time_limit_s: no new trial is asked for after this many seconds.
@@ -109,12 +111,14 @@ class StudySearcher(Searcher):
         artifacts: str | None = None,
         keep_best: int = 3,
         extra_curves: tuple[str, ...] = (),
+        objectives: tuple[str, ...] = (),
     ) -> None:
         super().__init__(metric=objective, mode="max" if direction == "maximize" else "min")
         self.study = study
         self.space = space
         self.seed = seed
         self.objective = objective
+        self.objectives = objectives
         self.use_best_value = use_best_value
         self.proposer = proposer
         self.pack = pack
@@ -299,6 +303,7 @@ class StudySearcher(Searcher):
             objective=self.objective,
             use_best_value=self.use_best_value,
             epochs_run=attrs[records.EPOCHS_RUN],
+            objectives=self.objectives,
         )
         attrs.update(outcome.attrs)
         attempt = int(trial.user_attrs.get(records.ATTEMPT, 0))
@@ -319,8 +324,13 @@ class StudySearcher(Searcher):
         if retried and told.state == TrialState.FAIL:
             self.retry.requeue(self.study, told, attempt)
         if self.artifacts is not None:
-            self.artifacts.after_tell(told, self.maximize)
+            index = self.objectives.index(self.objective) if len(self.objectives) > 1 else 0
+            self.artifacts.after_tell(told, self.maximize, index)
         info = {"value": outcome.value, **attrs}
+        if isinstance(outcome.value, list):
+            # The live view ranks by the tracked objective and shows every value.
+            info["values"] = dict(zip(self.objectives, outcome.value, strict=True))
+            info["value"] = outcome.value[self.objectives.index(self.objective)]
         self.events.append((outcome.state.name.lower(), trial.number, info))
 
     # --- ending ----------------------------------------------------------------------------------

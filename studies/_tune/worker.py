@@ -73,6 +73,8 @@ def worker_facts(sweeplab_version: str) -> dict[str, Any]:
 def epoch_message(report: trainer.EpochReport, facts: dict[str, Any]) -> dict[str, Any]:
     """An epoch's metrics as sent to the driver; the last one also says when the run finished."""
     metrics = report.metrics()
+    # The epochs trained, one of the loop's costs (trainer.COST_METRICS) an objective can name.
+    metrics["epochs"] = report.epoch
     if report.is_last:
         finished = time.time()
         metrics[records.RUN_FINISHED_AT] = finished

@@ -303,6 +303,15 @@ def open_ablation(
             f"study {name!r} is itself an ablation (of {parent.user_attrs.get(records.PARENT)!r}); "
             "ablate the study it comes from"
         )
+    if len(parent.directions) > 1:
+        # An ablation ranks variants by one metric; of several objectives none is the one.
+        raise UsageError(
+            f"study {name!r} has {len(parent.directions)} objectives "
+            f"({', '.join(map(str, parent.user_attrs.get(records.OBJECTIVE) or ()))}); an "
+            "ablation compares variants by one, so a multi-objective study is not ablated "
+            "(sweeplab best lists its Pareto front; a single-objective study of one of them "
+            "can be ablated)"
+        )
     parent_spec = stored_spec(store, name)
     base = resolve_baseline(parent, parent_spec.space, baseline, allow_pruned=allow_pruned)
     seed_values = [parent_spec.study.seed + i for i in range(seeds)]
