@@ -496,6 +496,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--tasks", default="branin,hartmann6,hpolib,digits", help="comma-separated tasks"
     )
+    parser.add_argument(
+        "--arms", default=",".join(SWEEPLAB_ARMS), help="sweeplab arms to run, comma-separated"
+    )
     parser.add_argument("--no-syne", action="store_true", help="leave Syne Tune out")
     parser.add_argument("--out", type=Path, default=Path("search-peers"), help="PNG folder")
     parser.add_argument("--concurrency", type=int, default=2, help="sweeplab trials at once")
@@ -535,12 +538,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         cap = plan.random_trials * task.max_fidelity
         unit = "trials" if task.max_fidelity == 1 else "fidelity units"
         unit = "epochs" if name == "digits" else unit
+        arms = [a for a in SWEEPLAB_ARMS if a in args.arms.split(",")]
         if name == "digits":
-            methods = ["sweeplab", "sweeplab_hb", "sweeplab_rm", "random"]
+            methods = [*arms, "random"]
         elif task.max_fidelity == 1:
-            methods = ["sweeplab", "random", "optuna_tpe"]
+            methods = ["sweeplab", "random", "optuna_tpe"]  # one fidelity: the sampler alone
         else:
-            methods = ["sweeplab", "sweeplab_hb", "sweeplab_rm", "random", "optuna_hb", "optuna_sh"]
+            methods = [*arms, "random", "optuna_hb", "optuna_sh"]
             methods += ["syne_asha", "syne_bohb"] if syne else []
         runs: dict[str, list[Run]] = {m: [] for m in methods}
         task_started = time.perf_counter()
