@@ -142,8 +142,9 @@ def bootstrap_ratio(
 def ratio_to_reach(
     runs: Mapping[str, list[Run]], reference: str, method: str, cap: float
 ) -> tuple[float, float, float, float]:
-    """(ratio, low, high, quality): reference's budget / method's to reach reference's final."""
-    quality = statistics.median(r.final() for r in runs[reference])
+    """(ratio, low, high, quality): reference's budget / method's to reach reference's final
+    quality (the median over its seeds of its regret once ``cap`` was spent)."""
+    quality = statistics.median(r.at(cap) for r in runs[reference])
     ref = [r.budget_to(quality, cap) for r in runs[reference]]
     mine = [r.budget_to(quality, cap) for r in runs[method]]
     return (*bootstrap_ratio(ref, mine), quality)
@@ -459,9 +460,9 @@ def summarise(name: str, runs: Mapping[str, list[Run]], cap: float, unit: str) -
 
     pairs: dict[str, object] = {}
     print(f"\n== {name}: budget {cap:g} {unit} per run")
-    print(f"{'method':40} {'final regret, median [IQR]':>30} {'budget used':>12} {'wall s':>8}")
+    print(f"{'method':40} {'regret at budget, median [IQR]':>30} {'budget used':>12} {'wall s':>8}")
     for method, rs in runs.items():
-        finals = np.array([r.final() for r in rs])
+        finals = np.array([r.at(cap) for r in rs])  # at the shared budget, not past it
         q1, med, q3 = np.percentile(finals, [25, 50, 75])
         used = statistics.fmean(r.total for r in rs)
         wall = statistics.fmean(r.wall_s for r in rs)
@@ -469,7 +470,7 @@ def summarise(name: str, runs: Mapping[str, list[Run]], cap: float, unit: str) -
     arms = [m for m in SWEEPLAB_ARMS if m in runs]
     peers = [m for m in runs if m not in SWEEPLAB_ARMS and m != "random"]
     best_peer = min(
-        peers, key=lambda m: statistics.median(r.final() for r in runs[m]), default=None
+        peers, key=lambda m: statistics.median(r.at(cap) for r in runs[m]), default=None
     )
     for arm in arms:
         key = name + arm.removeprefix("sweeplab")  # branin, branin_hb, branin_rm
@@ -485,6 +486,15 @@ def summarise(name: str, runs: Mapping[str, list[Run]], cap: float, unit: str) -
     if best_peer is not None:
         pairs[f"{name}_peer"] = best_peer
     return pairs
+
+
+def save_runs(path: Path, runs: Mapping[str, list[Run]], cap: float) -> None:
+    """Every run's steps as JSON, so the figures can be re-cut without running again."""
+    import dataclasses
+    import json
+
+    table = {m: [dataclasses.asdict(r) for r in rs] for m, rs in runs.items()}
+    path.write_text(json.dumps({"cap": cap, "runs": table}), encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -562,6 +572,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n{name} ({task.suite}): {plan.seeds} seeds, "
               f"{time.perf_counter() - task_started:.0f} s")  # fmt: skip
         pairs |= summarise(name, runs, cap, unit)
+        save_runs(args.out / f"search_peers_{name}.json", runs, cap)
         plot(name, runs, cap, args.out / f"search_peers_{name}.png", unit)
     ray.shutdown()
     pairs["total_s"] = time.perf_counter() - started

@@ -93,6 +93,7 @@ def test_regret_is_zero_at_each_known_optimum(tasks) -> None:
     assert 0 < hpolib.regret(hpolib.median) <= 1.0 + 1e-9
 
 
+@pytest.mark.slow  # real sweeplab studies through Ray in a subprocess (~40 s quiet)
 def test_smoke_run_through_the_product_and_its_last_line(tasks, tmp_path) -> None:
     common = _load("_common")
     done = subprocess.run(
