@@ -349,6 +349,10 @@ def run_sweeplab(
     wall = time.perf_counter() - started
     study = optuna.load_study(study_name=spec.study.name, storage=storage)
     events = replay(study, "loss")
+    if events and wall < events[-1][0] - events[0][0]:
+        # A study finished in an earlier run of the same --db: nothing ran now, so its wall
+        # time is the span of its trials (start-up apart).
+        wall = events[-1][0] - events[0][0]
     budgets, regrets, total = steps([(c, v) for _, c, v in events], task.regret)
     return Run(method, seed, budgets, regrets, total, wall)
 
@@ -497,11 +501,40 @@ def save_runs(path: Path, runs: Mapping[str, list[Run]], cap: float) -> None:
     path.write_text(json.dumps({"cap": cap, "runs": table}), encoding="utf-8")
 
 
+def merge(folders: Sequence[Path], out: Path) -> dict[str, object]:
+    """Pool the saved runs of earlier invocations (other seeds) and cut the figures again."""
+    import json
+
+    import _peer_tasks
+
+    pairs: dict[str, object] = {}
+    names = sorted(
+        {p.stem.removeprefix("search_peers_") for f in folders for p in f.glob("*.json")}
+    )
+    for name in names:
+        runs: dict[str, list[Run]] = {}
+        cap = 0.0
+        for folder in folders:
+            path = folder / f"search_peers_{name}.json"
+            if path.exists():
+                saved = json.loads(path.read_text(encoding="utf-8"))
+                cap = saved["cap"]
+                for method, rs in saved["runs"].items():
+                    runs.setdefault(method, []).extend(Run(**r) for r in rs)
+        task = Digits() if name == "digits" else _peer_tasks.task(name)
+        unit = "trials" if task.max_fidelity == 1 else "fidelity units"
+        unit = "epochs" if name == "digits" else unit
+        pairs |= summarise(name, runs, cap, unit)
+        plot(name, runs, cap, out / f"search_peers_{name}.png", unit)
+    return pairs
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 seeds, fewer trials (< 5 min)")
     parser.add_argument("--tiny", action="store_true", help="smoke run: 1 seed, a few trials")
     parser.add_argument("--seeds", type=int, default=0, help="seeds per method (cheap tasks)")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds are this and on")
     parser.add_argument("--digits-seeds", type=int, default=3, help="seeds on digits (0: skip)")
     parser.add_argument(
         "--tasks", default="branin,hartmann6,hpolib,digits", help="comma-separated tasks"
@@ -510,9 +543,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--arms", default=",".join(SWEEPLAB_ARMS), help="sweeplab arms to run, comma-separated"
     )
     parser.add_argument("--no-syne", action="store_true", help="leave Syne Tune out")
+    parser.add_argument(
+        "--db", type=Path, help="SQLite file of sweeplab's studies; finished ones are reused"
+    )
     parser.add_argument("--out", type=Path, default=Path("search-peers"), help="PNG folder")
     parser.add_argument("--concurrency", type=int, default=2, help="sweeplab trials at once")
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", help="pool the runs saved in these --out folders"
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        args.out.mkdir(parents=True, exist_ok=True)
+        print(format_pairs(merge(args.merge, args.out)))
+        return 0
 
     import _peer_tasks
 
@@ -534,7 +577,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not syne:
         print("Syne Tune peers left out (pip install syne-tune statsmodels to add them)")
     args.out.mkdir(parents=True, exist_ok=True)
-    storage = f"sqlite:///{Path(tempfile.mkdtemp(prefix='sweeplab-peers-')) / 'peers.db'}"
+    db = args.db or Path(tempfile.mkdtemp(prefix="sweeplab-peers-")) / "peers.db"
+    storage = f"sqlite:///{db.resolve()}"
+    print(f"sweeplab's studies in {db} (--db {db} again reuses the finished ones)")
     started = time.perf_counter()
     # The training functions live in _peer_tasks beside this script: Ray's workers import it
     # from the folder sweeplab asks for when Ray is started by the caller.
@@ -558,7 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             methods += ["syne_asha", "syne_bohb"] if syne else []
         runs: dict[str, list[Run]] = {m: [] for m in methods}
         task_started = time.perf_counter()
-        for seed in range(plan.seeds):
+        for seed in range(args.first_seed, args.first_seed + plan.seeds):
             for method in methods:
                 if method in SWEEPLAB_ARMS or name == "digits":
                     trials = plan.random_trials if method == "random" else plan.sweeplab_trials
