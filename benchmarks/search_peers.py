@@ -507,6 +507,7 @@ def merge(folders: Sequence[Path], out: Path) -> dict[str, object]:
 
     import _peer_tasks
 
+    out.mkdir(parents=True, exist_ok=True)
     pairs: dict[str, object] = {}
     names = sorted(
         {p.stem.removeprefix("search_peers_") for f in folders for p in f.glob("*.json")}
@@ -553,7 +554,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.merge:
-        args.out.mkdir(parents=True, exist_ok=True)
         print(format_pairs(merge(args.merge, args.out)))
         return 0
 

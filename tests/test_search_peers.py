@@ -111,3 +111,21 @@ def test_smoke_run_through_the_product_and_its_last_line(tasks, tmp_path) -> Non
     assert figures["hpolib_peer"] == "optuna_tpe"
     assert (tmp_path / "search_peers_branin.png").stat().st_size > 0
     assert (tmp_path / "search_peers_hpolib.png").stat().st_size > 0
+
+
+def test_saved_runs_merge_into_one_table(peers, tasks, tmp_path) -> None:
+    for seed in (0, 1):
+        run = peers.Run("sweeplab", seed, budgets=[27, 60], regrets=[0.5, 0.1], total=80, wall_s=1)
+        ref = peers.Run("random", seed, budgets=[27, 81], regrets=[0.6, 0.3], total=81, wall_s=0)
+        peer = peers.Run("optuna_sh", seed, budgets=[27], regrets=[0.2], total=81, wall_s=0)
+        folder = tmp_path / f"batch{seed}"
+        folder.mkdir()
+        runs = {"sweeplab": [run], "random": [ref], "optuna_sh": [peer]}
+        peers.save_runs(folder / "search_peers_branin.json", runs, cap=81)
+    pairs = peers.merge([tmp_path / "batch0", tmp_path / "batch1"], tmp_path / "out")
+    assert pairs["branin_peer"] == "optuna_sh"
+    assert pairs["branin_vs_random"] == pytest.approx(81 / 60)  # both seeds: 81 vs 60 to 0.3
+    assert pairs["branin_vs_peer"] == pytest.approx(
+        27 / 60
+    )  # the peer has 0.2 at 27, sweeplab at 60
+    assert (tmp_path / "out" / "search_peers_branin.png").exists()
