@@ -32,9 +32,13 @@ Usage::
 
     python benchmarks/search_peers.py --out peers-out      # 20 seeds, under 30 minutes
     python benchmarks/search_peers.py --quick --out q      # 3 seeds, fewer trials, < 5 min
+    python benchmarks/search_peers.py --quick --first-seed 4 --seeds 4 --out q2   # more seeds
+    python benchmarks/search_peers.py --merge q q2 --out both   # pool them, re-cut the figures
 
 One PNG per task (median regret against budget over seeds, 95 % bootstrap band of the median)
-goes to ``--out``. The last line is ``key=value`` pairs per task.
+goes to ``--out`` with every run as JSON (``--merge`` pools such folders); ``--db`` keeps
+sweeplab's studies, and a second invocation with the same ``--db`` reuses the finished ones.
+The last line is ``key=value`` pairs per task.
 """
 
 from __future__ import annotations
