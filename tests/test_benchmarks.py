@@ -25,6 +25,7 @@ SCRIPTS = [
     "scaling.py",
     "startup.py",
     "checkpoint_cost.py",
+    "search_peers.py",
 ]
 
 
