@@ -4,7 +4,11 @@ Both train the same networks on MNIST with the same optimizer, batch size and ep
 
 - ``mlp``: the 784-120-80-10 sigmoid MLP, SGD (lr 0.1), batch 64, 2 epochs;
 - ``mlp_aug``: the same with random crop (padding 2) + horizontal flip;
-- ``cnn``: a small conv net (two conv3x3-ReLU-maxpool blocks, 32 and 64 channels), same optimizer.
+- ``cnn``: a small conv net (two conv3x3-ReLU-maxpool blocks, 32 and 64 channels), same optimizer;
+- ``cnn_cl`` (not run by default): the same CNN in channels-last memory format on the CPU (the
+  trainer uses channels-last on GPUs only);
+- ``cnn_compile`` (not run by default): the same CNN through ``torch.compile`` (the spec's
+  ``model.compile``); its first epoch pays the compilation, which is printed apart.
 
 The reference is the loop every tutorial teaches: ``torchvision.datasets.MNIST`` with
 ``transforms.ToTensor()`` and ``Normalize`` (plus ``RandomCrop``/``RandomHorizontalFlip`` for
@@ -18,14 +22,19 @@ its per-epoch validation pass, so the ratio is conservative). Test accuracy is m
 
 Usage::
 
-    python benchmarks/trainer_throughput.py [--root ../shared/data] [--epochs 2]
+    python benchmarks/trainer_throughput.py [--root ../shared/data] [--epochs 2] [--rounds 3]
+        [--cases mlp,mlp_aug,cnn,cnn_cl,cnn_compile]
 
-The last line is machine-readable ``key=value`` pairs, the ratios first.
+With ``--rounds R`` each case runs R times, the reference and sweeplab back to back in each
+round, and the ratio is the median of the rounds' ratios with their range (on a loaded machine
+the range shows how far to trust it). The last line is machine-readable ``key=value`` pairs, the
+(median) ratios first.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -38,6 +47,14 @@ from sweeplab import trainer
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 LR, BATCH = 0.1, 64
+# case: (network, crop+flip, sweeplab variant: "" as is, "cl" channels-last, "compile")
+CASES = {
+    "mlp": ("mlp", False, ""),
+    "mlp_aug": ("mlp", True, ""),
+    "cnn": ("cnn", False, ""),
+    "cnn_cl": ("cnn", False, "cl"),
+    "cnn_compile": ("cnn", False, "compile"),
+}
 
 
 # ---- the reference: the PyTorch tutorial loop ----------------------------------------------------
@@ -88,7 +105,9 @@ def run_reference(root: Path, kind: str, augment: bool, epochs: int, seed: int) 
 
 
 # ---- sweeplab's trainer --------------------------------------------------------------------------
-def run_sweeplab(root: Path, kind: str, augment: bool, epochs: int, seed: int) -> dict:
+def run_sweeplab(
+    root: Path, kind: str, augment: bool, epochs: int, seed: int, variant: str = ""
+) -> dict:
     # A thin validation split: the reference trains on all 60,000 images.
     data = trainer.DataSettings(dataset="mnist", root=str(root), val_fraction=0.01)
     trainer.load_dataset(data, "cpu")  # loaded once per process, as in a Ray worker
@@ -98,10 +117,22 @@ def run_sweeplab(root: Path, kind: str, augment: bool, epochs: int, seed: int) -
         channels=(32, 64),
         activation="relu" if kind == "cnn" else "sigmoid",
     )
+    if variant == "cl":
+        # The trainer's own CNN, its weights in channels-last: convolutions then run (and
+        # return) channels-last on the CPU too, as the trainer does on GPUs.
+        own = model
+
+        def channels_last(shape: tuple, n_classes: int, hp: dict) -> torch.nn.Module:
+            net = trainer.build_model(own, hp, shape, n_classes)
+            return net.to(memory_format=torch.channels_last)
+
+        model = trainer.ModelSettings(factory=channels_last)
     params = {"optimizer": "sgd", "lr": LR, "momentum": 0.0, "batch_size": BATCH}
     if augment:
         params.update(augment=["crop", "flip"], crop_padding=2)
-    settings = trainer.FitSettings(max_epochs=epochs, seed=seed, device="cpu")
+    settings = trainer.FitSettings(
+        max_epochs=epochs, seed=seed, device="cpu", compile=variant == "compile"
+    )
     epoch_seconds: list[float] = []
     result = trainer.fit(
         data, model, params, settings, lambda r: epoch_seconds.append(r.epoch_seconds)
@@ -110,6 +141,7 @@ def run_sweeplab(root: Path, kind: str, augment: bool, epochs: int, seed: int) -
     return {
         "samples_per_s": n_train * epochs / sum(epoch_seconds),
         "seconds": sum(epoch_seconds),
+        "first_epoch_s": epoch_seconds[0],
         "test_acc": result.test_acc,
     }
 
@@ -119,8 +151,15 @@ def main() -> int:
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="torchvision MNIST root")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cases", default="mlp,mlp_aug,cnn")
+    parser.add_argument("--cases", default="mlp,mlp_aug,cnn", help=f"of {','.join(CASES)}")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat each case; median ratio")
     args = parser.parse_args()
+    cases = args.cases.split(",")
+    for case in cases:
+        if case not in CASES:
+            parser.error(f"--cases: {case!r} is not one of {', '.join(CASES)}")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be an int >= 1; got {args.rounds}")
     if not (args.root / "MNIST" / "raw").is_dir():
         print(f"skipped: no MNIST under {args.root} (pass --root)", file=sys.stderr)
         return 0
@@ -131,18 +170,29 @@ def main() -> int:
     )
     figures: dict[str, float] = {}
     accuracies: dict[str, tuple[float, float]] = {}
-    for case in args.cases.split(","):
-        kind, augment = case.removesuffix("_aug"), case.endswith("_aug")
-        ref = run_reference(args.root, kind, augment, args.epochs, args.seed)
-        ours = run_sweeplab(args.root, kind, augment, args.epochs, args.seed)
-        ratio = ours["samples_per_s"] / ref["samples_per_s"]
-        figures[f"speedup_{case}"] = ratio
-        accuracies[case] = (ours["test_acc"], ref["test_acc"])
-        print(
-            f"{case:8s} sweeplab {ours['samples_per_s']:9.0f} samples/s ({ours['seconds']:.1f} s), "
-            f"tutorial loop {ref['samples_per_s']:8.0f} samples/s ({ref['seconds']:.1f} s): "
-            f"{ratio:.1f}x; test accuracy {ours['test_acc']:.4f} vs {ref['test_acc']:.4f}"
-        )
+    for case in cases:
+        kind, augment, variant = CASES[case]
+        ratios = []
+        for round_ in range(args.rounds):
+            seed = args.seed + round_
+            ref = run_reference(args.root, kind, augment, args.epochs, seed)
+            ours = run_sweeplab(args.root, kind, augment, args.epochs, seed, variant)
+            ratios.append(ours["samples_per_s"] / ref["samples_per_s"])
+            accuracies.setdefault(case, (ours["test_acc"], ref["test_acc"]))
+            first = f", first epoch {ours['first_epoch_s']:.1f} s" if variant == "compile" else ""
+            print(
+                f"{case:11s} sweeplab {ours['samples_per_s']:9.0f} samples/s "
+                f"({ours['seconds']:.1f} s{first}), tutorial loop {ref['samples_per_s']:8.0f} "
+                f"samples/s ({ref['seconds']:.1f} s): {ratios[-1]:.2f}x; test accuracy "
+                f"{ours['test_acc']:.4f} vs {ref['test_acc']:.4f} (seed {seed})",
+                flush=True,
+            )
+        figures[f"speedup_{case}"] = statistics.median(ratios)
+        if args.rounds > 1:
+            print(
+                f"{case:11s} median {statistics.median(ratios):.2f}x over {args.rounds} rounds "
+                f"(range {min(ratios):.2f}-{max(ratios):.2f}x)"
+            )
     first = next(iter(accuracies))
     pairs = [f"{k}={v:.2f}" for k, v in figures.items()]
     pairs += [

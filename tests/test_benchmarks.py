@@ -26,6 +26,7 @@ SCRIPTS = [
     "startup.py",
     "checkpoint_cost.py",
     "search_peers.py",
+    "trainer_throughput.py",
 ]
 
 
@@ -52,6 +53,27 @@ def test_script_help_works(script) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "usage:" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (
+            ["--cases", "mlp,cnn_fast"],
+            "'cnn_fast' is not one of mlp, mlp_aug, cnn, cnn_cl, cnn_compile",
+        ),
+        (["--rounds", "0"], "--rounds must be an int >= 1; got 0"),
+    ],
+)
+def test_trainer_throughput_rejects_bad_arguments_before_training(args, expected) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "trainer_throughput.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2 and expected in done.stderr, done.stderr
 
 
 def test_startup_runs_and_its_last_line_parses() -> None:

@@ -100,7 +100,9 @@ class Dataset:
             order = self.epoch_order(generator)
         for first in batch_starts(self.n_train, batch_size)[start:]:
             idx = order[first : first + batch_size]
-            yield self.train_x[idx], self.train_y[idx]
+            # index_select, not ``x[idx]``: advanced indexing's general path costs about twice
+            # as much on a CPU (~100 us for a batch of 64 MNIST images), the same rows either way.
+            yield self.train_x.index_select(0, idx), self.train_y.index_select(0, idx)
 
     def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """A split (``train``, ``val``, ``test``) in evaluation batches, in order."""

@@ -10,6 +10,7 @@ the stop decision and the reports are :class:`~trainer._epochs.EpochTracker`'s, 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import time
@@ -88,6 +89,7 @@ def fit(
     weights: list[torch.Tensor] = []
     saves = Saves(checkpointing, started)
     deterministic = _Determinism(settings.deterministic)
+    gc_was_enabled = gc.isenabled()
     try:
         # ---- settings --------------------------------------------------------------------------
         hp = resolve_params(dict(params), own=model.factory is not None)
@@ -127,8 +129,11 @@ def fit(
 
         def autocast() -> contextlib.AbstractContextManager:
             # bf16 matmuls on GPU roughly double throughput; CPU runs stay in float32 so that
-            # tests and small sweeps are exact and reproducible.
-            return torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu)
+            # tests and small sweeps are exact and reproducible (and skip autocast's set-up, a
+            # few microseconds a step).
+            if on_gpu:
+                return torch.autocast("cuda", dtype=torch.bfloat16)
+            return contextlib.nullcontext()
 
         own_loss = ds.loss  # not the data set itself: ``finally`` lets go of that
 
@@ -172,6 +177,9 @@ def fit(
             else:
                 order = ds.epoch_order(augment.generator)
             restored = None
+            # No garbage collection within the epoch: a step frees what it allocates by reference
+            # counting, and a collection's pass over a Ray worker's heap would stall a step.
+            gc.disable()
             for x, y in ds.train_batches(batch_size, order=order, start=step):
                 batch = augment(x, y)
                 with autocast():
@@ -192,7 +200,7 @@ def fit(
                     max_norm_(weights, max_norm)  # a projection: after the step, every step
                 schedule.after_step()
                 # Accumulated on the device: a .item() per step would stall the GPU every batch.
-                loss_sum += loss.detach().float() * len(y)
+                loss_sum.add_(loss.detach(), alpha=len(y))
                 if ds.classifies:
                     predicted = logits.detach().argmax(dim=1)
                     if augment.mixes:
@@ -212,6 +220,8 @@ def fit(
                         module, optimizer, schedule, tracker, augment, best_state, mid_epoch
                     )
                     saves.checkpoint(epoch - 1, step, history, digest, state)
+            if gc_was_enabled:
+                gc.enable()
             train_loss = (loss_sum / seen).item()
             train_acc = (correct / seen).item() if ds.classifies else math.nan
             if not math.isfinite(train_loss):
@@ -267,6 +277,8 @@ def fit(
         return fit_result(history, device=str(device), started=started)
     finally:
         deterministic.restore()
+        if gc_was_enabled:
+            gc.enable()
         # Ray reuses worker processes: a trial that ends, fails or is stopped must not leave its
         # network, optimizer state, autograd graph and best-weights copy holding GPU memory for
         # the next one. An exception's traceback keeps this frame's locals alive, hence the dels.
@@ -295,7 +307,8 @@ def evaluate(
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device)
     seen = 0
-    with torch.no_grad():
+    # inference_mode: no autograd bookkeeping at all (no version counters, no views tracked).
+    with torch.inference_mode():
         for xb, yb in ds.eval_batches(split):
             with autocast():
                 logits = net(xb)

@@ -37,7 +37,10 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
 
     Decaying biases and normalisation scales only pulls them towards zero without regularising
     the function's complexity, so only :func:`~trainer._penalties.weight_tensors` (``ndim >= 2``:
-    linear and conv weights) decay. Empty groups are left out.
+    linear and conv weights) decay. Empty groups are left out. Both groups stay when nothing
+    decays (one would save the step ~10 us of Python on a small network): an optimizer state saved
+    with one ``weight_decay`` must load into a run with another (a resumed checkpoint, a PBT
+    trial taking over a better trial's state), which needs the same groups.
     """
     weights = {id(p) for p in weight_tensors(model)}
     params = [p for p in model.parameters() if p.requires_grad]
@@ -86,7 +89,7 @@ def build_optimizer(model: nn.Module, params: Mapping[str, Any]) -> torch.optim.
         >>> from torch import nn
         >>> from sweeplab.trainer import resolve_params
         >>> opt = build_optimizer(nn.Linear(3, 2), resolve_params({"optimizer": "sgd"}))
-        >>> type(opt).__name__, len(opt.param_groups)
+        >>> type(opt).__name__, len(opt.param_groups)  # weights, and biases (never decayed)
         ('SGD', 2)
     """
     name = params["optimizer"]
