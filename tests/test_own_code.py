@@ -100,7 +100,7 @@ def test_own_hyperparameters_need_own_code() -> None:
         ),
         (
             '[study]\nobjective = "f1"\ndirection = "maximize"\n[space.lr]\nlow = 0.1\nhigh = 1.0\n',
-            r"study.objective: sweeplab's training loop reports val_acc, val_loss, train_acc, train_loss; got \"f1\".*\[trainable\] function",
+            r"study.objective: sweeplab's training loop reports val_acc, val_loss, train_acc, train_loss, epochs, params, train_time; got \"f1\".*\[trainable\] function",
         ),
         (
             '[study]\nobjective = "f1"\n[trainable]\nfunction = "t:train"\n[space.lr]\nlow = 0.1\nhigh = 1.0\n',
