@@ -144,3 +144,23 @@ def test_the_fast_paths_leave_the_result_where_the_plain_loop_puts_it():
     test_acc = (logits.argmax(1) == ds.test_y).float().mean().item()
     assert result.test_acc == pytest.approx(test_acc, abs=1e-6)
     assert result.test_loss == pytest.approx(F.cross_entropy(logits, ds.test_y).item(), rel=1e-4)
+
+
+def test_the_cnn_trains_channels_last_and_computes_what_the_contiguous_layout_does():
+    # The trainer's own CNN goes channels-last on every device (faster convolutions with oneDNN);
+    # the same network built by a factory stays contiguous (the trainer leaves a factory's
+    # network alone): the same run, to float noise.
+    model = ModelSettings(kind="cnn", channels=(8, 16))
+
+    def contiguous(shape: tuple, n_classes: int, hp: dict) -> nn.Module:
+        return build_model(model, hp, shape, n_classes)
+
+    settings = FitSettings(max_epochs=2, device="cpu", seed=1)
+    params = {"optimizer": "sgd", "lr": 0.05, "batch_size": 64}
+
+    fast = fit(DIGITS, model, params, settings)
+    plain = fit(DIGITS, ModelSettings(factory=contiguous), params, settings)
+    for a, b in zip(fast.history, plain.history, strict=True):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-4)
+        assert a.val_loss == pytest.approx(b.val_loss, rel=1e-4)
+    assert fast.test_acc == pytest.approx(plain.test_acc, abs=1e-3)
