@@ -8,17 +8,15 @@ figures (search efficiency's replay, the overhead formula) compute what their do
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import optuna
 import pytest
+from conftest import BENCHMARKS, load_benchmark
 from optuna.trial import TrialState
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = [
     "trial_overhead.py",
     "search_efficiency.py",
@@ -28,18 +26,6 @@ SCRIPTS = [
     "search_peers.py",
     "trainer_throughput.py",
 ]
-
-
-def _load(name: str):
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up while it executes
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -77,7 +63,7 @@ def test_trainer_throughput_rejects_bad_arguments_before_training(args, expected
 
 
 def test_startup_runs_and_its_last_line_parses() -> None:
-    common = _load("_common")
+    common = load_benchmark("_common")
     done = subprocess.run(
         [sys.executable, str(BENCHMARKS / "startup.py"), "--runs", "1"],
         capture_output=True, text=True, timeout=300, check=True,
@@ -88,7 +74,7 @@ def test_startup_runs_and_its_last_line_parses() -> None:
 
 
 def test_last_line_round_trips() -> None:
-    common = _load("_common")
+    common = load_benchmark("_common")
     line = common.format_pairs(
         {"ratio": 3.14159, "trials": 200, "work": "cpu", "ok": True, "gpu": "skipped"}
     )
@@ -100,19 +86,19 @@ def test_last_line_round_trips() -> None:
 
 @pytest.mark.parametrize("bad", ["", "figures only\nratio 3", "ratio=3 =4", "ratio="])
 def test_last_line_parser_rejects_what_is_not_pairs(bad) -> None:
-    common = _load("_common")
+    common = load_benchmark("_common")
     with pytest.raises(ValueError):
         common.parse_pairs(bad)
 
 
 def test_format_refuses_values_that_would_not_parse() -> None:
-    common = _load("_common")
+    common = load_benchmark("_common")
     with pytest.raises(ValueError):
         common.format_pairs({"note": "two words"})
 
 
 def test_overhead_is_wall_minus_compute_per_concurrency_per_trial() -> None:
-    overhead = _load("trial_overhead")
+    overhead = load_benchmark("trial_overhead")
     args = type("Args", (), {"seconds": 0.5, "epochs": 5, "concurrency": 2})()
     # 10 trials, 40 epochs of 0.1 s run = 4 s of work, 2 at a time = 2 s; wall 3 s.
     result = {"wall_s": 3.0, "epochs": 40, "trials": 10}
@@ -137,7 +123,7 @@ def _study_with(trials: list[dict]) -> optuna.Study:
 
 
 def test_replay_counts_every_epoch_in_time_order_and_only_completed_values() -> None:
-    efficiency = _load("search_efficiency")
+    efficiency = load_benchmark("search_efficiency")
     study = _study_with(
         [
             # pruned after 2 epochs (ends at t=2): its epochs count, it is never "found"
@@ -162,7 +148,7 @@ def test_replay_counts_every_epoch_in_time_order_and_only_completed_values() -> 
 
 
 def test_bootstrap_interval_brackets_the_ratio_of_means() -> None:
-    efficiency = _load("search_efficiency")
+    efficiency = load_benchmark("search_efficiency")
     num, den = [300.0, 360.0, 330.0, 310.0, 350.0], [90.0, 120.0, 100.0, 110.0, 105.0]
     low, high = efficiency.bootstrap_ratio(num, den)
     ratio = (sum(num) / 5) / (sum(den) / 5)

