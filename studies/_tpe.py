@@ -192,7 +192,35 @@ def _rank_key(trial: FrozenTrial, sign: float) -> tuple[float, ...]:
     return (2.0,)
 
 
-class _Windowed:
+class _View:
+    """A study whose every attribute is the study's own except the trials, which :meth:`_shown`
+    filters from the study's own read (``use_cache`` as :meth:`_use_cache` decides)."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(
+        self,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+        use_cache: bool = False,
+    ) -> list[FrozenTrial]:
+        cached = self._use_cache(use_cache)
+        return self._shown(
+            self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=cached)
+        )
+
+    def _use_cache(self, asked: bool) -> bool:
+        return asked
+
+    def _shown(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        return trials
+
+
+class _Windowed(_View):
     """A study as the window shows it: every attribute is the study's own except the trials.
 
     Every read of the trials is served from the study's own snapshot, which ``Study.ask`` drops
@@ -210,44 +238,29 @@ class _Windowed:
         curveless: bool = False,
         snapshot: bool = True,
     ) -> None:
-        self._study = study
+        super().__init__(study)
         self._sampler = sampler
         self._curveless = curveless
         self._snapshot = snapshot
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
+    def _use_cache(self, asked: bool) -> bool:
+        return self._snapshot
 
-    def _get_trials(
-        self,
-        deepcopy: bool = True,
-        states: Container[TrialState] | None = None,
-        use_cache: bool = False,
-    ) -> list[FrozenTrial]:
-        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=self._snapshot)
+    def _shown(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
         if self._curveless:
             return self._sampler._without_curves(trials)
         trials = self._sampler._window_of(self._study, trials)
         return self._sampler._judged_at_rung(trials) if self._sampler._rungs else trials
 
 
-class _Unseen:
+class _Unseen(_View):
     """A study whose finished trials each appear once: those not in ``seen`` (then added)."""
 
     def __init__(self, study: optuna.Study, seen: set[int]) -> None:
-        self._study = study
+        super().__init__(study)
         self._seen = seen
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
-
-    def _get_trials(
-        self,
-        deepcopy: bool = True,
-        states: Container[TrialState] | None = None,
-        use_cache: bool = False,
-    ) -> list[FrozenTrial]:
-        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+    def _shown(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
         new = [t for t in trials if t.number not in self._seen]
         self._seen.update(t.number for t in new if t.state.is_finished())
         return new
