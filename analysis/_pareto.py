@@ -159,8 +159,8 @@ def pareto_section(study: optuna.Study, out_dir: Path) -> list[str]:
         f"{len(study.directions)} objectives: "
         + ", ".join(f"{code(n)} ({d})" for n, d in zip(names, directions, strict=True))
         + ". The Pareto front is the complete trials that no other complete trial beats in "
-        "every objective at once. The single-objective sections of this report read the "
-        f"first objective, {code(names[0])}.",
+        "every objective at once. The importance per objective follows the front; the other "
+        f"sections of this report read the first objective, {code(names[0])}.",
         "",
     ]
     if not len(front):

@@ -37,6 +37,7 @@ from sweeplab.analysis._report_importance import (
     ImportanceAnalysis,
     analyse_importance,
     importance_section,
+    objectives_importance_section,
 )
 from sweeplab.analysis._report_search import analyse_search, search_sections
 from sweeplab.analysis._toml import to_toml
@@ -443,6 +444,10 @@ def write_report(
             svg=svg,
         )
         pareto = pareto_section(study, out)
+        if len(study.directions) > 1:
+            pareto += objectives_importance_section(
+                study.get_trials(deepcopy=False), objective_names(study), study.directions
+            )
     ablation = render_ablation_sections(storage, study_name, out).strip("\n")
     extra = [*search_sections(search, info.objective), *([ablation, ""] if ablation else [])]
     extra = [*pareto, *extra]

@@ -8,13 +8,14 @@ importances are measured on comes from :mod:`analysis._importance_basis`; the in
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from optuna.study import StudyDirection
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.analysis._importance import N_RESAMPLES, RESAMPLE_TREES, importance_intervals
 from sweeplab.analysis._importance_basis import (
@@ -32,7 +33,12 @@ from sweeplab.analysis._importance_basis import (
 from sweeplab.analysis._markdown import MISSING, code, table
 from sweeplab.analysis._search_plots import plot_importance_comparison
 
-__all__ = ["ImportanceAnalysis", "analyse_importance", "importance_section"]
+__all__ = [
+    "ImportanceAnalysis",
+    "analyse_importance",
+    "importance_section",
+    "objectives_importance_section",
+]
 
 _METHODS = {"fANOVA": "fanova", "PED-ANOVA": "ped_anova"}
 
@@ -212,4 +218,97 @@ def importance_section(analysis: ImportanceAnalysis | None) -> list[str]:
             f"{resamples} resamples.",
             "",
         ]
+    return lines
+
+
+def _valued_by(trials: Sequence[FrozenTrial], index: int) -> list[FrozenTrial]:
+    """The complete trials valued by objective ``index`` alone (what fANOVA reads)."""
+    out = []
+    for t in trials:
+        if t.state != TrialState.COMPLETE or t.values is None or len(t.values) <= index:
+            continue
+        t = copy.copy(t)
+        t.values = [t.values[index]]
+        out.append(t)
+    return out
+
+
+def objectives_importance_section(
+    trials: Sequence[FrozenTrial], names: Sequence[str], directions: Sequence[StudyDirection]
+) -> list[str]:
+    """A multi-objective study's ``## Importance per objective``: each parameter's fANOVA share
+    of each objective's variance with its bootstrap interval, as Markdown lines (none for a
+    single objective).
+
+    "Which choices matter" is often asked of accuracy and cost together: the width may decide
+    the parameter count while the learning rate decides accuracy. Pruned trials have no vector
+    in Optuna, so this reads the complete trials' final values.
+
+    Example:
+        >>> import optuna
+        >>> from optuna.distributions import FloatDistribution
+        >>> dist = {"lr": FloatDistribution(0, 1), "width": FloatDistribution(0, 1)}
+        >>> trials = [optuna.trial.create_trial(values=[lr, 100 * w], params={"lr": lr,
+        ...           "width": w}, distributions=dist)
+        ...           for lr, w in ((0.1, 0.9), (0.5, 0.2), (0.9, 0.5), (0.3, 0.7))]
+        >>> minimize = optuna.study.StudyDirection.MINIMIZE
+        >>> lines = objectives_importance_section(trials, ["val_loss", "params"], [minimize] * 2)
+        >>> lines[0], "too few" in lines[2]
+        ('## Importance per objective', True)
+    """
+    if len(names) < 2:
+        return []
+    lines = ["## Importance per objective", ""]
+    complete = _valued_by(trials, 0)
+    n = len(complete)
+    if n < MIN_TRIALS_TO_RANK:
+        return [
+            *lines,
+            f"Not ranked: {n} complete trials are too few (fewer than {MIN_TRIALS_TO_RANK}) "
+            "for a ranking per objective to mean something.",
+            "",
+        ]
+    frames = {
+        name: importance_intervals(_valued_by(trials, i), directions[i], method="fanova")
+        for i, name in enumerate(names)
+    }
+    assessed = [f for f in frames.values() if not f.empty]
+    params = sorted({str(p) for f in assessed for p in f.index})
+    dimensions = param_dimensions(complete, params)
+    reliable = ranking_verdict(n, dimensions) is Verdict.RELIABLE
+    level = f"{next(iter(assessed)).attrs.get('level', 0.9):.0%}" if assessed else "90%"
+    lines += [
+        f"fANOVA's share of each objective's variance that each parameter explains, over the "
+        f"{n} complete trials' final values (pruned trials have no value of every objective), "
+        f"with its {level} percentile bootstrap interval over {N_RESAMPLES} resamples; each "
+        "column sums to 1. A parameter can matter for one objective and not another: where "
+        "two intervals overlap, the data do not say which parameter matters more.",
+        "",
+    ]
+    if not reliable:
+        lines += [
+            f"> **Warning:** unreliable: {n} trials, fewer than the {needed_trials(dimensions)} "
+            f"that {dimensions} parameter dimensions need; shares are shown to 2 significant "
+            "digits.",
+            "",
+        ]
+    # Ordered by the first objective's importance, then by name.
+    first = frames[names[0]]
+    order = [p for p in map(str, first.index) if p in params] if not first.empty else []
+    order += [p for p in params if p not in order]
+    rows = []
+    for p in order:
+        row = [code(p)]
+        for frame in frames.values():
+            if p not in frame.index:
+                row.append(MISSING)
+                continue
+            share = _number(frame.at[p, "importance"], reliable)
+            row.append(f"{share} [{_interval(frame, p, reliable)}]")
+        rows.append(row)
+    headers = ["Parameter", *(f"{code(name)} ({level} interval)" for name in names)]
+    lines += [*table(headers, rows, [False, *(True for _ in names)]), ""]
+    for name, frame in frames.items():
+        if frame.empty:
+            lines += [f"{code(name)}: not assessed: {frame.attrs.get('reason', 'no data')}", ""]
     return lines
