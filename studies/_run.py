@@ -408,11 +408,13 @@ def _tune(
         pack=pack,
         artifacts=artifact_location(spec),
         keep_best=spec.study.keep_best,
-        extra_curves=(records.LR_CURVE,) if spec.search.scheduler == "pbt" else (),
+        extra_curves=_extra_curves(spec),
         objectives=spec.study.objectives if spec.study.multi_objective else (),
     )
     mode = "max" if spec.study.resolved_direction == "maximize" else "min"
-    scheduler = make_scheduler(spec, pack, on_exploit=searcher.record_exploit)
+    scheduler = make_scheduler(
+        spec, pack, on_exploit=searcher.record_exploit, history=searcher.study
+    )
     trainable = make_trainable(spec, pack, code)
     progress = ProgressView(
         searcher,
@@ -495,17 +497,31 @@ def _database_errors_told_once() -> Iterator[None]:
         logger.removeFilter(dropping)
 
 
+def _extra_curves(spec: StudySpec) -> tuple[str, ...]:
+    """Report fields kept as curves beside the loop's own: PBT's learning rate, and a
+    multi-objective study's cost objectives (what a resumed MOASHA ranks earlier runs by)."""
+    if spec.search.scheduler == "pbt":
+        return (records.LR_CURVE,)
+    if spec.study.multi_objective:
+        from sweeplab.studies._tune.moasha import cost_curves
+
+        return cost_curves(spec.study.objectives)
+    return ()
+
+
 def make_scheduler(
     spec: StudySpec,
     pack: int,
     on_exploit: Callable[[str, dict[str, Any]], None] | None = None,
+    history: optuna.Study | None = None,
 ) -> Any:
     """The Ray Tune scheduler of the spec's ``[search] scheduler``: ASHA (one bracket),
     asynchronous Hyperband (ASHA's every bracket, Ray's ``ASHAScheduler(brackets=...)``),
     population based training (:class:`~sweeplab.studies._tune.pbt.StudyPBT`, which tells
     ``on_exploit`` of each copy), or none; with several objectives, ASHA is multi-objective ASHA
-    (:class:`~sweeplab.studies._tune.moasha.MultiObjectiveASHA`). Packs judge their members
-    themselves (ASHA, one bracket), so Tune's is FIFO then."""
+    (:class:`~sweeplab.studies._tune.moasha.MultiObjectiveASHA`), whose rungs start from the
+    vectors the trials of ``history`` (the study, on a resume) reached them with. Packs judge
+    their members themselves (ASHA, one bracket), so Tune's is FIFO then."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     search = spec.search
@@ -527,14 +543,22 @@ def make_scheduler(
     if search.scheduler == "none" or pack > 1:
         return FIFOScheduler()
     if spec.study.multi_objective:  # the spec allows asha only: see _check_multi_objective
-        from sweeplab.studies._tune.moasha import MultiObjectiveASHA
+        from sweeplab.studies._tune.moasha import MultiObjectiveASHA, rung_history
 
+        rungs = judged_rungs(spec)
+        earlier = None
+        if history is not None:
+            trials = history.get_trials(
+                deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)
+            )
+            earlier = rung_history(trials, spec.study.objectives, rungs)
         return MultiObjectiveASHA(
             objectives=spec.study.objectives,
             directions=spec.study.directions,
-            rungs=judged_rungs(spec),
+            rungs=rungs,
             reduction_factor=search.reduction_factor,
             max_epochs=spec.budget.max_epochs,
+            history=earlier,
         )
     brackets = 1
     if search.scheduler == "hyperband":

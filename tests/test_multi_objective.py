@@ -7,18 +7,22 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
 from conftest import run_cli, tiny_spec
+from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.study import StudyDirection
 from optuna.trial import TrialState, create_trial
 from rich.console import Console
 
 from sweeplab import analysis
-from sweeplab.studies import load_spec, run_study
+from sweeplab.analysis import write_report
+from sweeplab.studies import load_spec, records, run_study
+from sweeplab.studies._run import make_scheduler
 from sweeplab.studies._study import open_study
-from sweeplab.studies._tune.moasha import MultiObjectiveASHA
+from sweeplab.studies._tune.moasha import MultiObjectiveASHA, rung_history
 from sweeplab.studies._tune.outcomes import objective_values, trial_outcome
 from sweeplab.studies.asha import asha_rungs, moasha_stops, non_dominated_ranks, pareto_order
 from sweeplab.studies.errors import SpecConflict
@@ -229,6 +233,28 @@ def test_moasha_stops_the_dominated_trials_at_a_rung() -> None:
     assert moasha.judge("f", {"epoch": 1, "val_acc": 0.1}) == "CONTINUE"
 
 
+def test_moasha_judges_against_the_vectors_of_earlier_runs() -> None:
+    """On a resume the rungs start from what earlier runs reached them with, not empty."""
+    settings = {
+        "objectives": ["val_acc", "params"], "directions": ["maximize", "minimize"],
+        "rungs": [1, 2, 4], "reduction_factor": 2, "max_epochs": 4,
+    }  # fmt: skip
+    earlier = [
+        create_trial(values=[0.9, 10.0], user_attrs={"val_acc": [0.9, 0.95], "params": [10, 10]}),
+        create_trial(state=TrialState.PRUNED, user_attrs={"val_acc": [0.85], "params": [8]}),
+        # a failed trial, and one without the params curve, count nowhere
+        create_trial(state=TrialState.FAIL, user_attrs={"val_acc": [0.99], "params": [1]}),
+        create_trial(values=[0.99, 1.0], user_attrs={"val_acc": [0.99, 0.99]}),
+    ]
+    history = rung_history(earlier, settings["objectives"], [1, 2])
+    assert history == {1: [(0.9, 10.0), (0.85, 8.0)], 2: [(0.95, 10.0)]}
+    report = {"epoch": 1, "val_acc": 0.8, "params": 20}  # dominated by both earlier trials
+    fresh = MultiObjectiveASHA(**settings)
+    assert fresh.judge("a", report) == "CONTINUE"  # an empty rung stops nobody
+    resumed = MultiObjectiveASHA(**settings, history=history)
+    assert resumed.judge("a", report) == "STOP"
+
+
 @pytest.mark.parametrize("eta", [2.0, 3.0])
 def test_moasha_keeps_the_top_share_of_the_pareto_order(eta: float) -> None:
     dirs = ["minimize", "minimize"]
@@ -239,6 +265,42 @@ def test_moasha_keeps_the_top_share_of_the_pareto_order(eta: float) -> None:
     order = pareto_order([*recorded, recorded[0]], dirs)
     assert order[:2] == [0, 8]  # the front's extremes first (infinite crowding distance)
     assert 1 <= kept <= -(-10 // int(eta))
+
+
+def test_the_report_ranks_the_parameters_per_objective(tmp_path) -> None:
+    """Accuracy driven by lr, size by width: each objective's ranking says so, with intervals."""
+    storage = f"sqlite:///{tmp_path / 'mo.db'}"
+    study = optuna.create_study(
+        storage=storage, study_name="costs", directions=["maximize", "minimize"]
+    )
+    study.set_user_attr(records.OBJECTIVE, ["val_acc", "params"])  # as sweeplab stores them
+    rng = np.random.default_rng(0)
+    space = {"lr": FloatDistribution(1e-3, 1e-1, log=True), "width": IntDistribution(16, 256)}
+    for _ in range(40):
+        lr, width = (
+            float(np.exp(rng.uniform(np.log(1e-3), np.log(1e-1)))),
+            int(rng.integers(16, 257)),
+        )
+        acc = 0.9 - 0.1 * (np.log10(lr) + 2) ** 2 + rng.normal(0, 0.005)
+        study.add_trial(
+            create_trial(
+                values=[acc, 785 * width], params={"lr": lr, "width": width}, distributions=space
+            )
+        )
+    out = tmp_path / "report"
+    text = write_report(storage, "costs", out).read_text(encoding="utf-8")
+    section = text.split("## Importance per objective", 1)[1].split("\n## ", 1)[0]
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:4]]
+        for line in section.splitlines()
+        if line.startswith("| `")
+    }
+    assert set(rows) == {"`lr`", "`width`"}
+    share = {p: [float(c.split(" [")[0]) for c in cells] for p, cells in rows.items()}
+    assert share["`lr`"][0] > 0.8 > share["`width`"][0]  # val_acc: lr
+    assert share["`width`"][1] > 0.8 > share["`lr`"][1]  # params: width
+    assert all(" – " in c for cells in rows.values() for c in cells)  # every share has its interval
+    assert "Warning" not in section  # 40 trials, 2 dimensions: a usable ranking
 
 
 # --- a real study ------------------------------------------------------------------------------
@@ -353,6 +415,7 @@ def test_report_has_the_pareto_figure_and_table(mo_study, capsys, tmp_path) -> N
     study = optuna.load_study(study_name=spec.study.name, storage=spec.study.storage)
     for t in study.best_trials:
         assert f"| #{t.number} |" in text
+    assert "## Importance per objective" in text
 
 
 @pytest.mark.slow
@@ -385,6 +448,24 @@ def test_moasha_prunes_the_study_at_its_rungs(mo_study) -> None:
         assert t.user_attrs["epochs_run"] in asha_rungs(1, 2, 4)[:-1]
     for t in study.get_trials(states=(TrialState.COMPLETE,)):
         assert len(t.values) == 2 and t.user_attrs["epochs_run"] == 4
+
+
+@pytest.mark.slow
+def test_a_resumed_moasha_starts_from_the_stored_rung_vectors(mo_study) -> None:
+    spec, _, _ = mo_study
+    study = optuna.load_study(study_name=spec.study.name, storage=spec.study.storage)
+    finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    for t in finished:  # the cost objective is kept per epoch, like the loop's own curves
+        assert len(t.user_attrs["params"]) == t.user_attrs["epochs_run"]
+        assert set(t.user_attrs["params"]) == {t.user_attrs["params"][0]}
+    scheduler = make_scheduler(spec, pack=1, history=study)
+    assert scheduler.rungs == [1, 2]
+    assert len(scheduler.earlier[1]) == len(finished)  # every trial reached the first rung
+    reached = [t for t in finished if t.user_attrs["epochs_run"] >= 2]
+    assert sorted(scheduler.earlier[2]) == sorted(
+        (t.user_attrs["val_acc"][1], float(t.user_attrs["params"][1])) for t in reached
+    )
+    assert make_scheduler(spec, pack=1).earlier == {1: [], 2: []}  # a new study: empty rungs
 
 
 @pytest.mark.slow

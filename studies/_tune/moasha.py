@@ -5,20 +5,77 @@ and MOASHA (Schmucker et al., 2021, "Multi-objective Asynchronous Successive Hal
 Tune's ``MOASHA``) ranks the vectors recorded at a rung by non-dominated sorting, with NSGA-II's
 crowding distance as the tie-break inside a front, and lets only the first ``1/eta`` go on
 (:func:`sweeplab.studies.asha.moasha_stops`). The rungs are ASHA's own
-(:func:`~sweeplab.studies.asha.asha_rungs`), so the trainables report at them as for ASHA. Like
-Ray's ASHA, a run judges by the vectors it recorded itself.
+(:func:`~sweeplab.studies.asha.asha_rungs`), so the trainables report at them as for ASHA.
+
+A resumed study's rungs start from the vectors its earlier runs reached them with
+(:func:`rung_history`, read from the finished trials' curves in the database), so a resumed run
+judges against more evidence, never less, as a pack's members are
+(:mod:`~sweeplab.studies._tune.member_asha`); Ray's own ASHA starts each run empty.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from optuna.trial import FrozenTrial, TrialState
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from sweeplab.studies._tune import messages
 from sweeplab.studies.asha import moasha_stops
+
+#: Objectives that sweeplab's loop reports with every epoch but are not among its built-in
+#: curves: a multi-objective study keeps them as curves too, so a resumed run can rank the
+#: vectors its earlier runs reached each rung with (``epochs`` is the rung itself).
+COST_CURVES = ("params", "train_time")
+
+
+def cost_curves(objectives: Sequence[str]) -> tuple[str, ...]:
+    """Of a multi-objective study's objectives, the cost metrics to keep as curves.
+
+    Example:
+        >>> cost_curves(["val_acc", "params", "epochs"])
+        ('params',)
+    """
+    return tuple(name for name in objectives if name in COST_CURVES)
+
+
+def rung_history(
+    trials: Sequence[FrozenTrial], objectives: Sequence[str], rungs: Sequence[int]
+) -> dict[int, list[tuple[float, ...]]]:
+    """The objective vectors the finished trials (complete or pruned) reached each rung with,
+    read from their stored curves: ``rung -> [vector, ...]``.
+
+    A trial whose curves lack an objective at a rung (a finite number) gives nothing there.
+
+    Example:
+        >>> from optuna.trial import create_trial
+        >>> t = create_trial(values=[0.9, 10.0], user_attrs={"val_acc": [0.5, 0.8, 0.9],
+        ...                  "params": [10, 10, 10]})
+        >>> rung_history([t], ["val_acc", "params"], [1, 2])
+        {1: [(0.5, 10.0)], 2: [(0.8, 10.0)]}
+        >>> rung_history([t], ["val_acc", "epochs"], [2])
+        {2: [(0.8, 2.0)]}
+    """
+    out: dict[int, list[tuple[float, ...]]] = {r: [] for r in rungs}
+    for trial in trials:
+        if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+            continue
+        for rung in rungs:
+            vector = []
+            for name in objectives:
+                if name == "epochs":
+                    vector.append(float(rung))
+                    continue
+                curve = trial.user_attrs.get(name)
+                value = curve[rung - 1] if isinstance(curve, list) and len(curve) >= rung else None
+                if not isinstance(value, int | float) or not math.isfinite(value):
+                    break
+                vector.append(float(value))
+            else:
+                out[rung].append(tuple(vector))
+    return out
 
 
 class MultiObjectiveASHA(FIFOScheduler):
@@ -30,6 +87,8 @@ class MultiObjectiveASHA(FIFOScheduler):
         rungs: the epochs at which trials are judged (ASHA's rungs).
         reduction_factor: η: a share ``1/eta`` of each rung goes on.
         max_epochs: a trial's budget; a rung there is not judged (the trial ends anyway).
+        history: the vectors earlier runs reached each rung with (:func:`rung_history`); they
+            count in every judgement at their rung.
 
     Example:
         >>> moasha = MultiObjectiveASHA(objectives=["val_acc", "params"],
@@ -49,11 +108,14 @@ class MultiObjectiveASHA(FIFOScheduler):
         rungs: Sequence[int],
         reduction_factor: float,
         max_epochs: int,
+        history: Mapping[int, Sequence[tuple[float, ...]]] | None = None,
     ) -> None:
         super().__init__()
         self.objectives, self.directions = list(objectives), list(directions)
         self.rf = reduction_factor
         self.rungs = [r for r in rungs if r < max_epochs]
+        history = history or {}
+        self.earlier = {r: list(history.get(r, ())) for r in self.rungs}
         # rung -> trial id -> the vector it reached the rung with
         self.recorded: dict[int, dict[str, tuple[float, ...]]] = {r: {} for r in self.rungs}
 
@@ -74,7 +136,8 @@ class MultiObjectiveASHA(FIFOScheduler):
                 continue
             # The first report at or past the rung is where ASHA judges (the trainables
             # report at every rung at once, so this is the rung's own epoch).
-            stop = moasha_stops(vector, list(at.values()), self.rf, self.directions)
+            others = [*self.earlier[rung], *at.values()]
+            stop = moasha_stops(vector, others, self.rf, self.directions)
             at[trial_id] = vector
             if stop:
                 return TrialScheduler.STOP
