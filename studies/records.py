@@ -77,8 +77,9 @@ RESUME_FROM = "resume_from"
 #: restarted from scratch (``{"epoch": 0, "step": 0, "why": ...}``).
 RESUMED_AT = "resumed_at"
 #: Population based training: what the trial copied and changed while it trained, oldest
-#: first, each ``{"epoch": e, "from": donor trial number, "params": {name: new value}}`` (the
-#: trial's Optuna params stay those it started with).
+#: first, each ``{"epoch": e, "from": donor trial number, "params": {name: new value}, "was":
+#: {name: old value}, "all_params": {every name: value from then on}}`` (the trial's Optuna
+#: params stay those it started with; a retry after a worker death starts from ``all_params``).
 PBT_SCHEDULE = "pbt_schedule"
 #: Population based training: the learning rate of each epoch, a curve beside
 #: :data:`CURVE_KEYS` (it changes when the trial is copied and perturbed).

@@ -12,8 +12,12 @@ import csv
 import dataclasses
 import json
 import math
+import os
+import signal
 import socket
 import subprocess
+import threading
+import time
 import warnings
 
 import optuna
@@ -25,6 +29,7 @@ from sweeplab import searchspace, trainer
 from sweeplab.studies import load_spec, records, run_study, storage
 from sweeplab.studies._spec import pbt_settings
 from sweeplab.studies._study import open_study
+from sweeplab.studies._tune import outcomes
 from sweeplab.studies.errors import SpecError
 
 LR_WD = """
@@ -188,6 +193,36 @@ def test_a_run_takes_over_another_runs_state_with_its_own_rates() -> None:
         )  # fmt: skip
 
 
+def test_a_retry_after_a_copy_trains_on_with_the_copied_hyperparameters(tmp_path) -> None:
+    """A worker death after an exploit: the retry takes the schedule's last hyperparameters
+    (which its checkpoint was trained with), not the ones the trial started with."""
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'pbt.db'}", study_name="pop")
+    space = searchspace.parse_space(
+        {"lr": {"type": "float", "low": 1e-4, "high": 0.3, "log": True},
+         "width": {"type": "categorical", "choices": [16, 32]}}
+    )  # fmt: skip
+    trial = study.ask()
+    searchspace.sample(trial, space)
+    step = {"epoch": 2, "from": 7, "params": {"lr": 0.012}, "was": {"lr": trial.params["lr"]},
+            "all_params": {"lr": 0.012, "width": 32}}  # fmt: skip
+    trial.set_user_attr(records.SEED, 5)
+    trial.set_user_attr(records.PBT_SCHEDULE, [step])
+    failed = study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    outcomes.RetryPolicy(retries=1).requeue(study, failed, attempt=0)
+    retry = study.ask()
+    assert searchspace.sample(retry, space) == {"lr": 0.012, "width": 32}
+    assert retry.user_attrs[records.PBT_SCHEDULE] == [step]  # the copies so far, kept
+    assert retry.user_attrs[records.SEED] == 5 and retry.user_attrs[records.RETRY_OF] == 0
+    # A trial never copied into is retried with its own parameters.
+    plain = study.ask()
+    searchspace.sample(plain, space)
+    done = study.tell(plain, state=optuna.trial.TrialState.FAIL)
+    outcomes.RetryPolicy(retries=1).requeue(study, done, attempt=0)
+    again = study.ask()
+    assert searchspace.sample(again, space) == done.params
+    assert records.PBT_SCHEDULE not in again.user_attrs
+
+
 # ---- a real run ----------------------------------------------------------------------------------
 
 
@@ -262,6 +297,68 @@ def test_a_pbt_study_copies_trials_and_records_the_schedule(ray_local, tmp_path,
     # Running it again does no work: the population is the budget.
     again = run_study(spec, console=Console(quiet=True))
     assert again.ran == 0 and again.counts["complete"] == 2
+
+
+def _kill_copier_after_its_copy(db: str, killed: list, stop: threading.Event) -> None:
+    """SIGKILL the worker of the first running trial that was copied into and has since saved
+    a checkpoint of its own (an epoch after the copy)."""
+    while not killed and not stop.is_set():
+        time.sleep(0.05)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                trials = optuna.load_study(study_name="pop", storage=db).trials
+            except KeyError:
+                continue
+        for t in trials:
+            schedule = t.user_attrs.get(records.PBT_SCHEDULE)
+            saved = (t.user_attrs.get(records.CHECKPOINT) or {}).get("epoch", 0)
+            if (
+                t.state == optuna.trial.TrialState.RUNNING
+                and schedule
+                and saved > schedule[-1]["epoch"]
+            ):
+                os.kill(t.user_attrs[records.WORKER_PID], signal.SIGKILL)
+                killed.append((t.number, saved, schedule))
+                return
+
+
+@pytest.mark.slow
+def test_a_copier_whose_worker_dies_is_retried_with_what_it_copied(ray_local, tmp_path) -> None:
+    # 60 epochs of a wider MLP: the copy at epoch 15 leaves a window of seconds to kill in.
+    path = tiny_spec(
+        tmp_path, name="pop", n_trials=2, max_epochs=60, scheduler="pbt", space=LR_WD,
+        extra="[search.pbt]\nresample_probability = 0.0",
+        budget_extra="retries = 1\ncheckpoint_every_s = 0",
+    )  # fmt: skip
+    path.write_text(path.read_text().replace("hidden = [32]", "hidden = [256, 256]"))
+    spec = load_spec(path)
+    open_study(spec, storage.open_storage(spec.study.storage))  # before the killer polls it
+    killed: list = []
+    stop = threading.Event()
+    killer = threading.Thread(
+        target=_kill_copier_after_its_copy, args=(spec.study.storage, killed, stop)
+    )
+    killer.start()
+    try:
+        run_study(spec, console=Console(quiet=True))
+    finally:
+        stop.set()
+        killer.join()
+    assert killed, "no copier was killed after its copy"
+    number, saved, schedule = killed[0]
+    study = optuna.load_study(study_name="pop", storage=spec.study.storage)
+    failed = study.trials[number]
+    assert failed.user_attrs[records.FAIL_REASON] == "worker_died"
+    (retry,) = [t for t in study.trials if t.user_attrs.get(records.RETRY_OF) == number]
+    assert retry.state == optuna.trial.TrialState.COMPLETE
+    # It went on with the hyperparameters it had copied and perturbed, not its first ones, from
+    # the checkpoint its dead worker saved after the copy (so the checkpoint was usable).
+    assert retry.params == pytest.approx(schedule[-1]["all_params"])
+    assert retry.params != pytest.approx(failed.params)
+    resumed_at = retry.user_attrs[records.RESUMED_AT]
+    assert resumed_at["epoch"] >= saved and "why" not in resumed_at
+    assert retry.user_attrs[records.PBT_SCHEDULE][: len(schedule)] == schedule
 
 
 def _crashed_population(spec, lrs: list[float]) -> dict[int, int]:

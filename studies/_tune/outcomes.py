@@ -168,14 +168,23 @@ class RetryPolicy:
         return f"; not retried ({self.retries} retries used)"
 
     def requeue(self, study: optuna.Study, failed: FrozenTrial, attempt: int) -> None:
-        """Queue the failed trial's parameters and seed to run again, first."""
-        study.enqueue_trial(
-            failed.params,
-            user_attrs={
-                records.RETRY_OF: failed.number,
-                records.SEED: failed.user_attrs.get(records.SEED),
-                records.ATTEMPT: attempt + 1,
-                # It continues from the failed run's last checkpoint, when it saved one.
-                records.RESUME_FROM: failed.user_attrs.get(records.CHECKPOINT),
-            },
-        )
+        """Queue the failed trial's parameters and seed to run again, first.
+
+        A trial that population based training copied into trained on with the donor's
+        hyperparameters, perturbed (the last :data:`~records.PBT_SCHEDULE` step's
+        ``all_params``): its retry continues from its checkpoint with those, and keeps the
+        schedule so far, rather than starting over from its own first ones.
+        """
+        params = dict(failed.params)
+        attrs = {
+            records.RETRY_OF: failed.number,
+            records.SEED: failed.user_attrs.get(records.SEED),
+            records.ATTEMPT: attempt + 1,
+            # It continues from the failed run's last checkpoint, when it saved one.
+            records.RESUME_FROM: failed.user_attrs.get(records.CHECKPOINT),
+        }
+        schedule = failed.user_attrs.get(records.PBT_SCHEDULE)
+        if schedule:
+            params.update(schedule[-1].get("all_params") or schedule[-1].get("params") or {})
+            attrs[records.PBT_SCHEDULE] = schedule
+        study.enqueue_trial(params, user_attrs=attrs)

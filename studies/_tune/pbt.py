@@ -187,6 +187,9 @@ class StudyPBT(PopulationBasedTraining):
                 "from": donor_number,
                 "params": {name: params[name] for name in self.mutate},
                 "was": {name: before[copier].get(name) for name in self.mutate},
+                # Every hyperparameter from here on (the donor's, the mutated ones perturbed):
+                # what a retry of this trial after a worker death trains with.
+                "all_params": params,
             }
             self.on_exploit(copier.trial_id, entry)
         return decision

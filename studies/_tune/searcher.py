@@ -209,7 +209,11 @@ class StudySearcher(Searcher):
         trial = self.live.get(trial_id)
         if trial is None:
             return
-        schedule = [*self.schedules.get(trial_id, []), entry]
+        # A retry carries the schedule of the trial it re-runs: the copies go on after it.
+        earlier = self.schedules.get(trial_id)
+        if earlier is None:
+            earlier = list(trial.user_attrs.get(records.PBT_SCHEDULE) or [])
+        schedule = [*earlier, entry]
         self.schedules[trial_id] = schedule
         storage.write_user_attrs(self.study, trial, {records.PBT_SCHEDULE: schedule})
 
