@@ -325,6 +325,7 @@ def _kill_copier_after_its_copy(db: str, killed: list, stop: threading.Event) ->
 
 @pytest.mark.slow
 def test_a_copier_whose_worker_dies_is_retried_with_what_it_copied(ray_local, tmp_path) -> None:
+    # The run must end at all: Ray's synchronous PBT waited for the dead trial at every interval.
     # 60 epochs of a wider MLP: the copy at epoch 15 leaves a window of seconds to kill in.
     path = tiny_spec(
         tmp_path, name="pop", n_trials=2, max_epochs=60, scheduler="pbt", space=LR_WD,

@@ -103,6 +103,25 @@ class _WithoutSearcher:
         return getattr(self._controller, name)
 
 
+class _WithoutFailed:
+    """A Tune controller that shows PBT only the trials still in the population. Ray keeps a
+    trial that errored (its worker died) among its live trials, so synchronous PBT would wait
+    for it at every interval, forever: the study would hang. Its retry, a new trial, joins the
+    population in its place."""
+
+    def __init__(self, controller: Any) -> None:
+        self._controller = controller
+
+    def get_live_trials(self) -> set:
+        return {t for t in self._controller.get_live_trials() if not t.is_finished()}
+
+    def get_trials(self) -> list:
+        return [t for t in self._controller.get_trials() if t.status != "ERROR"]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._controller, name)
+
+
 class StudyPBT(PopulationBasedTraining):
     """Ray Tune's synchronous PBT over a study's trials (module docstring).
 
@@ -171,7 +190,7 @@ class StudyPBT(PopulationBasedTraining):
             # Only an interval's report carries a checkpoint to copy; the rest are not ranked.
             return self.CONTINUE
         before = {t: dict(t.config[messages.PARAMS]) for t in self.own}
-        decision = super().on_trial_result(tune_controller, trial, result)
+        decision = super().on_trial_result(_WithoutFailed(tune_controller), trial, result)
         by_number = {own[messages.NUMBER]: t for t, own in self.own.items()}
         for copier, own in self.own.items():
             donor_number = copier.config.get(messages.NUMBER)

@@ -136,6 +136,7 @@ class StudySearcher(Searcher):
         self.budget = Budget(study, n_trials, driver_identity())
         self.live = LiveTrials(study, storage.HEARTBEAT_INTERVAL_S)
         self.curves = Curves(objective, extra_curves)
+        self._worker_at: dict[str, tuple[Any, Any]] = {}  # key -> (pid, node ip) last recorded
         self.maximize = direction == "maximize"
         self.artifacts = ArtifactIndex(study, artifacts, keep_best) if artifacts else None
         self.schedules: dict[str, list[dict[str, Any]]] = {}  # population based training's
@@ -281,13 +282,13 @@ class StudySearcher(Searcher):
         if messages.ERROR in report or messages.EPOCH not in report:
             return
         where = None
-        if self.curves.epochs(key) == 0 and report.get(messages.PID) is not None:
+        at = (report.get(messages.PID), report.get(messages.NODE_IP))
+        if at[0] is not None and self._worker_at.get(key) != at:
             # Where the trial runs, while it runs: what an operator (or a fault test) needs to
-            # find its worker process. Written with the first epochs, in their transaction.
-            where = {
-                records.WORKER_PID: report[messages.PID],
-                records.NODE_IP: report.get(messages.NODE_IP),
-            }
+            # find its worker process. Written with the first epochs, in their transaction, and
+            # again when the trial goes on in another process (PBT restarts a copied trial).
+            self._worker_at[key] = at
+            where = {records.WORKER_PID: at[0], records.NODE_IP: at[1]}
         new = self.curves.add(key, report)
         for epoch, value in new:
             self.events.append(("epoch", trial.number, {"epoch": epoch, "value": value}))
@@ -301,6 +302,7 @@ class StudySearcher(Searcher):
         if trial is None:
             return
         attrs = self.curves.pop(key)
+        self._worker_at.pop(key, None)
         outcome = trial_outcome(
             report,
             lost=lost,
