@@ -11,8 +11,9 @@ Methods, every one given the same budget per task:
 
 - ``sweeplab``: the default (TPE + ASHA, grace 2, eta 3, 2 trials at a time), run through the
   real product: ``run_study`` with a ``[trainable] function`` that evaluates the benchmark at each
-  fidelity step and reports it through ``trial.report``; one Ray instance for every study. Arms:
-  ``sweeplab_hb`` (``scheduler = "hyperband"``) and ``sweeplab_rm`` (``rung_model = true``).
+  fidelity step and reports it through ``trial.report``; one Ray instance for every study. Other
+  arms, run when ``--arms`` names them: ``sweeplab_hb`` (``scheduler = "hyperband"``) and
+  ``sweeplab_rm`` (``rung_model = true``).
 - ``random``: random search, every trial to the top fidelity (no pruning), in-process.
 - ``optuna_hb`` / ``optuna_sh``: plain Optuna in-process, ``TPESampler`` with
   ``HyperbandPruner`` / ``SuccessiveHalvingPruner`` (min resource 2, eta 3, as sweeplab's).
@@ -34,6 +35,7 @@ Usage::
     python benchmarks/search_peers.py --quick --out q      # 3 seeds, fewer trials, < 5 min
     python benchmarks/search_peers.py --quick --first-seed 4 --seeds 4 --out q2   # more seeds
     python benchmarks/search_peers.py --merge q q2 --out both   # pool them, re-cut the figures
+    python benchmarks/search_peers.py --quick --arms sweeplab,sweeplab_hb,sweeplab_rm  # schedulers
 
 One PNG per task (median regret against budget over seeds, 95 % bootstrap band of the median)
 goes to ``--out`` with every run as JSON (``--merge`` pools such folders); ``--db`` keeps
@@ -544,8 +546,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--tasks", default="branin,hartmann6,hpolib,digits", help="comma-separated tasks"
     )
+    # The default arm alone by default: each arm is a whole sweeplab study per seed, which
+    # is most of the run's time; the scheduler comparison is `--arms` with all three.
     parser.add_argument(
-        "--arms", default=",".join(SWEEPLAB_ARMS), help="sweeplab arms to run, comma-separated"
+        "--arms",
+        default="sweeplab",
+        help=f"sweeplab arms to run, comma-separated, of {','.join(SWEEPLAB_ARMS)}",
     )
     parser.add_argument("--no-syne", action="store_true", help="leave Syne Tune out")
     parser.add_argument(
