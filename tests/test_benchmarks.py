@@ -46,7 +46,7 @@ def test_script_help_works(script) -> None:
     [
         (
             ["--cases", "mlp,cnn_fast"],
-            "'cnn_fast' is not one of mlp, mlp_aug, cnn, cnn_nchw, cnn_compile",
+            "'cnn_fast' is not one of mlp, mlp_aug, mlp_compile, cnn, cnn_nchw, cnn_compile",
         ),
         (["--rounds", "0"], "--rounds must be an int >= 1; got 0"),
     ],
