@@ -29,6 +29,7 @@ HEARTBEAT_INTERVAL_S = 10
 HEARTBEAT_GRACE_S = 60
 _SQLITE_BUSY_TIMEOUT_S = 60
 _SCHEMA_RACE_RETRIES = 5
+_WAL_RETRIES = 40  # about 40 s of waiting in all
 _SCHEMA_RACE_SIGNS = ("already exists", "UNIQUE constraint failed", "duplicate key")
 _DAMAGE_SIGNS = ("malformed", "not a database", "file is encrypted")
 
@@ -280,9 +281,29 @@ def open_storage(
         # thread's too), so the ones Optuna opened while creating the storage are closed first.
         sqlalchemy.event.listen(storage.engine, "connect", _sqlite_normal_sync)
         storage.engine.dispose()
-        with storage.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA journal_mode=WAL")  # kept in the file
+        _set_wal(storage.engine)
     return storage
+
+
+def _set_wal(engine: sqlalchemy.engine.Engine) -> None:
+    """Switch the file to WAL journaling (kept in the file), retrying while others hold it.
+
+    The switch needs the file to itself, and SQLite answers "database is locked" at once rather
+    than waiting out the busy timeout when another driver opening the same new database holds a
+    lock on it; once any of them has switched, the others find the file in WAL already.
+    """
+    for attempt in range(_WAL_RETRIES + 1):
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            return
+        except sqlalchemy.exc.OperationalError as e:
+            if "locked" not in str(e) or attempt == _WAL_RETRIES:
+                raise StorageError(
+                    f"cannot switch the study database {mask_secrets(str(engine.url))} "
+                    f"to WAL journaling: {mask_secrets(root_cause(e))}"
+                ) from e
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _sqlite_normal_sync(dbapi_connection: Any, _record: Any) -> None:
