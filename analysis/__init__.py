@@ -10,7 +10,8 @@ creates a database, a study or a trial), so it can run against a study that is s
   trials.
 - Figures, each written as PNG and SVG (no pyplot, no global matplotlib state, seaborn's
   colour-blind palette): :func:`plot_learning_curves` (every trial, by state),
-  :func:`plot_optimization_history` (with best-so-far), :func:`plot_importances`,
+  :func:`plot_optimization_history` (with best-so-far; :func:`plot_objectives_history` draws a
+  panel per objective of a multi-objective study), :func:`plot_importances`,
   :func:`plot_importance_comparison` (fANOVA and PED-ANOVA side by side),
   :func:`plot_marginal_effects`, :func:`plot_interactions` (binned heatmaps of the top pairs),
   :func:`plot_parallel_coordinates`, :func:`plot_generalization_gap` (train vs held-out accuracy)
@@ -77,6 +78,7 @@ from sweeplab.analysis._pareto import (
     objective_names,
     pareto_frame,
     pareto_numbers,
+    plot_objectives_history,
     plot_pareto,
 )
 from sweeplab.analysis._plots import (
@@ -143,6 +145,7 @@ __all__ = [
     "plot_isolation",
     "plot_learning_curves",
     "plot_marginal_effects",
+    "plot_objectives_history",
     "plot_optimization_history",
     "plot_parallel_coordinates",
     "plot_pareto",

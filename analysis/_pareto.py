@@ -10,16 +10,19 @@ from __future__ import annotations
 import copy
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeplab.analysis._figures import one_panel, save_figure
+from sweeplab.analysis._figures import metric_label, one_panel, panel_grid, save_figure, style
 from sweeplab.analysis._markdown import cell, code, metric_cell, table
 from sweeplab.studies import records
 from sweeplab.studies.asha import non_dominated_ranks
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: The report's Pareto figure.
 PARETO_FIGURE = "pareto_front.png"
@@ -134,6 +137,71 @@ def plot_pareto(study: optuna.Study, path: str | Path) -> Path:
         return save_figure(fig, path)
 
 
+def plot_objectives_history(study: optuna.Study, path: str | Path) -> Path:
+    """The history of each objective of a multi-objective study, one panel per objective.
+
+    Each panel shows every complete trial's value of that objective against trial number, the
+    trials on the Pareto front (of all objectives) in colour, and the best value so far of that
+    objective alone in its own direction. Written as ``path`` (PNG).
+
+    Raises:
+        ValueError: no complete trial yet.
+
+    Example:
+        >>> import tempfile
+        >>> study = optuna.create_study(directions=["maximize", "minimize"])
+        >>> for acc, size in ((0.5, 10), (0.9, 50), (0.7, 5)):
+        ...     _ = study.tell(study.ask(), [acc, size])
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     plot_objectives_history(study, f"{d}/h.png").name
+        'h.png'
+    """
+    fig = draw_objectives_history(study)
+    with style():
+        return save_figure(fig, path)
+
+
+def draw_objectives_history(study: optuna.Study) -> Figure:
+    """The figure of :func:`plot_objectives_history`, not yet saved: one axes per objective.
+
+    Raises:
+        ValueError: no complete trial yet.
+    """
+    names, directions = objective_names(study), directions_of(study)
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    trials = sorted((t for t in complete if t.values), key=lambda t: t.number)
+    if not trials:
+        raise ValueError("no complete trial yet; nothing to plot.")
+    front = pareto_numbers(trials, directions)
+    numbers = [t.number for t in trials]
+    on = [i for i, t in enumerate(trials) if t.number in front]
+    off = [i for i, t in enumerate(trials) if t.number not in front]
+    with style():
+        fig, axes = panel_grid(len(names), 1, (8.0, 2.6))
+        for k, (ax, name, direction) in enumerate(zip(axes, names, directions, strict=False)):
+            values = pd.Series([float(t.values[k]) for t in trials])
+            best = values.cummax() if direction == "maximize" else values.cummin()
+            ax.scatter([numbers[i] for i in off], values.iloc[off], s=18, color="0.6",
+                       label="dominated")  # fmt: skip
+            ax.scatter([numbers[i] for i in on], values.iloc[on], s=36, color="C3", zorder=3,
+                       label="on the Pareto front")  # fmt: skip
+            ax.step([*numbers, numbers[-1]], [*best, best.iloc[-1]], where="post", color="black",
+                    lw=1.5, label="best so far of this objective", zorder=4)  # fmt: skip
+            # The metric's long label would not fit beside a short panel: the name is the axis
+            # label, the long label and the direction the panel's title.
+            ax.set_ylabel(name)
+            ax.set_title(f"{metric_label(name)}, {direction}", loc="left", fontsize="medium")
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        axes[len(names) - 1].set_xlabel("Trial number")
+        fig.suptitle(
+            f"History per objective; {len(front)} of {len(trials)} complete trials on the "
+            "Pareto front",
+            fontsize="medium",
+        )
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
+    return fig
+
+
 def first_objective_view(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     """The trials valued by their first objective only: what the single-objective analyses
     (importances, history, search) read of a multi-objective study."""
@@ -159,8 +227,9 @@ def pareto_section(study: optuna.Study, out_dir: Path) -> list[str]:
         f"{len(study.directions)} objectives: "
         + ", ".join(f"{code(n)} ({d})" for n, d in zip(names, directions, strict=True))
         + ". The Pareto front is the complete trials that no other complete trial beats in "
-        "every objective at once. The importance per objective follows the front; the other "
-        f"sections of this report read the first objective, {code(names[0])}.",
+        "every objective at once. The importance per objective follows the front, and the "
+        "optimisation history has a panel per objective; the other sections of this report read "
+        f"the first objective, {code(names[0])}.",
         "",
     ]
     if not len(front):

@@ -30,7 +30,12 @@ from sweeplab.analysis._frames import (
 )
 from sweeplab.analysis._markdown import MISSING, cell, code, escape, metric_cell, table
 from sweeplab.analysis._params import distribution_scales
-from sweeplab.analysis._pareto import first_objective_view, objective_names, pareto_section
+from sweeplab.analysis._pareto import (
+    first_objective_view,
+    objective_names,
+    pareto_section,
+    plot_objectives_history,
+)
 from sweeplab.analysis._plots import plot_learning_curves, plot_optimization_history
 from sweeplab.analysis._report_html import HTML_NAME, render_html
 from sweeplab.analysis._report_importance import (
@@ -428,7 +433,11 @@ def write_report(
                 highlight=None if best is None else int(best["number"]),
                 rungs=rungs or (),
             ).name
-        if best is not None:
+        if best is not None and len(study.directions) > 1:
+            # Several objectives: a panel each, with the Pareto trials marked, rather than the
+            # first objective's history alone.
+            figures["history"] = plot_objectives_history(study, out / FIGURES["history"]).name
+        elif best is not None:
             figures["history"] = plot_optimization_history(
                 trials, out / FIGURES["history"], direction=direction, objective=info.objective
             ).name

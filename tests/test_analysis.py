@@ -482,6 +482,7 @@ def test_public_api() -> None:
         "plot_isolation",
         "plot_learning_curves",
         "plot_marginal_effects",
+        "plot_objectives_history",
         "plot_optimization_history",
         "plot_parallel_coordinates",
         "plot_pareto",

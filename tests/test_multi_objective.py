@@ -303,6 +303,41 @@ def test_the_report_ranks_the_parameters_per_objective(tmp_path) -> None:
     assert "Warning" not in section  # 40 trials, 2 dimensions: a usable ranking
 
 
+def test_the_history_has_a_panel_per_objective_with_its_own_best_so_far(tmp_path) -> None:
+    """Three objectives, two directions: each panel's best-so-far line runs its own way, the
+    Pareto trials are the coloured points, and the report's history is that figure."""
+    from sweeplab.analysis._pareto import draw_objectives_history
+
+    storage = f"sqlite:///{tmp_path / 'mo.db'}"
+    study = optuna.create_study(
+        storage=storage, study_name="three", directions=["maximize", "minimize", "minimize"]
+    )
+    study.set_user_attr(records.OBJECTIVE, ["val_acc", "epochs", "params"])
+    rows = [(0.5, 9, 300), (0.8, 3, 900), (0.6, 1, 100), (0.4, 8, 800), (0.9, 12, 50)]
+    for values in rows:
+        study.tell(study.ask(), list(values))
+    fig = draw_objectives_history(study)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_ylabel() for ax in axes] == ["val_acc", "epochs", "params"]
+    assert [ax.get_title(loc="left").rsplit(", ", 1)[1] for ax in axes] == [
+        "maximize",
+        "minimize",
+        "minimize",
+    ]
+    expected = [[0.5, 0.8, 0.8, 0.8, 0.9], [9, 3, 1, 1, 1], [300, 300, 100, 100, 50]]
+    for ax, best in zip(axes, expected, strict=True):
+        (line,) = ax.get_lines()
+        assert list(line.get_ydata())[:-1] == best  # the step's last point repeats the end
+    # #2 (0.6, 1, 100) beats #0 and #3 in all three; #1, #2 and #4 trade off.
+    front = {int(x) for x in axes[0].collections[1].get_offsets()[:, 0]}
+    assert front == {1, 2, 4}
+    out = tmp_path / "report"
+    text = write_report(storage, "three", out).read_text(encoding="utf-8")
+    assert "![Optimisation history](optimization_history.png)" in text
+    assert "optimisation history has a panel per objective" in text
+    assert (out / "optimization_history.png").stat().st_size > 0
+
+
 # --- a real study ------------------------------------------------------------------------------
 
 
