@@ -613,6 +613,47 @@ def test_held_params_are_checked_against_the_studys_distributions(db_url) -> Non
     assert storage.get_trial(second._trial_id).user_attrs == {}  # all or nothing
 
 
+def test_a_distribution_is_checked_against_the_study_once_per_study_object(db_url) -> None:
+    """The second trial of the same space reads no earlier parameters; a changed distribution
+    is still checked (and refused) on the trial that brings it."""
+    import sqlalchemy
+
+    storage = open_storage(db_url)
+    study = optuna.create_study(storage=storage)
+    reads: list[str] = []
+
+    def statement(_conn, _cursor, text: str, *_: Any) -> None:
+        # The check's query: the study's earlier parameters of one name (trials joined).
+        if "FROM trial_params JOIN trials" in text and "param_name" in text:
+            reads.append(text)
+
+    sqlalchemy.event.listen(storage.engine, "before_cursor_execute", statement)
+
+    def write(choices: list[str]) -> optuna.Trial:
+        trial = study.ask()
+        with held_params(trial) as params:
+            trial.suggest_float("lr", 1e-3, 1e-1, log=True)
+            trial.suggest_categorical("optimizer", choices)
+        write_trial_records(study, trial, params=params)
+        return trial
+
+    write(["sgd", "adam"])
+    first_reads = len(reads)
+    assert first_reads == 2  # each name checked against the study's earlier ones
+    second = write(["sgd", "adam"])
+    assert len(reads) == first_reads  # nothing of the study's parameters read again
+    assert storage.get_trial(second._trial_id).params["optimizer"] in ("sgd", "adam")
+    with pytest.raises(ValueError):
+        write(["sgd", "adamw"])  # the choices changed: checked, refused
+    # A new study object over the same study checks afresh.
+    again = optuna.load_study(study_name=study.study_name, storage=storage)
+    trial = again.ask()
+    with held_params(trial) as params:
+        trial.suggest_float("lr", 1e-3, 1e-1, log=False)  # the log scale changed
+    with pytest.raises(ValueError):
+        write_trial_records(again, trial, params=params)
+
+
 def test_write_trial_records_writes_values_and_attrs_together(db_url) -> None:
     storage = open_storage(db_url)
     study = optuna.create_study(storage=storage)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import weakref
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -155,11 +156,55 @@ def write_trial_records(
         row = models.TrialModel.find_or_raise_by_id(trial_id(trial), session)
         rdb.check_trial_is_updatable(trial_id(trial), row.state)
         for name, internal, distribution in params:
-            rdb._set_trial_param_without_commit(session, row.trial_id, name, internal, distribution)
+            _add_param(study, session, row, name, internal, distribution)
         if user_attrs:
             _add_user_attrs(session, row.trial_id, user_attrs)
         if values:
             _add_intermediate_values(session, row.trial_id, values)
+
+
+# Per study object: each parameter's distribution (as JSON) already checked against the study's
+# stored ones. Optuna checks every parameter of every trial with a query of the study's earlier
+# parameters of that name; compatibility (same kind, same log scale, same choices) is an
+# equivalence, and every stored distribution passed the same check when it was written, so a
+# distribution checked once stays compatible for the life of the study object.
+_CHECKED: weakref.WeakKeyDictionary[optuna.Study, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def _add_param(
+    study: optuna.Study,
+    session: Any,
+    row: Any,
+    name: str,
+    internal: float,
+    distribution: optuna.distributions.BaseDistribution,
+) -> None:
+    """What Optuna's ``set_trial_param`` adds, on a trial row already found and checked."""
+    from optuna.distributions import (
+        check_distribution_compatibility,
+        distribution_to_json,
+        json_to_distribution,
+    )
+    from optuna.storages._rdb import models
+
+    text = distribution_to_json(distribution)
+    checked = _CHECKED.setdefault(study, {})
+    if checked.get(name) != text:
+        earlier = (
+            session.query(models.TrialParamModel.distribution_json)
+            .join(models.TrialModel)
+            .filter(models.TrialModel.study_id == row.study_id)
+            .filter(models.TrialParamModel.param_name == name)
+            .first()
+        )
+        if earlier is not None:
+            check_distribution_compatibility(json_to_distribution(earlier[0]), distribution)
+        checked[name] = text
+    session.add(
+        models.TrialParamModel(
+            trial_id=row.trial_id, param_name=name, param_value=internal, distribution_json=text
+        )
+    )
 
 
 def _add_user_attrs(session: Any, trial_id: int, attrs: Mapping[str, Any]) -> None:
