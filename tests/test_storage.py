@@ -43,6 +43,7 @@ from sweeplab.studies.storage import (
     count_by_state,
     held_params,
     stamp_started,
+    tell,
     write_trial_records,
     write_user_attrs,
 )
@@ -675,6 +676,55 @@ def test_ask_new_starts_a_trial_without_taking_an_enqueued_one(db_url) -> None:
     assert trial.number == 1 and storage.get_trial(trial._trial_id).state == TrialState.RUNNING
     assert count_by_state(study)[TrialState.WAITING] == 1
     assert study.ask().number == 0  # Optuna's ask takes the enqueued one
+
+
+def test_ask_new_reads_no_trial_back_and_gives_optunas_trial(db_url) -> None:
+    import sqlalchemy
+
+    storage = open_storage(db_url)
+    study = optuna.create_study(storage=storage)
+    statements: list[str] = []
+    sqlalchemy.event.listen(
+        storage.engine, "before_cursor_execute", lambda *a: statements.append(a[2].lstrip())
+    )
+    cached = study._storage  # Optuna's caching wrapper around the RDB storage
+    optuna.Trial(study, cached.create_new_trial(study._study_id))  # what Optuna's ask does
+    theirs, statements[:] = len(statements), []
+    trial = ask_new(study)
+    assert len(statements) < theirs  # the new trial is not read back from the database
+    assert trial.storage is cached and study._storage is cached
+    stored = storage.get_trial(trial._trial_id)
+    mine = trial._cached_frozen_trial
+    assert (mine.number, mine.state, mine.datetime_start) == (
+        stored.number,
+        stored.state,
+        stored.datetime_start,
+    )
+    x = trial.suggest_float("x", 0.0, 1.0)  # it samples and stores as any trial
+    assert storage.get_trial(trial._trial_id).params == {"x": x}
+
+
+def test_tell_ends_the_trial_as_optuna_does_and_reads_nothing_back(db_url) -> None:
+    import sqlalchemy
+
+    storage = open_storage(db_url)
+    study = optuna.create_study(storage=storage)
+    pruned, complete = ask_new(study), ask_new(study)
+    write_trial_records(study, pruned, values={1: 0.4, 2: 0.6})
+    statements: list[str] = []
+    sqlalchemy.event.listen(
+        storage.engine, "before_cursor_execute", lambda *a: statements.append(a[2].lstrip())
+    )
+    assert tell(study, complete, 0.9, state=TrialState.COMPLETE) == TrialState.COMPLETE
+    # Optuna's tell reads the trial again after writing it, to return a copy: this one does not.
+    last_write = max(i for i, text in enumerate(statements) if text.startswith("UPDATE"))
+    assert not any(text.startswith("SELECT") for text in statements[last_write:])
+    assert tell(study, pruned, state=TrialState.PRUNED) == TrialState.PRUNED
+    assert storage.get_trial(pruned._trial_id).value == 0.6  # its last epoch's, as Optuna's
+    assert storage.get_trial(complete._trial_id).value == 0.9
+    # Told again (a late report of a trial already ended): its state, nothing changed.
+    assert tell(study, complete, 0.1, state=TrialState.COMPLETE) == TrialState.COMPLETE
+    assert storage.get_trial(complete._trial_id).value == 0.9
 
 
 def test_stamp_started_sets_the_attrs_and_the_first_heartbeat(db_url) -> None:

@@ -96,14 +96,17 @@ class ArtifactIndex:
             self.doomed.append(checkpoint)
         return attrs
 
-    def after_tell(self, told: FrozenTrial, maximize: bool, index: int = 0) -> None:
-        """Delete what the told trial no longer needs, and rank the kept weights (by the
-        ``index``-th objective: of several, the one training tracks)."""
+    def after_tell(
+        self, number: int, state: TrialState, attrs: dict[str, Any], maximize: bool, index: int = 0
+    ) -> None:
+        """Delete what trial ``number``, told ``state`` with ``attrs`` (those :meth:`finish`
+        gave among them), no longer needs, and rank the kept weights (by the ``index``-th
+        objective: of several, the one training tracks)."""
         doomed, self.doomed = self.doomed, []
         for record in doomed:
             storage.remove_artifact(self.store, record)
-        if told.state == TrialState.COMPLETE and told.user_attrs.get(records.WEIGHTS):
-            self.retain(told.number, maximize, index)
+        if state == TrialState.COMPLETE and attrs.get(records.WEIGHTS):
+            self.retain(number, maximize, index)
 
     def sweep(self) -> int:
         """At the end of a run: delete what finished trials left that no record needs (a

@@ -326,12 +326,13 @@ class StudySearcher(Searcher):
             self.usage_error = self.usage_error or f"trial {trial.number}: {attrs[records.ERROR]}"
             self.stop_reason = "the training function broke its contract (see the error)"
         storage.write_user_attrs(self.study, trial, attrs)
-        told = self.study.tell(trial, outcome.value, state=outcome.state, skip_if_finished=True)
-        if retried and told.state == TrialState.FAIL:
-            self.retry.requeue(self.study, told, attempt)
+        # The told trial is read back only for a retry, which queues its parameters again.
+        state = storage.tell(self.study, trial, outcome.value, state=outcome.state)
+        if retried and state == TrialState.FAIL:
+            self.retry.requeue(self.study, storage.reload(self.study, trial), attempt)
         if self.artifacts is not None:
             index = self.objectives.index(self.objective) if len(self.objectives) > 1 else 0
-            self.artifacts.after_tell(told, self.maximize, index)
+            self.artifacts.after_tell(trial.number, state, attrs, self.maximize, index)
         info = {"value": outcome.value, **attrs}
         if isinstance(outcome.value, list):
             # The live view ranks by the tracked objective and shows every value.

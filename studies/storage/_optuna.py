@@ -13,6 +13,7 @@ Everything else in sweeplab speaks of studies and trials (``optuna.Study``, ``op
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime
 import json
 import weakref
@@ -292,7 +293,67 @@ def ask_new(study: optuna.Study) -> optuna.Trial:
     history once, afresh, for this trial.
     """
     study._thread_local.cached_all_trials = None
-    return optuna.Trial(study, storage_of(study).create_new_trial(study_id(study)))
+    storage = storage_of(study)
+    new_id = storage.create_new_trial(study_id(study))
+    # Optuna's caching wrapper keeps the trial it just created; ``optuna.Trial`` would read it
+    # back from the database all the same (the cache answers only for finished trials).
+    cached = _cached_trial(storage, new_id)
+    if cached is None:
+        return optuna.Trial(study, new_id)
+    study._storage = _Knowing(storage, cached)
+    try:
+        trial = optuna.Trial(study, new_id)
+    finally:
+        study._storage = storage
+    trial.storage = storage
+    return trial
+
+
+def _cached_trial(storage: optuna.storages.BaseStorage, trial_id: int) -> FrozenTrial | None:
+    """A copy of the trial as Optuna's caching wrapper holds it, or ``None``."""
+    known = getattr(storage, "_trial_id_to_study_id_and_number", None)
+    studies = getattr(storage, "_studies", None)
+    if known is None or studies is None or trial_id not in known:
+        return None
+    sid, number = known[trial_id]
+    trial = getattr(studies.get(sid), "trials", {}).get(number)
+    # A copy: the new trial changes its own as it is sampled.
+    return copy.deepcopy(trial) if trial is not None else None
+
+
+class _Knowing:
+    """A storage that answers ``get_trial`` for one trial from memory, the rest from behind."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, trial: FrozenTrial) -> None:
+        self._storage, self._trial = storage, trial
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        if trial_id == self._trial._trial_id:
+            return self._trial
+        return self._storage.get_trial(trial_id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+
+def tell(
+    study: optuna.Study,
+    trial: Trial,
+    value: float | Sequence[float] | None = None,
+    state: TrialState | None = None,
+) -> TrialState:
+    """``study.tell(trial, value, state=state, skip_if_finished=True)``, returning the state the
+    trial ended in rather than the trial read back.
+
+    Optuna's ``tell`` reads the trial once to check and tell it, then again to return a copy; a
+    driver that needs the told trial only now and then reads it with :func:`reload` then.
+    """
+    from optuna.study._tell import _tell_with_warning
+
+    told, _values, _message = _tell_with_warning(
+        study, trial, value, state=state, skip_if_finished=True
+    )
+    return told
 
 
 def stamp_started(study: optuna.Study, trial: Trial, system_attrs: Mapping[str, Any]) -> None:
