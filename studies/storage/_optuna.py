@@ -153,15 +153,20 @@ def write_trial_records(
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
+    tid = trial_id(trial)
     with _create_scoped_session(rdb.scoped_session, True) as session:
-        row = models.TrialModel.find_or_raise_by_id(trial_id(trial), session)
-        rdb.check_trial_is_updatable(trial_id(trial), row.state)
+        # The state alone, as Optuna checks it: loading the whole trial row costs more.
+        state = session.query(models.TrialModel.state).filter(models.TrialModel.trial_id == tid)
+        found = state.one_or_none()
+        if found is None:
+            raise KeyError(models.NOT_FOUND_MSG)
+        rdb.check_trial_is_updatable(tid, found[0])
         for name, internal, distribution in params:
-            _add_param(study, session, row, name, internal, distribution)
+            _add_param(study, session, tid, name, internal, distribution)
         if user_attrs:
-            _add_user_attrs(session, row.trial_id, user_attrs)
+            _add_user_attrs(session, tid, user_attrs)
         if values:
-            _add_intermediate_values(session, row.trial_id, values)
+            _add_intermediate_values(session, tid, values)
 
 
 # Per study object: each parameter's distribution (as JSON) already checked against the study's
@@ -175,12 +180,12 @@ _CHECKED: weakref.WeakKeyDictionary[optuna.Study, dict[str, str]] = weakref.Weak
 def _add_param(
     study: optuna.Study,
     session: Any,
-    row: Any,
+    trial: int,
     name: str,
     internal: float,
     distribution: optuna.distributions.BaseDistribution,
 ) -> None:
-    """What Optuna's ``set_trial_param`` adds, on a trial row already found and checked."""
+    """What Optuna's ``set_trial_param`` adds, for the trial of id ``trial`` already checked."""
     from optuna.distributions import (
         check_distribution_compatibility,
         distribution_to_json,
@@ -194,7 +199,7 @@ def _add_param(
         earlier = (
             session.query(models.TrialParamModel.distribution_json)
             .join(models.TrialModel)
-            .filter(models.TrialModel.study_id == row.study_id)
+            .filter(models.TrialModel.study_id == study_id(study))
             .filter(models.TrialParamModel.param_name == name)
             .first()
         )
@@ -203,7 +208,7 @@ def _add_param(
         checked[name] = text
     session.add(
         models.TrialParamModel(
-            trial_id=row.trial_id, param_name=name, param_value=internal, distribution_json=text
+            trial_id=trial, param_name=name, param_value=internal, distribution_json=text
         )
     )
 
@@ -212,7 +217,10 @@ def _add_user_attrs(session: Any, trial_id: int, attrs: Mapping[str, Any]) -> No
     from optuna.storages._rdb import models
 
     model = models.TrialUserAttributeModel
-    existing = {r.key: r for r in session.query(model).filter(model.trial_id == trial_id)}
+    # Only the keys being written: a trial's other attributes (its curves among them) are
+    # large, and loading them on every epoch's write cost more than the write.
+    rows = session.query(model).filter(model.trial_id == trial_id, model.key.in_(list(attrs)))
+    existing = {r.key: r for r in rows}
     for key, value in attrs.items():
         text = json.dumps(value)
         if key in existing:
