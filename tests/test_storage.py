@@ -614,7 +614,7 @@ def test_held_params_are_checked_against_the_studys_distributions(db_url) -> Non
     assert storage.get_trial(second._trial_id).user_attrs == {}  # all or nothing
 
 
-def test_a_distribution_is_checked_against_the_study_once_per_study_object(db_url) -> None:
+def test_a_distribution_is_read_from_the_study_once_per_storage(db_url) -> None:
     """The second trial of the same space reads no earlier parameters; a changed distribution
     is still checked (and refused) on the trial that brings it."""
     import sqlalchemy
@@ -646,7 +646,7 @@ def test_a_distribution_is_checked_against_the_study_once_per_study_object(db_ur
     assert storage.get_trial(second._trial_id).params["optimizer"] in ("sgd", "adam")
     with pytest.raises(ValueError):
         write(["sgd", "adamw"])  # the choices changed: checked, refused
-    # A new study object over the same study checks afresh.
+    # Another study object over the same storage is checked as strictly.
     again = optuna.load_study(study_name=study.study_name, storage=storage)
     trial = again.ask()
     with held_params(trial) as params:

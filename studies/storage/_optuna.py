@@ -16,7 +16,6 @@ import contextlib
 import copy
 import datetime
 import json
-import weakref
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -156,8 +155,11 @@ def write_trial_records(
     tid = trial_id(trial)
     with _create_scoped_session(rdb.scoped_session, True) as session:
         # The state alone, as Optuna checks it: loading the whole trial row costs more.
-        state = session.query(models.TrialModel.state).filter(models.TrialModel.trial_id == tid)
-        found = state.one_or_none()
+        found = (
+            session.query(models.TrialModel.state)
+            .filter(models.TrialModel.trial_id == tid)
+            .one_or_none()
+        )
         if found is None:
             raise KeyError(models.NOT_FOUND_MSG)
         rdb.check_trial_is_updatable(tid, found[0])
@@ -169,14 +171,6 @@ def write_trial_records(
             _add_intermediate_values(session, tid, values)
 
 
-# Per study object: each parameter's distribution (as JSON) already checked against the study's
-# stored ones. Optuna checks every parameter of every trial with a query of the study's earlier
-# parameters of that name; compatibility (same kind, same log scale, same choices) is an
-# equivalence, and every stored distribution passed the same check when it was written, so a
-# distribution checked once stays compatible for the life of the study object.
-_CHECKED: weakref.WeakKeyDictionary[optuna.Study, dict[str, str]] = weakref.WeakKeyDictionary()
-
-
 def _add_param(
     study: optuna.Study,
     session: Any,
@@ -185,7 +179,13 @@ def _add_param(
     internal: float,
     distribution: optuna.distributions.BaseDistribution,
 ) -> None:
-    """What Optuna's ``set_trial_param`` adds, for the trial of id ``trial`` already checked."""
+    """What Optuna's ``set_trial_param`` adds, for the trial of id ``trial`` already checked.
+
+    The distribution is checked against the study's earlier one of that name as Optuna's
+    caching wrapper checks it: against the distribution the wrapper keeps per study, so the
+    study's parameters are queried only for a name it has not seen, not once per parameter
+    of every trial.
+    """
     from optuna.distributions import (
         check_distribution_compatibility,
         distribution_to_json,
@@ -193,24 +193,38 @@ def _add_param(
     )
     from optuna.storages._rdb import models
 
-    text = distribution_to_json(distribution)
-    checked = _CHECKED.setdefault(study, {})
-    if checked.get(name) != text:
-        earlier = (
+    seen = _seen_distributions(study)
+    earlier = seen.get(name)
+    if earlier is None:
+        row = (
             session.query(models.TrialParamModel.distribution_json)
             .join(models.TrialModel)
             .filter(models.TrialModel.study_id == study_id(study))
             .filter(models.TrialParamModel.param_name == name)
             .first()
         )
-        if earlier is not None:
-            check_distribution_compatibility(json_to_distribution(earlier[0]), distribution)
-        checked[name] = text
+        earlier = None if row is None else json_to_distribution(row[0])
+    if earlier is not None:
+        check_distribution_compatibility(earlier, distribution)
+    seen.setdefault(name, earlier or distribution)
     session.add(
         models.TrialParamModel(
-            trial_id=trial, param_name=name, param_value=internal, distribution_json=text
+            trial_id=trial,
+            param_name=name,
+            param_value=internal,
+            distribution_json=distribution_to_json(distribution),
         )
     )
+
+
+def _seen_distributions(
+    study: optuna.Study,
+) -> dict[str, optuna.distributions.BaseDistribution]:
+    """The distributions per parameter name Optuna's caching wrapper keeps for the study (what
+    its own ``set_trial_param`` checks against); a throwaway dict where there is no wrapper."""
+    cache = getattr(storage_of(study), "_studies", None)
+    info = None if cache is None else cache.get(study_id(study))
+    return getattr(info, "param_distribution", {})
 
 
 def _add_user_attrs(session: Any, trial_id: int, attrs: Mapping[str, Any]) -> None:
