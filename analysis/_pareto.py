@@ -112,13 +112,18 @@ def _value(trial: FrozenTrial | None, i: int) -> float:
     return float(trial.values[i])
 
 
+def _complete_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's complete trials with values, in trial-number order (the study's own)."""
+    return [
+        t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and t.values
+    ]
+
+
 def plot_pareto(study: optuna.Study, path: str | Path) -> Path:
     """The complete trials in the plane of the first two objectives, the Pareto front (of all
     objectives) marked and joined in order of the first; written as ``path`` (PNG)."""
     names, directions = objective_names(study), directions_of(study)
-    trials = [
-        t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and t.values
-    ]
+    trials = _complete_trials(study)
     front = pareto_numbers(trials, directions)
     rest = [t for t in trials if t.number not in front]
     on = sorted((t for t in trials if t.number in front), key=lambda t: (t.values[0], t.number))
@@ -168,8 +173,7 @@ def draw_objectives_history(study: optuna.Study) -> Figure:
         ValueError: no complete trial yet.
     """
     names, directions = objective_names(study), directions_of(study)
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    trials = sorted((t for t in complete if t.values), key=lambda t: t.number)
+    trials = _complete_trials(study)
     if not trials:
         raise ValueError("no complete trial yet; nothing to plot.")
     front = pareto_numbers(trials, directions)

@@ -433,13 +433,16 @@ def write_report(
                 highlight=None if best is None else int(best["number"]),
                 rungs=rungs or (),
             ).name
-        if best is not None and len(study.directions) > 1:
+        if best is not None:
+            history = out / FIGURES["history"]
             # Several objectives: a panel each, with the Pareto trials marked, rather than the
             # first objective's history alone.
-            figures["history"] = plot_objectives_history(study, out / FIGURES["history"]).name
-        elif best is not None:
-            figures["history"] = plot_optimization_history(
-                trials, out / FIGURES["history"], direction=direction, objective=info.objective
+            figures["history"] = (
+                plot_objectives_history(study, history)
+                if len(study.directions) > 1
+                else plot_optimization_history(
+                    trials, history, direction=direction, objective=info.objective
+                )
             ).name
         search = analyse_search(
             trials,
